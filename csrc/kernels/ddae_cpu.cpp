@@ -1,0 +1,161 @@
+// CPU DDAE: the layer stack over a batch of windows, threaded with OpenMP.
+//
+// Large batches: each thread takes blocks of rows and runs the whole network on a block, its activations
+// ping-ponging between two thread-local buffers that stay in the core's L2; weights stream from L3.
+// Small batches (the streaming case, B = 1): all threads share each layer, each computing a slice of its
+// output features, with a barrier between layers; this splits the weight traffic across cores.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/ddae.h"
+#include "kernels/ddae_cpu_layer.h"
+
+namespace pydenoise {
+
+int DdaeNet::max_width() const {
+  return *std::max_element(widths, widths + num_layers + 1);
+}
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+#else
+  return false;
+#endif
+}
+
+namespace {
+
+// Rows per block in row-parallel mode: 2 buffers x 64 rows x 512 floats = 256 KiB, inside a 512 KiB L2.
+constexpr int kRowBlock = 64;
+// Below this many rows per thread, splitting the features of each layer across threads is faster.
+constexpr int kMinRowsPerThread = 24;
+
+float* thread_buffer(size_t floats) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < floats) buffer.resize(floats);
+  return buffer.data();
+}
+
+void dense_layer(const detail::DenseLayerArgs& args) {
+  if (cpu_has_avx2()) {
+    detail::dense_layer_avx2(args);
+  } else {
+    detail::dense_layer_scalar(args);
+  }
+}
+
+// Arguments of layer l for `rows` rows, features [n_begin, n_end); the caller picks in/out buffers.
+detail::DenseLayerArgs layer_args(const DdaeNet& net, int l, int rows, int n_begin, int n_end) {
+  detail::DenseLayerArgs a{};
+  a.rows = rows;
+  a.in_features = net.widths[l];
+  a.weight = net.weights[l];
+  a.weight_type = net.weight_type;
+  a.bias = net.biases[l];
+  a.n_begin = n_begin;
+  a.n_end = n_end;
+  a.relu = l + 1 < net.num_layers;
+  return a;
+}
+
+// Runs the whole network on rows [0, rows) of `frames`, using `scratch` (2 * rows * max_width floats).
+// Only features [n_begin(l), n_end(l)) of each layer are computed by this caller; `sync` runs between layers.
+template <typename Slice, typename Sync>
+void run_network(const DdaeNet& net, const float* frames, int64_t frame_stride, int rows, bool residual,
+                 float* out, float* scratch, Slice slice, Sync sync) {
+  const int64_t ld = net.max_width();
+  const float* in = frames;
+  int64_t in_stride = frame_stride;
+  for (int l = 0; l < net.num_layers; ++l) {
+    const bool last = l + 1 == net.num_layers;
+    const auto [n_begin, n_end] = slice(net.widths[l + 1]);
+    detail::DenseLayerArgs a = layer_args(net, l, rows, n_begin, n_end);
+    a.in = in;
+    a.in_stride = in_stride;
+    a.out = last ? out : scratch + (l % 2) * rows * ld;
+    a.out_stride = last ? net.window() : ld;
+    if (last && residual) {
+      a.residual_of = frames;
+      a.residual_stride = frame_stride;
+    }
+    dense_layer(a);
+    if (!last) sync();
+    in = a.out;
+    in_stride = a.out_stride;
+  }
+}
+
+void forward_row_parallel(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride,
+                          bool residual, float* out, int threads) {
+  const int64_t blocks = (batch + kRowBlock - 1) / kRowBlock;
+  const size_t scratch_floats = size_t{2} * kRowBlock * net.max_width();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t block = 0; block < blocks; ++block) {
+    const int64_t r0 = block * kRowBlock;
+    const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, batch - r0));
+    run_network(
+        net, frames + r0 * frame_stride, frame_stride, rows, residual, out + r0 * net.window(),
+        thread_buffer(scratch_floats), [](int n) { return std::pair<int, int>{0, n}; }, [] {});
+  }
+}
+
+void forward_feature_parallel(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride,
+                              bool residual, float* out, int threads) {
+  const int rows = static_cast<int>(batch);
+  float* scratch = thread_buffer(size_t{2} * rows * net.max_width());
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+    // Slices are multiples of 8 features so the vector tiles stay full.
+    auto slice = [t, nt](int n) {
+      const int groups = (n + 7) / 8;
+      const int begin = std::min(n, groups * t / nt * 8);
+      const int end = std::min(n, groups * (t + 1) / nt * 8);
+      return std::pair<int, int>{begin, end};
+    };
+    run_network(net, frames, frame_stride, rows, residual, out, scratch, slice, [] {
+#pragma omp barrier
+    });
+  }
+}
+
+}  // namespace
+
+void ddae_forward_cpu(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride,
+                      bool residual, float* out, int num_threads) {
+  if (batch <= 0) return;
+  const int threads = num_threads > 0 ? num_threads : omp_get_max_threads();
+  if (threads > 1 && batch < int64_t{kMinRowsPerThread} * threads && !omp_in_parallel()) {
+    forward_feature_parallel(net, frames, batch, frame_stride, residual, out, threads);
+  } else {
+    forward_row_parallel(net, frames, batch, frame_stride, residual, out, threads);
+  }
+}
+
+namespace detail {
+
+void dense_layer_scalar(const DenseLayerArgs& a) {
+  const auto* w32 = static_cast<const float*>(a.weight);
+  const auto* w16 = static_cast<const uint16_t*>(a.weight);
+  const int K = a.in_features;
+  for (int r = 0; r < a.rows; ++r) {
+    const float* x = a.in + r * a.in_stride;
+    for (int n = a.n_begin; n < a.n_end; ++n) {
+      float sum = 0.f;
+      if (a.weight_type == WeightType::kFloat32) {
+        for (int k = 0; k < K; ++k) sum += x[k] * w32[int64_t{n} * K + k];
+      } else {
+        for (int k = 0; k < K; ++k) sum += x[k] * bf16_to_float(w16[int64_t{n} * K + k]);
+      }
+      a.out[r * a.out_stride + n] = apply_epilogue(a, r, n, sum);
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace pydenoise

@@ -1,0 +1,135 @@
+// AVX2/FMA dense layer for the CPU DDAE. Compiled for AVX2 via the target pragma and only called after
+// cpu_has_avx2(), so the module still loads on older CPUs.
+//
+// Both the activations (rows, K) and torch's weight layout (N, K) are contiguous along K, so each output is a
+// dot product: an MR x NR register tile of 8-lane accumulators runs along K, then is reduced horizontally.
+// No weight packing is needed, which keeps B = 1 calls free of any per-call preprocessing.
+#pragma GCC target("avx2,fma")
+
+#include <immintrin.h>
+
+#include "kernels/ddae_cpu_layer.h"
+
+namespace pydenoise::detail {
+namespace {
+
+template <WeightType WT>
+inline __m256 load_weights(const void* w, int64_t offset) {
+  if constexpr (WT == WeightType::kFloat32) {
+    return _mm256_loadu_ps(static_cast<const float*>(w) + offset);
+  } else {
+    // bf16 -> fp32 is a 16-bit left shift of the bits.
+    const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + offset));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+  }
+}
+
+template <WeightType WT>
+inline float weight_at(const void* w, int64_t index) {
+  if constexpr (WT == WeightType::kFloat32) {
+    return static_cast<const float*>(w)[index];
+  } else {
+    return bf16_to_float(static_cast<const uint16_t*>(w)[index]);
+  }
+}
+
+// Horizontal sums of four vectors, as one 4-lane vector.
+inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Outputs (r0 .. r0+MR) x (n0 .. n0+NR) of the layer.
+template <WeightType WT, int MR, int NR>
+inline void dot_tile(const DenseLayerArgs& a, int r0, int n0) {
+  const int K = a.in_features;
+  const int K8 = K & ~7;
+  const float* x[MR];
+  for (int i = 0; i < MR; ++i) x[i] = a.in + (r0 + i) * a.in_stride;
+  int64_t w_row[NR];
+  for (int j = 0; j < NR; ++j) w_row[j] = int64_t{n0 + j} * K;
+
+  __m256 acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
+
+  for (int k = 0; k < K8; k += 8) {
+    __m256 xv[MR];
+    for (int i = 0; i < MR; ++i) xv[i] = _mm256_loadu_ps(x[i] + k);
+    for (int j = 0; j < NR; ++j) {
+      const __m256 wv = load_weights<WT>(a.weight, w_row[j] + k);
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm256_fmadd_ps(xv[i], wv, acc[i][j]);
+    }
+  }
+
+  for (int i = 0; i < MR; ++i) {
+    float sums[NR];
+    int j = 0;
+    for (; j + 4 <= NR; j += 4) {
+      _mm_storeu_ps(sums + j, hsum4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]));
+    }
+    for (; j < NR; ++j) sums[j] = hsum(acc[i][j]);
+    for (j = 0; j < NR; ++j) {
+      for (int k = K8; k < K; ++k) sums[j] += x[i][k] * weight_at<WT>(a.weight, w_row[j] + k);
+      a.out[(r0 + i) * a.out_stride + n0 + j] = apply_epilogue(a, r0 + i, n0 + j, sums[j]);
+    }
+  }
+}
+
+// Full-width tiles use NR columns; the last columns of a row use one-column tiles.
+template <WeightType WT, int MR, int NR>
+inline void tile_columns(const DenseLayerArgs& a, int r0, int n0, int width) {
+  if (width == NR) {
+    dot_tile<WT, MR, NR>(a, r0, n0);
+  } else {
+    for (int j = 0; j < width; ++j) dot_tile<WT, MR, 1>(a, r0, n0 + j);
+  }
+}
+
+// Loop order: column tiles outside, rows inside, so a tile's NR weight rows stay in L1 across all rows.
+template <WeightType WT, int NR>
+void layer_loop(const DenseLayerArgs& a) {
+  for (int n0 = a.n_begin; n0 < a.n_end; n0 += NR) {
+    const int width = a.n_end - n0 < NR ? a.n_end - n0 : NR;
+    int r0 = 0;
+    if (a.rows >= 3) {
+      for (; r0 + 3 <= a.rows; r0 += 3) tile_columns<WT, 3, NR>(a, r0, n0, width);
+    }
+    switch (a.rows - r0) {
+      case 2: tile_columns<WT, 2, NR>(a, r0, n0, width); break;
+      case 1: tile_columns<WT, 1, NR>(a, r0, n0, width); break;
+      default: break;
+    }
+  }
+}
+
+template <WeightType WT>
+void dense_layer_typed(const DenseLayerArgs& a) {
+  // Register budget (16 ymm): 3x4 accumulators when rows allow, wider column tiles for 1-2 rows.
+  if (a.rows >= 3) {
+    layer_loop<WT, 4>(a);
+  } else if (a.rows == 2) {
+    layer_loop<WT, 6>(a);
+  } else {
+    layer_loop<WT, 8>(a);
+  }
+}
+
+}  // namespace
+
+void dense_layer_avx2(const DenseLayerArgs& a) {
+  if (a.weight_type == WeightType::kFloat32) {
+    dense_layer_typed<WeightType::kFloat32>(a);
+  } else {
+    dense_layer_typed<WeightType::kBFloat16>(a);
+  }
+}
+
+}  // namespace pydenoise::detail

@@ -1,0 +1,83 @@
+// pydenoise::ddae_forward: schema, input checks and the CPU implementation.
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include "torch/ddae_net.h"
+
+namespace pydenoise {
+
+DdaeNet make_ddae_net(const at::Tensor& frames, at::TensorList weights, at::TensorList biases) {
+  TORCH_CHECK_TYPE(frames.scalar_type() == at::kFloat, "ddae_forward: frames must be float32, got ",
+                   frames.scalar_type());
+  TORCH_CHECK_VALUE(frames.dim() == 2, "ddae_forward: frames must be 2-D (batch, window), got shape ",
+                    frames.sizes());
+  const auto layers = static_cast<int>(weights.size());
+  TORCH_CHECK_VALUE(layers >= 1 && layers <= kMaxDdaeLayers, "ddae_forward: expected 1 to ", kMaxDdaeLayers,
+                    " weight matrices, got ", layers);
+  TORCH_CHECK_VALUE(biases.size() == weights.size(), "ddae_forward: got ", weights.size(), " weights but ",
+                    biases.size(), " biases");
+  DdaeNet net;
+  net.num_layers = layers;
+  net.weight_type = weights[0].scalar_type() == at::kBFloat16 ? WeightType::kBFloat16 : WeightType::kFloat32;
+  net.widths[0] = static_cast<int>(weights[0].dim() == 2 ? weights[0].size(1) : -1);
+  for (int l = 0; l < layers; ++l) {
+    const at::Tensor& w = weights[l];
+    const at::Tensor& b = biases[l];
+    TORCH_CHECK_TYPE(w.scalar_type() == weights[0].scalar_type() &&
+                         (w.scalar_type() == at::kFloat || w.scalar_type() == at::kBFloat16),
+                     "ddae_forward: weights must all be float32 or all bfloat16; weights[", l, "] is ",
+                     w.scalar_type());
+    TORCH_CHECK_TYPE(b.scalar_type() == at::kFloat, "ddae_forward: biases must be float32; biases[", l, "] is ",
+                     b.scalar_type());
+    TORCH_CHECK_VALUE(w.device() == frames.device() && b.device() == frames.device(),
+                      "ddae_forward: weights[", l, "] and biases[", l, "] must be on the frames' device ",
+                      frames.device(), ", got ", w.device(), " and ", b.device());
+    TORCH_CHECK_VALUE(w.dim() == 2 && w.size(1) == net.widths[l], "ddae_forward: weights[", l,
+                      "] must have shape (out, ", net.widths[l], "), got ", w.sizes());
+    TORCH_CHECK_VALUE(b.dim() == 1 && b.size(0) == w.size(0), "ddae_forward: biases[", l, "] must have shape (",
+                      w.size(0), "), got ", b.sizes());
+    TORCH_CHECK_VALUE(w.is_contiguous() && b.is_contiguous(), "ddae_forward: weights[", l, "] and biases[", l,
+                      "] must be contiguous");
+    net.widths[l + 1] = static_cast<int>(w.size(0));
+    net.weights[l] = w.data_ptr();
+    net.biases[l] = b.data_ptr<float>();
+  }
+  TORCH_CHECK_VALUE(net.widths[layers] == net.widths[0], "ddae_forward: the last layer must output the window (",
+                    net.widths[0], " values), got ", net.widths[layers]);
+  TORCH_CHECK_VALUE(frames.size(1) == net.window(), "ddae_forward: frames must have ", net.window(),
+                    " columns (the network's window), got shape ", frames.sizes());
+  return net;
+}
+
+int64_t frame_row_stride(const at::Tensor& frames) {
+  if (frames.size(0) <= 1) return frames.size(1);
+  // Overlapping rows (stride < window, e.g. unfold with a hop) are fine: the kernels only read frames.
+  if (frames.stride(1) == 1 && frames.stride(0) >= 1) return frames.stride(0);
+  return -1;
+}
+
+namespace {
+
+at::Tensor ddae_forward_cpu_op(const at::Tensor& frames_in, at::TensorList weights, at::TensorList biases,
+                               bool residual, bool allow_tf32) {
+  (void)allow_tf32;  // CPU math is always float32 (bf16 weights are widened to float32 in registers)
+  TORCH_CHECK_VALUE(frames_in.device().is_cpu(), "ddae_forward: frames must be on the CPU for this kernel");
+  const DdaeNet net = make_ddae_net(frames_in, weights, biases);
+  const at::Tensor frames = frame_row_stride(frames_in) < 0 ? frames_in.contiguous() : frames_in;
+  at::Tensor out = at::empty({frames.size(0), net.window()}, frames.options().memory_format(at::MemoryFormat::Contiguous));
+  ddae_forward_cpu(net, frames.data_ptr<float>(), frames.size(0), frame_row_stride(frames), residual,
+                   out.data_ptr<float>(), at::get_num_threads());
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(pydenoise, m) {
+  m.def(
+      "ddae_forward(Tensor frames, Tensor[] weights, Tensor[] biases, bool residual=False, "
+      "bool allow_tf32=False) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(pydenoise, CPU, m) { m.impl("ddae_forward", &ddae_forward_cpu_op); }
+
+}  // namespace pydenoise

@@ -1,0 +1,241 @@
+"""Offline denoising of whole traces: framing with a hop, per-window normalisation, the fused op, overlap-add.
+
+The framing is defined once here and shared with :mod:`pydenoise.streaming`, so that streaming and offline
+processing give the same samples:
+
+* window ``N`` (the model's), hop ``h`` with ``N % h == 0``;
+* the signal is padded with ``N - h`` zeros on the left and zeros on the right, and frame ``k`` starts at
+  padded sample ``k * h``; every input sample is then covered by exactly ``N / h`` frames;
+* each frame is normalised (its mean removed, divided by its standard deviation) before the network and
+  scaled back after, so a model works on counts, m/s or [-1, 1] audio alike; a constant frame passes
+  unchanged;
+* the denoised frames are weighted by a Hann window shifted by half a sample (never zero) and overlap-added;
+  dividing by the sum of the weights covering each sample (a length-``h`` periodic vector) makes the
+  reconstruction exact: an identity network returns its input, edges included.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pydenoise.nn import DDAE, load_model
+
+__all__ = ["Denoiser", "load", "available_models", "synthesis_window", "overlap_normaliser", "frame_count"]
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+
+def available_models() -> list[str]:
+    """Names of the models shipped in ``pydenoise/weights``."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+
+
+def load(name_or_path: str | os.PathLike) -> Denoiser:
+    """Load a shipped model by name (``"seismic"``, ``"speech"``, ``"image"``) or a ``.safetensors`` path.
+
+    Examples
+    --------
+    >>> import pydenoise
+    >>> m = pydenoise.load("seismic")                     # doctest: +SKIP
+    >>> clean = m.denoise(noisy_trace)                    # doctest: +SKIP
+    """
+    if isinstance(name_or_path, Denoiser):
+        return name_or_path
+    text = os.fspath(name_or_path)
+    if text in available_models():
+        path = WEIGHTS_DIR / f"{text}.safetensors"
+    elif text.endswith(".safetensors") or os.sep in text:
+        path = Path(text)
+    else:
+        shipped = ", ".join(available_models()) or "none yet"
+        raise ValueError(f"unknown model name {text!r}: shipped models are {shipped}; or pass a .safetensors path")
+    module, config = load_model(path)
+    return Denoiser(module, config=config, name=text)
+
+
+@lru_cache(maxsize=32)
+def synthesis_window(window: int) -> np.ndarray:
+    """Overlap-add weights: a Hann window sampled half a sample off its zeros, so no weight is 0."""
+    n = np.arange(window) + 0.5
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / window)
+
+
+@lru_cache(maxsize=32)
+def overlap_normaliser(window: int, hop: int) -> np.ndarray:
+    """Sum of the synthesis weights covering padded sample ``p``; depends only on ``p % hop``."""
+    return synthesis_window(window).reshape(window // hop, hop).sum(axis=0)
+
+
+def frame_count(samples: int, window: int, hop: int) -> int:
+    """Frames needed so that each of ``samples`` input samples is covered by ``window // hop`` frames."""
+    return (window - hop + samples - 1) // hop + 1
+
+
+def check_hop(hop: int, window: int) -> int:
+    """Validate a hop for a window: ``1 <= hop <= window`` and ``window % hop == 0``."""
+    if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)):
+        raise TypeError(f"hop must be an integer, got {type(hop).__name__}")
+    hop = int(hop)
+    if not 1 <= hop <= window or window % hop:
+        raise ValueError(f"hop must divide the window ({window}) and lie in 1..{window}, got {hop}")
+    return hop
+
+
+def _as_signal(x) -> tuple[torch.Tensor, bool]:
+    """``x`` as a 2-D (channels, samples) float tensor, and whether the caller gave a 1-D signal."""
+    if isinstance(x, np.ndarray):
+        if not np.issubdtype(x.dtype, np.floating) or x.dtype == np.float16:
+            raise TypeError(f"x must be float32 or float64, got dtype {x.dtype}")
+        tensor = torch.from_numpy(np.ascontiguousarray(x))
+    elif isinstance(x, torch.Tensor):
+        if x.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"x must be float32 or float64, got dtype {x.dtype}")
+        tensor = x.detach()
+    else:
+        raise TypeError(f"x must be a numpy array or a torch tensor, got {type(x).__name__}")
+    if tensor.dim() not in (1, 2):
+        raise ValueError(f"x must be 1-D (samples) or 2-D (channels, samples), got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        raise ValueError(f"x is empty (shape {tuple(tensor.shape)})")
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError("x contains NaN or Inf samples")
+    return (tensor.unsqueeze(0), True) if tensor.dim() == 1 else (tensor, False)
+
+
+class Denoiser:
+    """A trained DDAE with its framing configuration: what :func:`pydenoise.load` returns.
+
+    Attributes
+    ----------
+    window : int
+        Samples per network window.
+    sample_rate : float or None
+        Sampling rate the model was trained at (Hz), None if rate-agnostic.
+    hop : int
+        Default hop between windows.
+    residual : bool
+        Noise-learning model (clean = x - f(x)).
+    module : pydenoise.nn.DDAE
+        The torch module (trainable).
+    config : dict
+        Everything stored in the model file's metadata.
+    """
+
+    def __init__(self, module: DDAE, config: dict | None = None, name: str | None = None):
+        self.module = module.eval()
+        self.config = dict(config or {})
+        self.name = name
+        self.window = module.window
+        self.residual = module.residual
+        rate = self.config.get("sample_rate")
+        self.sample_rate = None if rate is None else float(rate)
+        self.hop = check_hop(self.config.get("hop", self.window // 4), self.window)
+        self._modules: dict[torch.device, DDAE] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"Denoiser(name={self.name!r}, window={self.window}, hop={self.hop}, "
+            f"sample_rate={self.sample_rate}, residual={self.residual})"
+        )
+
+    def module_on(self, device: torch.device) -> DDAE:
+        """The module on ``device`` (cached; the trainable ``module`` itself stays where it is)."""
+        device = torch.device(device)
+        if device not in self._modules:
+            self._modules[device] = self.module if _same_device(self.module, device) else _copy_to(self.module, device)
+        return self._modules[device]
+
+    @torch.no_grad()
+    def denoise_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch of windows ``(B, window)``: normalise each, run the fused op, scale back.
+
+        Mean and scale are computed in the frames' dtype (float64 keeps large offsets exact); the network runs
+        in float32. A constant frame comes back unchanged.
+        """
+        mean = frames.mean(dim=1, keepdim=True)
+        centred = frames - mean
+        scale = centred.square().mean(dim=1, keepdim=True).sqrt()
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        net_out = self.module_on(frames.device).clean((centred / safe).to(torch.float32))
+        return mean + net_out.to(frames.dtype) * (safe * (scale > 0))
+
+    def denoise(self, x, hop: int | None = None, device=None):
+        """Denoise a trace or a set of traces.
+
+        Parameters
+        ----------
+        x : numpy.ndarray or torch.Tensor
+            float32 or float64, shape ``(samples,)`` or ``(channels, samples)``; any length (the ends are
+            zero-padded internally, nothing is trimmed).
+        hop : int, optional
+            Hop between windows; must divide the window. Default: the model's (``self.hop``).
+        device : str or torch.device, optional
+            Where to compute. Default: the tensor's device, or the CPU for numpy input.
+
+        Returns
+        -------
+        Same type, shape and dtype as ``x`` (a tensor comes back on its own device).
+
+        Examples
+        --------
+        >>> import numpy as np, pydenoise
+        >>> m = pydenoise.Denoiser(pydenoise.nn.DDAE())
+        >>> m.denoise(np.zeros(1000)).shape
+        (1000,)
+        """
+        hop = self.hop if hop is None else check_hop(hop, self.window)
+        signal, was_1d = _as_signal(x)
+        target = torch.device(device) if device is not None else signal.device
+        result = self._denoise_signal(signal.to(target), hop).to(signal.device)
+        result = result[0] if was_1d else result
+        return result.numpy() if isinstance(x, np.ndarray) else result
+
+    def _denoise_signal(self, signal: torch.Tensor, hop: int) -> torch.Tensor:
+        channels, samples = signal.shape
+        window = self.window
+        frames_per_channel = frame_count(samples, window, hop)
+        padded_length = (frames_per_channel - 1) * hop + window
+        padded = signal.new_zeros(channels, padded_length)
+        padded[:, window - hop : window - hop + samples] = signal
+        frames = padded.unfold(1, window, hop).reshape(-1, window)  # all channels in one batch
+        weighted = self.denoise_frames(frames) * torch.as_tensor(synthesis_window(window), dtype=signal.dtype,
+                                                                  device=signal.device)
+        summed = overlap_add(weighted.view(channels, frames_per_channel, window), hop)
+        normaliser = torch.as_tensor(overlap_normaliser(window, hop), dtype=signal.dtype, device=signal.device)
+        start = window - hop  # the padding; it is a multiple of hop, so phases line up with `normaliser`
+        phase_normaliser = normaliser.repeat(math.ceil(samples / hop))[:samples]
+        return summed[:, start : start + samples] / phase_normaliser
+
+    def stream(self, hop: int | None = None):
+        """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model."""
+        from pydenoise.streaming import StreamingDenoiser
+
+        return StreamingDenoiser(self, hop=hop)
+
+
+def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """Sum ``(channels, K, window)`` frames placed ``hop`` apart: ``(channels, (K - 1) * hop + window)``."""
+    channels, count, window = frames.shape
+    overlaps = window // hop
+    blocks = frames.reshape(channels, count, overlaps, hop)
+    out = frames.new_zeros(channels, count + overlaps - 1, hop)
+    for i in range(overlaps):  # window / hop vectorised adds, not a loop over samples
+        out[:, i : i + count] += blocks[:, :, i]
+    return out.reshape(channels, -1)
+
+
+def _same_device(module: torch.nn.Module, device: torch.device) -> bool:
+    current = next(module.parameters()).device
+    return current.type == device.type and (device.index is None or current.index == device.index)
+
+
+def _copy_to(module: DDAE, device: torch.device) -> DDAE:
+    copy = DDAE(module.widths, residual=module.residual)
+    copy.load_state_dict(module.state_dict())
+    return copy.to(device).eval()
