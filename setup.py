@@ -51,7 +51,7 @@ def _extension():
     os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
     # torch's CUDA headers include cuBLAS/cuSPARSE, which pip's CUDA 13 torch ships in nvidia/cu13/include
     # rather than in the toolkit; searched last, so the toolkit's own headers win.
-    wheel_headers = [f"-idirafter{p}" for p in glob.glob(os.path.join(os.path.dirname(torch_dir()), "nvidia", "cu*", "include"))]
+    wheel_headers = [f"-idirafter{p}" for p in glob.glob(os.path.join(os.path.dirname(torch_dir()), "nvidia", "cu[0-9]*", "include"))]
     cuda_sources = _sources("csrc/kernels/*.cu") + _sources("csrc/torch/*_cuda.cpp")
     return cpp_extension.CUDAExtension(
         "pydenoise._C",
