@@ -34,10 +34,13 @@ constexpr int kRowBlock = 64;
 // Below this many rows per thread, splitting the features of each layer across threads is faster.
 constexpr int kMinRowsPerThread = 24;
 
+// Per-thread scratch, 64-byte aligned: 32-byte vector loads that straddle cache lines cost ~10% throughput.
 float* thread_buffer(size_t floats) {
+  constexpr size_t kAlignFloats = 16;
   thread_local std::vector<float> buffer;
-  if (buffer.size() < floats) buffer.resize(floats);
-  return buffer.data();
+  if (buffer.size() < floats + kAlignFloats) buffer.resize(floats + kAlignFloats);
+  const auto address = reinterpret_cast<uintptr_t>(buffer.data());
+  return reinterpret_cast<float*>((address + 63) & ~uintptr_t{63});
 }
 
 void dense_layer(const detail::DenseLayerArgs& args) {

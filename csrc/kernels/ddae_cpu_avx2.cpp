@@ -60,7 +60,17 @@ inline void dot_tile(const DenseLayerArgs& a, int r0, int n0) {
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
 
+  // The next column tile's weight rows are contiguous right after this tile's: prefetch them at the rate
+  // this tile consumes its own, so the weight stream from L3 overlaps the FMAs.
+  constexpr int kWeightBytes = WT == WeightType::kFloat32 ? 4 : 2;
+  const char* next_tile = static_cast<const char*>(a.weight) + (w_row[0] + int64_t{NR} * K) * kWeightBytes;
+  const bool prefetch = r0 == 0 && n0 + 2 * NR <= a.n_end;
   for (int k = 0; k < K8; k += 8) {
+    if (prefetch) {
+      for (int line = 0; line < NR * 8 * kWeightBytes; line += 64) {
+        _mm_prefetch(next_tile + int64_t{k} * NR * kWeightBytes + line, _MM_HINT_T0);
+      }
+    }
     __m256 xv[MR];
     for (int i = 0; i < MR; ++i) xv[i] = _mm256_loadu_ps(x[i] + k);
     for (int j = 0; j < NR; ++j) {
@@ -69,16 +79,23 @@ inline void dot_tile(const DenseLayerArgs& a, int r0, int n0) {
     }
   }
 
+  const bool vector_tail = K8 == K && NR % 4 == 0;
   for (int i = 0; i < MR; ++i) {
-    float sums[NR];
-    int j = 0;
-    for (; j + 4 <= NR; j += 4) {
-      _mm_storeu_ps(sums + j, hsum4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]));
+    float* out_row = a.out + (r0 + i) * a.out_stride + n0;
+    if (vector_tail) {
+      for (int j = 0; j < NR; j += 4) {
+        __m128 v = _mm_add_ps(hsum4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]),
+                              _mm_loadu_ps(a.bias + n0 + j));
+        if (a.relu) v = _mm_max_ps(_mm_setzero_ps(), v);  // max(0, NaN) keeps the NaN in this operand order
+        if (a.residual_of) v = _mm_sub_ps(_mm_loadu_ps(a.residual_of + (r0 + i) * a.residual_stride + n0 + j), v);
+        _mm_storeu_ps(out_row + j, v);
+      }
+      continue;
     }
-    for (; j < NR; ++j) sums[j] = hsum(acc[i][j]);
-    for (j = 0; j < NR; ++j) {
-      for (int k = K8; k < K; ++k) sums[j] += x[i][k] * weight_at<WT>(a.weight, w_row[j] + k);
-      a.out[(r0 + i) * a.out_stride + n0 + j] = apply_epilogue(a, r0 + i, n0 + j, sums[j]);
+    for (int j = 0; j < NR; ++j) {
+      float sum = hsum(acc[i][j]);
+      for (int k = K8; k < K; ++k) sum += x[i][k] * weight_at<WT>(a.weight, w_row[j] + k);
+      out_row[j] = apply_epilogue(a, r0 + i, n0 + j, sum);
     }
   }
 }
