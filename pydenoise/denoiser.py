@@ -16,7 +16,6 @@ processing give the same samples:
 
 from __future__ import annotations
 
-import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +25,18 @@ import torch
 
 from pydenoise.nn import DDAE, load_model
 
-__all__ = ["Denoiser", "load", "available_models", "synthesis_window", "overlap_normaliser", "frame_count"]
+__all__ = [
+    "Denoiser",
+    "load",
+    "available_models",
+    "synthesis_window",
+    "overlap_normaliser",
+    "frame_count",
+    "check_hop",
+    "as_signal",
+    "overlap_add",
+    "divide_by_normaliser",
+]
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
@@ -87,8 +97,12 @@ def check_hop(hop: int, window: int) -> int:
     return hop
 
 
-def _as_signal(x) -> tuple[torch.Tensor, bool]:
-    """``x`` as a 2-D (channels, samples) float tensor, and whether the caller gave a 1-D signal."""
+def as_signal(x, allow_empty: bool = False) -> tuple[torch.Tensor, bool]:
+    """``x`` as a 2-D (channels, samples) float tensor, and whether the caller gave a 1-D signal.
+
+    Raises ``TypeError`` for anything but float32/float64 numpy arrays or tensors, ``ValueError`` for a wrong
+    rank, NaN/Inf samples, or no samples (unless ``allow_empty``: a stream may receive an empty chunk).
+    """
     if isinstance(x, np.ndarray):
         if not np.issubdtype(x.dtype, np.floating) or x.dtype == np.float16:
             raise TypeError(f"x must be float32 or float64, got dtype {x.dtype}")
@@ -101,7 +115,7 @@ def _as_signal(x) -> tuple[torch.Tensor, bool]:
         raise TypeError(f"x must be a numpy array or a torch tensor, got {type(x).__name__}")
     if tensor.dim() not in (1, 2):
         raise ValueError(f"x must be 1-D (samples) or 2-D (channels, samples), got shape {tuple(tensor.shape)}")
-    if tensor.numel() == 0:
+    if tensor.numel() == 0 and not allow_empty:
         raise ValueError(f"x is empty (shape {tuple(tensor.shape)})")
     if not bool(torch.isfinite(tensor).all()):
         raise ValueError("x contains NaN or Inf samples")
@@ -190,7 +204,7 @@ class Denoiser:
         (1000,)
         """
         hop = self.hop if hop is None else check_hop(hop, self.window)
-        signal, was_1d = _as_signal(x)
+        signal, was_1d = as_signal(x)
         target = torch.device(device) if device is not None else signal.device
         result = self._denoise_signal(signal.to(target), hop).to(signal.device)
         result = result[0] if was_1d else result
@@ -199,18 +213,26 @@ class Denoiser:
     def _denoise_signal(self, signal: torch.Tensor, hop: int) -> torch.Tensor:
         channels, samples = signal.shape
         window = self.window
-        frames_per_channel = frame_count(samples, window, hop)
-        padded_length = (frames_per_channel - 1) * hop + window
+        padded_length = (frame_count(samples, window, hop) - 1) * hop + window
         padded = signal.new_zeros(channels, padded_length)
-        padded[:, window - hop : window - hop + samples] = signal
-        frames = padded.unfold(1, window, hop).reshape(-1, window)  # all channels in one batch
-        weighted = self.denoise_frames(frames) * torch.as_tensor(synthesis_window(window), dtype=signal.dtype,
-                                                                  device=signal.device)
-        summed = overlap_add(weighted.view(channels, frames_per_channel, window), hop)
-        normaliser = torch.as_tensor(overlap_normaliser(window, hop), dtype=signal.dtype, device=signal.device)
-        start = window - hop  # the padding; it is a multiple of hop, so phases line up with `normaliser`
-        phase_normaliser = normaliser.repeat(math.ceil(samples / hop))[:samples]
-        return summed[:, start : start + samples] / phase_normaliser
+        start = window - hop  # the left padding; a multiple of hop, so `divide_by_normaliser` phases line up
+        padded[:, start : start + samples] = signal
+        summed = self.denoise_overlap_add(padded, hop)
+        return divide_by_normaliser(summed[:, start : start + samples], window, hop)
+
+    def denoise_overlap_add(self, padded: torch.Tensor, hop: int) -> torch.Tensor:
+        """Denoise every full frame of ``padded`` and overlap-add the weighted outputs.
+
+        Frames start at columns ``0, hop, 2·hop, …`` of the ``(channels, length)`` tensor; all channels' frames
+        go to the network in one batch. Returns ``(channels, (K - 1)·hop + window)`` for ``K`` frames, not yet
+        divided by the overlap normaliser (see :func:`divide_by_normaliser`).
+        """
+        channels = padded.shape[0]
+        frames = padded.unfold(1, self.window, hop)
+        count = frames.shape[1]
+        weights = torch.as_tensor(synthesis_window(self.window), dtype=padded.dtype, device=padded.device)
+        weighted = self.denoise_frames(frames.reshape(-1, self.window)) * weights
+        return overlap_add(weighted.view(channels, count, self.window), hop)
 
     def stream(self, hop: int | None = None):
         """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model."""
@@ -228,6 +250,16 @@ def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
     for i in range(overlaps):  # window / hop vectorised adds, not a loop over samples
         out[:, i : i + count] += blocks[:, :, i]
     return out.reshape(channels, -1)
+
+
+def divide_by_normaliser(summed: torch.Tensor, window: int, hop: int) -> torch.Tensor:
+    """Divide overlap-added ``(channels, length)`` samples by the sum of the weights that covered them.
+
+    Column 0 must sit at a padded index that is a multiple of ``hop`` (the normaliser's phase).
+    """
+    normaliser = torch.as_tensor(overlap_normaliser(window, hop), dtype=summed.dtype, device=summed.device)
+    length = summed.shape[1]
+    return summed / normaliser.repeat(-(-length // hop))[:length]
 
 
 def _same_device(module: torch.nn.Module, device: torch.device) -> bool:
