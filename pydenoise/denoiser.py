@@ -11,7 +11,8 @@ processing give the same samples:
   unchanged;
 * the denoised frames are weighted by a Hann window shifted by half a sample (never zero) and overlap-added;
   dividing by the sum of the weights covering each sample (a length-``h`` periodic vector) makes the
-  reconstruction exact: an identity network returns its input, edges included.
+  reconstruction exact: an identity network returns its input, edges included. Because that sum depends only
+  on the position within a hop, the division is folded into the frame weights (:func:`frame_weights`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ __all__ = [
     "frame_count",
     "check_hop",
     "as_signal",
+    "frame_weights",
     "overlap_add",
-    "divide_by_normaliser",
 ]
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -80,6 +81,16 @@ def synthesis_window(window: int) -> np.ndarray:
 def overlap_normaliser(window: int, hop: int) -> np.ndarray:
     """Sum of the synthesis weights covering padded sample ``p``; depends only on ``p % hop``."""
     return synthesis_window(window).reshape(window // hop, hop).sum(axis=0)
+
+
+@lru_cache(maxsize=64)
+def frame_weights(window: int, hop: int, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+    """Synthesis weights divided by the overlap normaliser: overlap-adding weighted frames gives final samples.
+
+    Frame sample ``j`` lands on padded index ``k·hop + j``, whose normaliser is ``overlap_normaliser[j % hop]``.
+    """
+    weights = synthesis_window(window) / np.tile(overlap_normaliser(window, hop), window // hop)
+    return torch.as_tensor(weights, dtype=dtype, device=device)
 
 
 def frame_count(samples: int, window: int, hop: int) -> int:
@@ -172,12 +183,10 @@ class Denoiser:
         Mean and scale are computed in the frames' dtype (float64 keeps large offsets exact); the network runs
         in float32. A constant frame comes back unchanged.
         """
-        mean = frames.mean(dim=1, keepdim=True)
-        centred = frames - mean
-        scale = centred.square().mean(dim=1, keepdim=True).sqrt()
-        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-        net_out = self.module_on(frames.device).clean((centred / safe).to(torch.float32))
-        return mean + net_out.to(frames.dtype) * (safe * (scale > 0))
+        scale, mean = torch.std_mean(frames, dim=1, keepdim=True, correction=0)
+        safe = torch.where(scale > 0, scale, 1.0)
+        net_out = self.module_on(frames.device).clean(((frames - mean) / safe).to(torch.float32))
+        return mean + net_out.to(frames.dtype) * scale  # scale 0 (constant frame): the mean, unchanged
 
     def denoise(self, x, hop: int | None = None, device=None):
         """Denoise a trace or a set of traces.
@@ -215,24 +224,24 @@ class Denoiser:
         window = self.window
         padded_length = (frame_count(samples, window, hop) - 1) * hop + window
         padded = signal.new_zeros(channels, padded_length)
-        start = window - hop  # the left padding; a multiple of hop, so `divide_by_normaliser` phases line up
+        start = window - hop  # the left padding
         padded[:, start : start + samples] = signal
-        summed = self.denoise_overlap_add(padded, hop)
-        return divide_by_normaliser(summed[:, start : start + samples], window, hop)
+        return self.denoise_overlap_add(padded, hop)[:, start : start + samples]
 
-    def denoise_overlap_add(self, padded: torch.Tensor, hop: int) -> torch.Tensor:
-        """Denoise every full frame of ``padded`` and overlap-add the weighted outputs.
+    def denoise_overlap_add(self, padded: torch.Tensor, hop: int, carry: torch.Tensor | None = None) -> torch.Tensor:
+        """Denoise every full frame of ``padded`` and overlap-add them with the :func:`frame_weights`.
 
         Frames start at columns ``0, hop, 2·hop, …`` of the ``(channels, length)`` tensor; all channels' frames
-        go to the network in one batch. Returns ``(channels, (K - 1)·hop + window)`` for ``K`` frames, not yet
-        divided by the overlap normaliser (see :func:`divide_by_normaliser`).
+        go to the network in one batch. Returns ``(channels, (K - 1)·hop + window)`` for ``K`` frames; a sample
+        is final once every frame covering it has been added. ``carry`` (``(channels, window - hop)``): sums
+        left by earlier frames, added to the first ``window - hop`` columns (used by the streaming layer).
         """
         channels = padded.shape[0]
         frames = padded.unfold(1, self.window, hop)
         count = frames.shape[1]
-        weights = torch.as_tensor(synthesis_window(self.window), dtype=padded.dtype, device=padded.device)
+        weights = frame_weights(self.window, hop, padded.dtype, padded.device)
         weighted = self.denoise_frames(frames.reshape(-1, self.window)) * weights
-        return overlap_add(weighted.view(channels, count, self.window), hop)
+        return overlap_add(weighted.view(channels, count, self.window), hop, carry)
 
     def stream(self, hop: int | None = None):
         """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model."""
@@ -241,25 +250,20 @@ class Denoiser:
         return StreamingDenoiser(self, hop=hop)
 
 
-def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
-    """Sum ``(channels, K, window)`` frames placed ``hop`` apart: ``(channels, (K - 1) * hop + window)``."""
+def overlap_add(frames: torch.Tensor, hop: int, carry: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum ``(channels, K, window)`` frames placed ``hop`` apart: ``(channels, (K - 1) * hop + window)``.
+
+    ``carry``, ``(channels, window - hop)``, seeds the first ``window - hop`` output samples.
+    """
     channels, count, window = frames.shape
     overlaps = window // hop
     blocks = frames.reshape(channels, count, overlaps, hop)
     out = frames.new_zeros(channels, count + overlaps - 1, hop)
+    if carry is not None:
+        out[:, : overlaps - 1] = carry.reshape(channels, overlaps - 1, hop)
     for i in range(overlaps):  # window / hop vectorised adds, not a loop over samples
         out[:, i : i + count] += blocks[:, :, i]
     return out.reshape(channels, -1)
-
-
-def divide_by_normaliser(summed: torch.Tensor, window: int, hop: int) -> torch.Tensor:
-    """Divide overlap-added ``(channels, length)`` samples by the sum of the weights that covered them.
-
-    Column 0 must sit at a padded index that is a multiple of ``hop`` (the normaliser's phase).
-    """
-    normaliser = torch.as_tensor(overlap_normaliser(window, hop), dtype=summed.dtype, device=summed.device)
-    length = summed.shape[1]
-    return summed / normaliser.repeat(-(-length // hop))[:length]
 
 
 def _same_device(module: torch.nn.Module, device: torch.device) -> bool:

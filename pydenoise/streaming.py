@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pydenoise.denoiser import Denoiser, as_signal, check_hop, divide_by_normaliser, frame_count
+from pydenoise.denoiser import Denoiser, as_signal, check_hop, frame_count
 
 __all__ = ["StreamingDenoiser"]
 
@@ -144,13 +144,12 @@ class StreamingDenoiser:
         count = (pending.shape[1] - self.window) // self.hop + 1 if pending.shape[1] >= self.window else 0
         if count == 0:
             return pending[:, :0]
-        summed = self.denoiser.denoise_overlap_add(pending, self.hop)
-        summed[:, : self.latency] += self._overlap
+        summed = self.denoiser.denoise_overlap_add(pending, self.hop, carry=self._overlap)
         self._frames += count
         done = count * self.hop
-        self._overlap = summed[:, done:].clone()
-        self._pending = pending[:, done:].clone()
-        return divide_by_normaliser(summed[:, :done], self.window, self.hop)
+        self._overlap = summed[:, done:]
+        self._pending = pending[:, done:].clone()  # a copy, so the consumed input can be freed
+        return summed[:, :done]
 
     def _emit(self, final: torch.Tensor, limit: int | None):
         """Drop the left padding (the first ``latency`` final samples of a stream), cap at ``limit``, convert."""
