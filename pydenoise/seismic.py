@@ -47,7 +47,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Output formats by file name extension (lower case); other names keep the format the input was read in.
+#: Output formats by file name extension (lower case).
 FORMATS_BY_EXTENSION = {
     ".mseed": "MSEED",
     ".miniseed": "MSEED",
@@ -295,18 +295,19 @@ def nldae(data, df, model="seismic-nldae", hop: int | None = None, resample: boo
 
 
 def read(path) -> obspy.Stream:
-    """Read a waveform file in any format ObsPy knows; a clear ``ValueError`` naming the file otherwise."""
+    """Read a waveform file in any format ObsPy knows; a clear ``ValueError`` otherwise (missing, unknown format,
+    unreadable, no traces)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise ValueError("no such file")
     try:
         stream = obspy.read(os.fspath(path))
-    except TypeError as error:  # ObsPy's "Unknown format for file ..."
-        raise ValueError(f"{path}: not a waveform format ObsPy can read ({error})") from None
+    except TypeError:  # ObsPy's "Unknown format for file ..."
+        raise ValueError("not a waveform format ObsPy can read") from None
     except (OSError, ValueError, EOFError) as error:
-        raise ValueError(f"{path}: unreadable ({type(error).__name__}: {error})") from None
+        raise ValueError(f"unreadable ({type(error).__name__}: {error})") from None
     if len(stream) == 0:
-        raise ValueError(f"{path}: holds no traces")
+        raise ValueError("the file holds no traces")
     return stream
 
 
@@ -318,7 +319,7 @@ def output_format(path, fallback: str | None = None) -> str:
     if fallback:
         return fallback
     known = ", ".join(sorted(FORMATS_BY_EXTENSION))
-    raise ValueError(f"{path}: cannot tell the output format from the name; use one of {known}")
+    raise ValueError(f"cannot tell the output format from the name {Path(path).name!r}; use one of {known}")
 
 
 def write(stream: obspy.Stream, path, format: str) -> None:
@@ -329,7 +330,7 @@ def write(stream: obspy.Stream, path, format: str) -> None:
     """
     if format in _ONE_TRACE_FORMATS and len(stream) > 1:
         raise ValueError(
-            f"{path}: {format} holds one trace per file but there are {len(stream)} traces "
+            f"{format} holds one trace per file but there are {len(stream)} traces "
             "(write miniSEED instead, or split the stream)"
         )
     options = {"encoding": "FLOAT64"} if format == "MSEED" else {}
