@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import warnings
+from contextlib import suppress
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -389,14 +391,30 @@ class _TraceStream:
         return obspy.Trace(data=samples, header=header)
 
 
+class _Stopped(Exception):
+    """Raised inside ``run()`` to leave ObsPy's collect loop when :meth:`SeedLinkDenoiser.stop` was called."""
+
+
 class _EofAwareConnection(SeedLinkConnection):
     """ObsPy's SeedLink connection, but an orderly close by the server counts as a dropped connection.
 
     ObsPy reads a blocking socket and treats an empty read as "no data yet", so a server that closes the
     connection is only noticed after the network timeout; raising on EOF lets ``collect`` reconnect at once.
+    Once ``stopping`` is set, no new connection is opened and no more data is read.
     """
 
+    def __init__(self, timeout: float, stopping: threading.Event):
+        super().__init__(timeout=timeout)
+        self.stopping = stopping
+
+    def connect(self):
+        if self.stopping.is_set():
+            raise _Stopped
+        super().connect()
+
     def receive_data(self, maxbytes, code):
+        if self.stopping.is_set():
+            raise _Stopped  # not an IOError: leaves ObsPy's collect loop instead of reconnecting
         received = super().receive_data(maxbytes, code)
         if received == b"" and maxbytes > 0:
             raise ConnectionResetError(f"SeedLink server {self.sladdr} closed the connection")
@@ -440,7 +458,8 @@ class SeedLinkDenoiser(EasySeedLinkClient):
         if not callable(on_denoised):
             raise TypeError("on_denoised must be callable (it receives each denoised Trace)")
         super().__init__(server, autoconnect=False)
-        self.conn = _EofAwareConnection(timeout=float(timeout))
+        self._stop = threading.Event()
+        self.conn = _EofAwareConnection(float(timeout), self._stop)
         self.conn.set_sl_address(f"{self.server_hostname}:{self.server_port}")
         self.conn.netto = float(timeout)
         self.conn.netdly = float(reconnect_delay)
@@ -449,7 +468,6 @@ class SeedLinkDenoiser(EasySeedLinkClient):
         self.hop = hop
         self.reconnect_delay = float(reconnect_delay)
         self._streams: dict[str, _TraceStream] = {}
-        self._stop = threading.Event()
 
     def feed(self, packet: obspy.Trace) -> None:
         """Denoise one packet (a Trace of any length); emit whatever became final through ``on_denoised``."""
@@ -490,8 +508,7 @@ class SeedLinkDenoiser(EasySeedLinkClient):
     def on_data(self, trace) -> None:
         """EasySeedLinkClient callback: feed the packet; a bad packet is logged and skipped, not fatal."""
         if self._stop.is_set():
-            self.conn.terminate()
-            return
+            raise _Stopped
         try:
             self.feed(trace)
         except (ValueError, TypeError) as error:
@@ -509,6 +526,8 @@ class SeedLinkDenoiser(EasySeedLinkClient):
             while not self._stop.is_set():
                 try:
                     self.run()
+                except _Stopped:
+                    break
                 except (SeedLinkException, EasySeedLinkClientException, OSError) as error:
                     logger.warning("SeedLink connection lost (%s); reconnecting in %gs", error, self.reconnect_delay)
                     self.conn.disconnect()
@@ -518,9 +537,13 @@ class SeedLinkDenoiser(EasySeedLinkClient):
             self.close()
 
     def stop(self) -> None:
-        """Ask :meth:`run_forever` (possibly in another thread) to finish after the current packet."""
+        """Make :meth:`run_forever` (running in another thread) return soon: no new packet is processed."""
         self._stop.set()
         self.conn.terminate()
+        connection = self.conn.socket
+        if connection is not None:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)  # wakes a blocked read
 
 
 class MiniSeedDayFiles:
