@@ -262,7 +262,7 @@ def overlap_add(frames: torch.Tensor, hop: int, carry: torch.Tensor | None = Non
     if carry is not None:
         out[:, : overlaps - 1] = carry.reshape(channels, overlaps - 1, hop)
     for i in range(overlaps):  # window / hop vectorised adds, not a loop over samples
-        out[:, i : i + count] += blocks[:, :, i]
+        out[:, i : i + count].add_(blocks[:, :, i])  # in place on the view: no write-back copy as with +=
     return out.reshape(channels, -1)
 
 

@@ -73,8 +73,8 @@ def test_any_chunking_equals_offline(length, log_amplitude, offset, sizes, hop, 
 
 
 def test_identity_model_returns_every_sample_once_in_order():
-    x = np.arange(3000, dtype=np.float64)
-    for sizes in ([1], [7, 0, 300], [64], [3000]):
+    x = np.arange(1500, dtype=np.float64)
+    for sizes in ([1], [7, 0, 300], [64], [1500]):
         got, _ = stream_in_chunks(identity_denoiser().stream(), x, sizes)
         np.testing.assert_allclose(got, x, rtol=0, atol=1e-3)  # float32 network; samples are 1 apart
 
