@@ -306,8 +306,9 @@ def read(path) -> obspy.Stream:
         stream = obspy.read(os.fspath(path))
     except TypeError:  # ObsPy's "Unknown format for file ..."
         raise ValueError("not a waveform format ObsPy can read") from None
-    except (OSError, ValueError, EOFError) as error:
-        raise ValueError(f"unreadable ({type(error).__name__}: {error})") from None
+    except Exception as error:  # ObsPy's readers raise many types (InternalMSEEDError, struct.error, ...)
+        reason = " ".join(str(error).split())
+        raise ValueError(f"unreadable ({type(error).__name__}: {reason})") from None
     if len(stream) == 0:
         raise ValueError("the file holds no traces")
     return stream

@@ -190,15 +190,18 @@ def test_cli_output_format_follows_the_output_name_and_plots(tmp_path, model_fil
     assert (tmp_path / "clean.sac.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # ObsPy's many warnings about the corrupt records
 def test_cli_reports_a_bad_file_and_goes_on(tmp_path, model_file, capsys):
     junk = tmp_path / "junk.mseed"
     junk.write_text("not a seismogram")
     missing = tmp_path / "missing.mseed"
-    status = run_cli(junk, missing, SAC_FILE, "-o", tmp_path / "out", "--model", model_file)
+    corrupt = MSEED_DATA / "infinite-loop.mseed"
+    status = run_cli(junk, missing, corrupt, SAC_FILE, "-o", tmp_path / "out", "--model", model_file)
     err = capsys.readouterr().err
     assert status == 1
     assert f"{junk}: not a waveform format ObsPy can read" in err and f"{missing}: no such file" in err
-    assert "2 of 3 files failed" in err
+    assert f"{corrupt}: unreadable (InternalMSEEDError: " in err
+    assert "3 of 4 files failed" in err
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["test.sac"]
 
 
