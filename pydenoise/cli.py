@@ -192,7 +192,7 @@ def _add_seedlink(subparsers) -> None:
         help="denoise a SeedLink feed live into miniSEED files",
         description=(
             "Connect to a SeedLink server, denoise the selected streams as packets arrive, and append the denoised "
-            "traces to OUT/NET.STA.LOC.CHA.YYYY.DDD.mseed. Reconnects after a dropped connection; Ctrl-C stops "
+            "traces to DIR/NET.STA.LOC.CHA.YYYY.DDD.mseed. Reconnects after a dropped connection; Ctrl-C stops "
             "and writes the samples still held back by the latency."
         ),
         epilog="example: pydenoise seedlink localhost:18000 -s BW_RJOB:EHZ -s GE_APE -o live/",
@@ -225,7 +225,7 @@ def _run_seedlink(args) -> int:
         for network, station, selectors in args.streams:
             client.select_stream(network, station, selectors)
     except (ValueError, TypeError, OSError, SeedLinkException, seismic.EasySeedLinkClientException) as error:
-        print(f"pydenoise seedlink: {error}", file=sys.stderr)
+        print(f"pydenoise seedlink: {getattr(error, 'value', error)}", file=sys.stderr)  # SeedLinkException.value
         return 1
     try:
         client.run_forever()

@@ -128,7 +128,9 @@ def as_signal(x, allow_empty: bool = False) -> tuple[torch.Tensor, bool]:
         raise ValueError(f"x must be 1-D (samples) or 2-D (channels, samples), got shape {tuple(tensor.shape)}")
     if tensor.numel() == 0 and not allow_empty:
         raise ValueError(f"x is empty (shape {tuple(tensor.shape)})")
-    if not bool(torch.isfinite(tensor).all()):
+    # numpy's check costs ~2 µs on a small chunk, torch's ~20 µs: it matters per streaming chunk
+    finite = np.isfinite(x).all() if isinstance(x, np.ndarray) else torch.isfinite(tensor).all()
+    if not bool(finite):
         raise ValueError("x contains NaN or Inf samples")
     return (tensor.unsqueeze(0), True) if tensor.dim() == 1 else (tensor, False)
 
