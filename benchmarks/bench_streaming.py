@@ -144,8 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model name or path (default: random DDAE; timing does not depend on it)")
     parser.add_argument("--hop", type=int, default=64, help="hop of the random model (default 64)")
-    parser.add_argument("--hops", type=lambda s: [int(h) for h in s.split(",")], default=[64, 128],
-                        help="hops for case (a), the first also for (b) (default 64,128)")
+    parser.add_argument("--hops", type=lambda s: [int(h) for h in s.split(",")], default=[64, 128, 256],
+                        help="hops for case (a), the first also for (b) (default 64,128,256)")
     parser.add_argument("--seconds", type=float, default=10.0, help="signal length for case (a)")
     parser.add_argument("--packets", type=int, default=10, help="1-s packets per trial in case (b)")
     parser.add_argument("--start-channels", type=int, default=1250)
