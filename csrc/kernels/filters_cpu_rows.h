@@ -1,0 +1,266 @@
+// Row kernels of the CPU filters, written once with GCC vector extensions and compiled twice: for the
+// baseline x86-64 target (filters_cpu.cpp) and for AVX2/FMA (filters_cpu_avx2.cpp). Each compilation puts
+// them in its own namespace (PYDENOISE_FILTER_ISA) so the two versions never merge at link time, and the
+// including file must have included <cstring>, <cstdint>, <cmath>, <type_traits> and <utility> before any
+// target pragma.
+//
+// A row kernel computes one output row from row pointers prepared by filters_cpu.cpp (which handles borders,
+// caching and threading). Pixels are processed a vector at a time: 8 float lanes for arithmetic filters, 32
+// uint8 lanes for the uint8 median; row ends are done by one more, overlapping, vector (outputs are written
+// twice with the same value), or with scalar code when the row is narrower than a vector.
+#ifndef PYDENOISE_FILTER_ISA
+#error "define PYDENOISE_FILTER_ISA before including filters_cpu_rows.h"
+#endif
+
+#include "kernels/filters.h"
+#include "kernels/filters_cpu_table.h"
+#include "kernels/filters_median_network.h"
+
+// Vector arguments of inline helpers: no ABI crosses this file, so GCC's note about AVX vector passing is noise.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace pydenoise::filter_rows::PYDENOISE_FILTER_ISA {
+
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+typedef uint8_t u8x8 __attribute__((vector_size(8)));
+typedef uint8_t u8x32 __attribute__((vector_size(32)));
+
+template <typename V>
+inline constexpr int kLanes = sizeof(V) / (std::is_same_v<V, u8x32> || std::is_same_v<V, uint8_t> ? 1 : 4);
+
+template <typename V>
+inline V splat(float x) {
+  if constexpr (std::is_same_v<V, float>) {
+    return x;
+  } else {
+    return V{} + x;
+  }
+}
+
+// Pixels p[0 .. lanes) as float lanes.
+template <typename V>
+inline V load_float(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename V>
+inline V load_float(const uint8_t* p) {
+  if constexpr (std::is_same_v<V, float>) {
+    return *p;
+  } else {
+    u8x8 b;
+    std::memcpy(&b, p, sizeof b);
+    return __builtin_convertvector(b, f32x8);
+  }
+}
+
+// Round half to even for 0 <= v < 2^22: adding 1.5 * 2^23 leaves no fraction bits.
+template <typename V>
+inline V round_even(V v) {
+  const V magic = splat<V>(12582912.f);
+  return (v + magic) - magic;
+}
+
+template <typename V>
+inline void store_float(float* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <typename V>
+inline void store_float(uint8_t* p, V v) {
+  v = median_network::vmin(median_network::vmax(v, splat<V>(0.f)), splat<V>(255.f));
+  v = round_even(v);
+  if constexpr (std::is_same_v<V, float>) {
+    *p = static_cast<uint8_t>(v);
+  } else {
+    const u8x8 b = __builtin_convertvector(__builtin_convertvector(v, i32x8), u8x8);
+    std::memcpy(p, &b, sizeof b);
+  }
+}
+
+// A chunk of pixels: U values of type V (vectors, or scalars at the end of narrow rows).
+template <int U, typename V>
+struct Chunk {
+  static constexpr int unroll = U;
+  using type = V;
+};
+
+// Runs body(x, Chunk<U, V>) over [0, width): U vectors at a time, then single vectors (the last one
+// overlapping), then scalars if the row is narrower than a vector.
+template <int U, typename V, typename Body>
+inline void for_each_chunk(int width, Body&& body) {
+  constexpr int L = kLanes<V>;
+  if (width < L) {
+    for (int x = 0; x < width; ++x) body(x, Chunk<1, std::conditional_t<L == 32, uint8_t, float>>{});
+    return;
+  }
+  int x = 0;
+  for (; x + U * L <= width; x += U * L) body(x, Chunk<U, V>{});
+  for (; x < width; x += L) body(x + L <= width ? x : width - L, Chunk<1, V>{});
+}
+
+#define PD_CHUNK_TYPES(chunk)                 \
+  [[maybe_unused]] constexpr int U = decltype(chunk)::unroll; \
+  using V = typename decltype(chunk)::type
+
+inline bool all_finite(const float* p, int64_t n) {
+  f32x8 acc{};
+  int64_t i = 0;
+  // x - x is 0 for finite x and NaN for NaN or Inf; the NaN survives the sum.
+  for (; i + 8 <= n; i += 8) {
+    const f32x8 v = load_float<f32x8>(p + i);
+    acc += v - v;
+  }
+  float total = 0.f;
+  for (int l = 0; l < 8; ++l) total += acc[l];
+  for (; i < n; ++i) total += p[i] - p[i];
+  return total == 0.f;
+}
+
+template <typename T>
+void weighted_rows(const T* const* rows, const float* weights, int count, float bias, int width, float* out) {
+  for_each_chunk<4, f32x8>(width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    V acc[U];
+    for (int u = 0; u < U; ++u) acc[u] = splat<V>(bias);
+    for (int i = 0; i < count; ++i) {
+      const V w = splat<V>(weights[i]);
+      for (int u = 0; u < U; ++u) acc[u] += w * load_float<V>(rows[i] + x + u * kLanes<V>);
+    }
+    for (int u = 0; u < U; ++u) store_float(out + x + u * kLanes<V>, acc[u]);
+  });
+}
+
+template <typename T>
+void horizontal(const float* padded, const float* kernel, int k, int width, T* out) {
+  for_each_chunk<4, f32x8>(width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    V acc[U] = {};
+    for (int j = 0; j < k; ++j) {
+      const V w = splat<V>(kernel[j]);
+      for (int u = 0; u < U; ++u) acc[u] += w * load_float<V>(padded + x + j + u * kLanes<V>);
+    }
+    for (int u = 0; u < U; ++u) store_float(out + x + u * kLanes<V>, acc[u]);
+  });
+}
+
+template <typename T>
+void correlate(const T* const* rows, const float* kernel, int kh, int kw, int width, T* out) {
+  for_each_chunk<4, f32x8>(width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    V acc[U] = {};
+    for (int i = 0; i < kh; ++i) {
+      for (int j = 0; j < kw; ++j) {
+        const V w = splat<V>(kernel[i * kw + j]);
+        for (int u = 0; u < U; ++u) acc[u] += w * load_float<V>(rows[i] + x + j + u * kLanes<V>);
+      }
+    }
+    for (int u = 0; u < U; ++u) store_float(out + x + u * kLanes<V>, acc[u]);
+  });
+}
+
+template <typename V, typename T>
+inline V load_raw(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <int K, typename T>
+void median_network_row(const T* const* rows, int width, T* out) {
+  using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
+  for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    V v[K * K];
+    for (int i = 0; i < K; ++i) {
+      for (int j = 0; j < K; ++j) v[i * K + j] = load_raw<V>(rows[i] + x + j);
+    }
+    const V m = median_network::median<K * K>(v);
+    std::memcpy(out + x, &m, sizeof m);
+  });
+}
+
+template <typename T>
+void median(const T* const* rows, int k, int width, T* out) {
+  switch (k) {
+    case 3:
+      return median_network_row<3>(rows, width, out);
+    case 5:
+      return median_network_row<5>(rows, width, out);
+    default:
+      return median_network_row<7>(rows, width, out);
+  }
+}
+
+// exp(x) for x <= 0: 2^(x log2 e) = 2^n 2^f with n = round, |f| <= 1/2; 2^f by its Taylor series to f^6
+// (relative error < 2e-7), 2^n added to the exponent bits. Arguments below -126 log 2 give ~1e-38, not 0.
+inline float exp_nonpositive(float x) { return std::exp(x); }
+inline f32x8 exp_nonpositive(f32x8 x) {
+  f32x8 t = x * 1.44269504f;
+  t = t < -126.f ? splat<f32x8>(-126.f) : t;
+  const f32x8 n = round_even(t + 126.f) - 126.f;  // round_even needs a non-negative argument
+  const f32x8 f = (t - n) * 0.693147181f;
+  f32x8 p = 1.f / 720.f + f * (1.f / 5040.f);
+  p = 1.f / 120.f + f * p;
+  p = 1.f / 24.f + f * p;
+  p = 1.f / 6.f + f * p;
+  p = 0.5f + f * p;
+  p = 1.f + f * p;
+  p = 1.f + f * p;
+  const i32x8 bits = (i32x8)p + (__builtin_convertvector(n, i32x8) << 23);
+  return (f32x8)bits;
+}
+
+template <typename V>
+inline V abs_value(V v) {
+  return v < 0.f ? -v : v;
+}
+
+template <int C>
+void bilateral_channels(const BilateralRowArgs& a) {
+  for_each_chunk<1, f32x8>(a.width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    const int r = a.radius;
+    V center[C], sum[C];
+    for (int c = 0; c < C; ++c) sum[c] = center[c] = load_float<V>(a.rows[c][r] + x + r);
+    V weight_sum = splat<V>(1.f);  // the centre: both weights are 1
+    for (int o = 0; o < a.offsets; ++o) {
+      V value[C];
+      V distance = splat<V>(0.f);
+      for (int c = 0; c < C; ++c) {
+        value[c] = load_float<V>(a.rows[c][r + a.dy[o]] + x + r + a.dx[o]);
+        distance += abs_value(value[c] - center[c]);
+      }
+      const V w = a.space_weight[o] * exp_nonpositive(distance * distance * a.color_coeff);
+      weight_sum += w;
+      for (int c = 0; c < C; ++c) sum[c] += w * value[c];
+    }
+    for (int c = 0; c < C; ++c) store_float(a.out[c] + x, sum[c] / weight_sum);
+  });
+}
+
+inline void bilateral(const BilateralRowArgs& a) {
+  switch (a.channels) {
+    case 1:
+      return bilateral_channels<1>(a);
+    case 2:
+      return bilateral_channels<2>(a);
+    case 3:
+      return bilateral_channels<3>(a);
+    default:
+      return bilateral_channels<4>(a);
+  }
+}
+
+template <typename T>
+FilterRows<T> rows_of() {
+  return FilterRows<T>{&weighted_rows<T>, &horizontal<T>, &correlate<T>, &median<T>};
+}
+
+inline RowTable table() { return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &all_finite}; }
+
+}  // namespace pydenoise::filter_rows::PYDENOISE_FILTER_ISA
+
+#pragma GCC diagnostic pop
