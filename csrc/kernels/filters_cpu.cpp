@@ -11,13 +11,16 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <immintrin.h>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #define PYDENOISE_FILTER_ISA baseline
+#define PYDENOISE_FILTER_AVX2 0
 #include "kernels/filters_cpu_rows.h"
 #undef PYDENOISE_FILTER_ISA
+#undef PYDENOISE_FILTER_AVX2
 
 #include "kernels/ddae.h"  // cpu_has_avx2
 
@@ -280,7 +283,7 @@ bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border bord
       window_rows(cache, y, r, window);
       T* row_out = out + (p * H + y) * W;
       if (ksize <= 7) {
-        rows.median_network(window, ksize, W, row_out);
+        rows.median_network(window, ksize, W, row_out, scratch<T, 4>(3 * size_t(W + 2)).data());
       } else {
         median_select_row(window, ksize, W, row_out, scratch<T, 4>(size_t(ksize) * ksize).data());
       }

@@ -4,14 +4,17 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <immintrin.h>
 #include <type_traits>
 #include <utility>
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define PYDENOISE_FILTER_ISA avx2
+#define PYDENOISE_FILTER_AVX2 1
 #include "kernels/filters_cpu_rows.h"
 #undef PYDENOISE_FILTER_ISA
+#undef PYDENOISE_FILTER_AVX2
 
 namespace pydenoise::filter_rows {
 RowTable avx2_table() { return avx2::table(); }

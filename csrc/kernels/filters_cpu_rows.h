@@ -1,15 +1,20 @@
 // Row kernels of the CPU filters, written once with GCC vector extensions and compiled twice: for the
 // baseline x86-64 target (filters_cpu.cpp) and for AVX2/FMA (filters_cpu_avx2.cpp). Each compilation puts
 // them in its own namespace (PYDENOISE_FILTER_ISA) so the two versions never merge at link time, and the
-// including file must have included <cstring>, <cstdint>, <cmath>, <type_traits> and <utility> before any
-// target pragma.
+// including file must have included <cstring>, <cstdint>, <cmath>, <type_traits>, <utility> and
+// <immintrin.h> before any target pragma.
 //
 // A row kernel computes one output row from row pointers prepared by filters_cpu.cpp (which handles borders,
 // caching and threading). Pixels are processed a vector at a time: 8 float lanes for arithmetic filters, 32
 // uint8 lanes for the uint8 median; row ends are done by one more, overlapping, vector (outputs are written
 // twice with the same value), or with scalar code when the row is narrower than a vector.
-#ifndef PYDENOISE_FILTER_ISA
-#error "define PYDENOISE_FILTER_ISA before including filters_cpu_rows.h"
+//
+// The vector extensions leave a few operations to the compiler that it does poorly (float min/max become
+// compare + blend, uint8 <-> float conversions become scalar code), so those use SSE2 intrinsics, or AVX
+// ones where the including file enabled AVX2 (PYDENOISE_FILTER_AVX2: GCC's target pragma does not define
+// __AVX2__).
+#if !defined(PYDENOISE_FILTER_ISA) || !defined(PYDENOISE_FILTER_AVX2)
+#error "define PYDENOISE_FILTER_ISA (a namespace name) and PYDENOISE_FILTER_AVX2 (0 or 1) before including"
 #endif
 
 #include "kernels/filters.h"
@@ -26,6 +31,38 @@ typedef float f32x8 __attribute__((vector_size(32)));
 typedef int32_t i32x8 __attribute__((vector_size(32)));
 typedef uint8_t u8x8 __attribute__((vector_size(8)));
 typedef uint8_t u8x32 __attribute__((vector_size(32)));
+
+// min/max for every pixel type the kernels use, one instruction each.
+struct MinMax {
+  PD_NETWORK_INLINE static f32x8 min(f32x8 a, f32x8 b) {
+#if PYDENOISE_FILTER_AVX2
+    return (f32x8)_mm256_min_ps((__m256)a, (__m256)b);
+#else
+    return join(_mm_min_ps(low(a), low(b)), _mm_min_ps(high(a), high(b)));
+#endif
+  }
+  PD_NETWORK_INLINE static f32x8 max(f32x8 a, f32x8 b) {
+#if PYDENOISE_FILTER_AVX2
+    return (f32x8)_mm256_max_ps((__m256)a, (__m256)b);
+#else
+    return join(_mm_max_ps(low(a), low(b)), _mm_max_ps(high(a), high(b)));
+#endif
+  }
+  PD_NETWORK_INLINE static u8x32 min(u8x32 a, u8x32 b) { return a < b ? a : b; }  // these do compile to pminub / pmaxub
+  PD_NETWORK_INLINE static u8x32 max(u8x32 a, u8x32 b) { return a < b ? b : a; }
+  PD_NETWORK_INLINE static float min(float a, float b) { return a < b ? a : b; }
+  PD_NETWORK_INLINE static float max(float a, float b) { return a < b ? b : a; }
+  PD_NETWORK_INLINE static uint8_t min(uint8_t a, uint8_t b) { return a < b ? a : b; }
+  PD_NETWORK_INLINE static uint8_t max(uint8_t a, uint8_t b) { return a < b ? b : a; }
+
+  // Halves and joins as shuffles (register moves), not through memory: a 32-byte load of two 16-byte stores
+  // stalls on store forwarding.
+  PD_NETWORK_INLINE static __m128 low(f32x8 v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3); }
+  PD_NETWORK_INLINE static __m128 high(f32x8 v) { return __builtin_shufflevector(v, v, 4, 5, 6, 7); }
+  PD_NETWORK_INLINE static f32x8 join(__m128 lo, __m128 hi) {
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+  }
+};
 
 template <typename V>
 inline constexpr int kLanes = sizeof(V) / (std::is_same_v<V, u8x32> || std::is_same_v<V, uint8_t> ? 1 : 4);
@@ -51,9 +88,15 @@ inline V load_float(const uint8_t* p) {
   if constexpr (std::is_same_v<V, float>) {
     return *p;
   } else {
-    u8x8 b;
-    std::memcpy(&b, p, sizeof b);
-    return __builtin_convertvector(b, f32x8);
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+#if PYDENOISE_FILTER_AVX2
+    return (f32x8)_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+#else
+    const __m128i zero = _mm_setzero_si128();
+    const __m128i words = _mm_unpacklo_epi8(bytes, zero);
+    return MinMax::join(_mm_cvtepi32_ps(_mm_unpacklo_epi16(words, zero)),
+                        _mm_cvtepi32_ps(_mm_unpackhi_epi16(words, zero)));
+#endif
   }
 }
 
@@ -68,15 +111,19 @@ template <typename V>
 inline void store_float(float* p, V v) {
   std::memcpy(p, &v, sizeof v);
 }
+// Rounded to nearest (ties to even, the MXCSR default that cvtps uses; cvRound does the same) and saturated.
 template <typename V>
 inline void store_float(uint8_t* p, V v) {
-  v = median_network::vmin(median_network::vmax(v, splat<V>(0.f)), splat<V>(255.f));
-  v = round_even(v);
   if constexpr (std::is_same_v<V, float>) {
-    *p = static_cast<uint8_t>(v);
+    *p = static_cast<uint8_t>(round_even(MinMax::min(MinMax::max(v, 0.f), 255.f)));
   } else {
-    const u8x8 b = __builtin_convertvector(__builtin_convertvector(v, i32x8), u8x8);
-    std::memcpy(p, &b, sizeof b);
+#if PYDENOISE_FILTER_AVX2
+    const __m256i ints = _mm256_cvtps_epi32((__m256)v);
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(ints), _mm256_extracti128_si256(ints, 1));
+#else
+    const __m128i words = _mm_packs_epi32(_mm_cvtps_epi32(MinMax::low(v)), _mm_cvtps_epi32(MinMax::high(v)));
+#endif
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(words, words));
   }
 }
 
@@ -168,6 +215,11 @@ inline V load_raw(const T* p) {
   return v;
 }
 
+template <typename T, typename V>
+inline void store_raw(T* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
 template <int K, typename T>
 void median_network_row(const T* const* rows, int width, T* out) {
   using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
@@ -177,16 +229,44 @@ void median_network_row(const T* const* rows, int width, T* out) {
     for (int i = 0; i < K; ++i) {
       for (int j = 0; j < K; ++j) v[i * K + j] = load_raw<V>(rows[i] + x + j);
     }
-    const V m = median_network::median<K * K>(v);
-    std::memcpy(out + x, &m, sizeof m);
+    store_raw(out + x, median_network::median<K * K>(v, MinMax{}));
+  });
+}
+
+// 3 x 3: sort each column of three once (shared by the three windows that contain it), then the median is
+// med3(largest low, median of the middles, smallest high) over the window's three columns: 18 min/max a pixel
+// instead of the 9-input network's ~40. `sorted` holds 3 (width + 2) pixels.
+template <typename T>
+void median3_row(const T* const* rows, int width, T* out, T* sorted) {
+  using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
+  const MinMax m;
+  T* low = sorted;
+  T* mid = sorted + width + 2;
+  T* high = sorted + 2 * (width + 2);
+  for_each_chunk<1, Vec>(width + 2, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    const V a = load_raw<V>(rows[0] + x), b = load_raw<V>(rows[1] + x), c = load_raw<V>(rows[2] + x);
+    const V ab_low = m.min(a, b), ab_high = m.max(a, b);
+    store_raw(low + x, m.min(ab_low, c));
+    const V top = m.max(ab_low, c);
+    store_raw(mid + x, m.min(ab_high, top));
+    store_raw(high + x, m.max(ab_high, top));
+  });
+  auto med3 = [&](auto p, auto q, auto r) { return m.max(m.min(p, q), m.min(m.max(p, q), r)); };
+  for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    const V lows = m.max(m.max(load_raw<V>(low + x), load_raw<V>(low + x + 1)), load_raw<V>(low + x + 2));
+    const V highs = m.min(m.min(load_raw<V>(high + x), load_raw<V>(high + x + 1)), load_raw<V>(high + x + 2));
+    const V mids = med3(load_raw<V>(mid + x), load_raw<V>(mid + x + 1), load_raw<V>(mid + x + 2));
+    store_raw(out + x, med3(lows, mids, highs));
   });
 }
 
 template <typename T>
-void median(const T* const* rows, int k, int width, T* out) {
+void median(const T* const* rows, int k, int width, T* out, T* scratch) {
   switch (k) {
     case 3:
-      return median_network_row<3>(rows, width, out);
+      return median3_row(rows, width, out, scratch);
     case 5:
       return median_network_row<5>(rows, width, out);
     default:
@@ -199,7 +279,7 @@ void median(const T* const* rows, int k, int width, T* out) {
 inline float exp_nonpositive(float x) { return std::exp(x); }
 inline f32x8 exp_nonpositive(f32x8 x) {
   f32x8 t = x * 1.44269504f;
-  t = t < -126.f ? splat<f32x8>(-126.f) : t;
+  t = MinMax::max(t, splat<f32x8>(-126.f));
   const f32x8 n = round_even(t + 126.f) - 126.f;  // round_even needs a non-negative argument
   const f32x8 f = (t - n) * 0.693147181f;
   f32x8 p = 1.f / 720.f + f * (1.f / 5040.f);
@@ -213,10 +293,8 @@ inline f32x8 exp_nonpositive(f32x8 x) {
   return (f32x8)bits;
 }
 
-template <typename V>
-inline V abs_value(V v) {
-  return v < 0.f ? -v : v;
-}
+inline float abs_value(float v) { return std::fabs(v); }
+inline f32x8 abs_value(f32x8 v) { return (f32x8)((i32x8)v & 0x7fffffff); }
 
 template <int C>
 void bilateral_channels(const BilateralRowArgs& a) {

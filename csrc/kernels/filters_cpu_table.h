@@ -14,8 +14,9 @@ struct FilterRows {
   void (*horizontal)(const float* padded, const float* kernel, int k, int width, T* out);
   // out[x] = sum_ij kernel[i * kw + j] * rows[i][x + j] (rows padded by kw - 1 pixels).
   void (*correlate)(const T* const* rows, const float* kernel, int kh, int kw, int width, T* out);
-  // out[x] = median of rows[i][x + j], i, j < k, for k in {3, 5, 7} (rows padded by k - 1 pixels).
-  void (*median_network)(const T* const* rows, int k, int width, T* out);
+  // out[x] = median of rows[i][x + j], i, j < k, for k in {3, 5, 7} (rows padded by k - 1 pixels);
+  // scratch: 3 (width + 2) pixels.
+  void (*median_network)(const T* const* rows, int k, int width, T* out, T* scratch);
 };
 
 struct BilateralRowArgs {

@@ -10,10 +10,11 @@
 #include <cstddef>
 #include <utility>
 
+// The networks are unrolled into straight-line code: every level must inline, however long the network.
 #if defined(__CUDACC__)
-#define PD_HOST_DEVICE __host__ __device__
+#define PD_NETWORK_INLINE __host__ __device__ __forceinline__
 #else
-#define PD_HOST_DEVICE
+#define PD_NETWORK_INLINE inline __attribute__((always_inline))
 #endif
 
 namespace pydenoise::median_network {
@@ -93,33 +94,25 @@ constexpr Network build(int n) {
 template <int N>
 inline constexpr Network kMedian = build(N);
 
-// min/max that compile to single instructions on vector types (GCC vector extensions) and on the GPU.
-template <typename V>
-PD_HOST_DEVICE inline V vmin(V a, V b) {
-  return a < b ? a : b;
-}
-template <typename V>
-PD_HOST_DEVICE inline V vmax(V a, V b) {
-  return a < b ? b : a;
-}
-
-template <int N, int I, typename V>
-PD_HOST_DEVICE inline void compare(V* v) {
+// `ops` supplies min(a, b) and max(a, b) for V: the CPU passes per-instruction-set vector versions, the GPU
+// scalar ones. It is a parameter (not an overload set) so each instruction set gets its own instantiation.
+template <int N, int I, typename V, typename Ops>
+PD_NETWORK_INLINE void compare(V* v, Ops ops) {
   constexpr Compare c = kMedian<N>.ops[I];
   const V a = v[c.lo], b = v[c.hi];
-  if constexpr (c.want_min) v[c.lo] = vmin(a, b);
-  if constexpr (c.want_max) v[c.hi] = vmax(a, b);
+  if constexpr (c.want_min) v[c.lo] = ops.min(a, b);
+  if constexpr (c.want_max) v[c.hi] = ops.max(a, b);
 }
 
-template <int N, typename V, std::size_t... I>
-PD_HOST_DEVICE inline void apply(V* v, std::index_sequence<I...>) {
-  (compare<N, static_cast<int>(I)>(v), ...);
+template <int N, typename V, typename Ops, std::size_t... I>
+PD_NETWORK_INLINE void apply(V* v, Ops ops, std::index_sequence<I...>) {
+  (compare<N, static_cast<int>(I)>(v, ops), ...);
 }
 
 // The median of v[0 .. N) (v is scrambled).
-template <int N, typename V>
-PD_HOST_DEVICE inline V median(V* v) {
-  apply<N>(v, std::make_index_sequence<kMedian<N>.count>{});
+template <int N, typename V, typename Ops>
+PD_NETWORK_INLINE V median(V* v, Ops ops) {
+  apply<N>(v, ops, std::make_index_sequence<kMedian<N>.count>{});
   return v[kMedian<N>.output];
 }
 
