@@ -20,8 +20,39 @@ namespace pydenoise {
 // Offsets of any size are defined (reflections repeat), so windows may be larger than the image.
 enum class Border : int { kReflect101 = 0, kReflect = 1, kReplicate = 2, kWrap = 3, kConstant = 4 };
 
+#if defined(__CUDACC__)
+#define PD_FILTER_HOST_DEVICE __host__ __device__
+#else
+#define PD_FILTER_HOST_DEVICE
+#endif
+
 // The index inside [0, n) that coordinate i reads, or -1 for kConstant outside the image.
-int border_index(int i, int n, Border border);
+PD_FILTER_HOST_DEVICE inline int border_index(int i, int n, Border border) {
+  if (i >= 0 && i < n) return i;
+  switch (border) {
+    case Border::kConstant:
+      return -1;
+    case Border::kReplicate:
+      return i < 0 ? 0 : n - 1;
+    case Border::kWrap: {
+      const int m = i % n;
+      return m < 0 ? m + n : m;
+    }
+    case Border::kReflect: {  // period 2n: abcd dcba
+      int m = i % (2 * n);
+      if (m < 0) m += 2 * n;
+      return m < n ? m : 2 * n - 1 - m;
+    }
+    case Border::kReflect101:
+    default: {  // period 2n - 2: abcd cb (a single pixel reflects onto itself)
+      if (n == 1) return 0;
+      const int period = 2 * n - 2;
+      int m = i % period;
+      if (m < 0) m += period;
+      return m < n ? m : period - m;
+    }
+  }
+}
 
 struct PlaneStack {
   int64_t planes = 0;
@@ -80,8 +111,9 @@ const char* bilateral_filter_cuda(const float* in, float* out, int64_t images, i
                                   int radius, float sigma_color, float sigma_space, Border border, float cval,
                                   int* nonfinite, void* stream);
 
-// Largest kernel extent (ky, kx, kh, kw, ksize, 2 radius + 1) the CUDA kernels take.
-constexpr int kCudaMaxKernel = 63;
+// Largest kernel extent (ky, kx, kh, kw, ksize, 2 radius + 1) the CUDA kernels take: windows and their
+// coefficients live in shared memory and kernel arguments.
+constexpr int kCudaMaxKernel = 31;
 #endif
 
 }  // namespace pydenoise

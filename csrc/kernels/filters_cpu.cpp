@@ -30,33 +30,6 @@ namespace filter_rows {
 RowTable baseline_table() { return baseline::table(); }
 }  // namespace filter_rows
 
-int border_index(int i, int n, Border border) {
-  if (i >= 0 && i < n) return i;
-  switch (border) {
-    case Border::kConstant:
-      return -1;
-    case Border::kReplicate:
-      return i < 0 ? 0 : n - 1;
-    case Border::kWrap: {
-      const int m = i % n;
-      return m < 0 ? m + n : m;
-    }
-    case Border::kReflect: {  // period 2n: abcd dcba
-      int m = i % (2 * n);
-      if (m < 0) m += 2 * n;
-      return m < n ? m : 2 * n - 1 - m;
-    }
-    case Border::kReflect101:
-    default: {  // period 2n - 2: abcd cb (a single pixel reflects onto itself)
-      if (n == 1) return 0;
-      const int period = 2 * n - 2;
-      int m = i % period;
-      if (m < 0) m += period;
-      return m < n ? m : period - m;
-    }
-  }
-}
-
 int bilateral_disc(int radius, float sigma_space, int* dy, int* dx, float* weight) {
   const double coeff = -0.5 / (double(sigma_space) * sigma_space);
   int count = 0;
@@ -258,13 +231,17 @@ bool correlate2d_cpu(const T* in, T* out, PlaneStack s, const float* kernel, int
   const FilterRows<T>& rows = rows_for<T>(rows_table());
   const int ry = kh / 2, rx = kw / 2, H = s.height, W = s.width;
   const int slots = kh + 1;
+  std::vector<filter_rows::Tap> taps;
+  for (int i = 0; i < kh; ++i)
+    for (int j = 0; j < kw; ++j)
+      if (kernel[i * kw + j] != 0.f) taps.push_back({i, j, kernel[i * kw + j]});
   return for_row_blocks(s.planes, H, num_threads, [&](int64_t p, int y0, int y1) {
     RowCache<T> cache(in + p * H * W, H, W, rx, border, outside_value<T>(cval), slots,
                       scratch<T, 3>(RowCache<T>::storage_size(W, rx, slots)).data());
     const T** window = scratch<const T*, 1>(kh).data();
     for (int y = y0; y < y1; ++y) {
       window_rows(cache, y, ry, window);
-      rows.correlate(window, kernel, kh, kw, W, out + (p * H + y) * W);
+      rows.correlate(window, taps.data(), int(taps.size()), W, out + (p * H + y) * W);
     }
     return cache.finite();
   });

@@ -19,11 +19,11 @@
 
 #include "kernels/filters.h"
 #include "kernels/filters_cpu_table.h"
-#include "kernels/filters_median_network.h"
 
 // Vector arguments of inline helpers: no ABI crosses this file, so GCC's note about AVX vector passing is noise.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
+#include "kernels/filters_median_network.h"
 
 namespace pydenoise::filter_rows::PYDENOISE_FILTER_ISA {
 
@@ -194,15 +194,14 @@ void horizontal(const float* padded, const float* kernel, int k, int width, T* o
 }
 
 template <typename T>
-void correlate(const T* const* rows, const float* kernel, int kh, int kw, int width, T* out) {
+void correlate(const T* const* rows, const Tap* taps, int count, int width, T* out) {
   for_each_chunk<4, f32x8>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
     V acc[U] = {};
-    for (int i = 0; i < kh; ++i) {
-      for (int j = 0; j < kw; ++j) {
-        const V w = splat<V>(kernel[i * kw + j]);
-        for (int u = 0; u < U; ++u) acc[u] += w * load_float<V>(rows[i] + x + j + u * kLanes<V>);
-      }
+    for (int t = 0; t < count; ++t) {
+      const V w = splat<V>(taps[t].weight);
+      const T* row = rows[taps[t].row] + x + taps[t].col;
+      for (int u = 0; u < U; ++u) acc[u] += w * load_float<V>(row + u * kLanes<V>);
     }
     for (int u = 0; u < U; ++u) store_float(out + x + u * kLanes<V>, acc[u]);
   });
@@ -275,12 +274,13 @@ void median(const T* const* rows, int k, int width, T* out, T* scratch) {
 }
 
 // exp(x) for x <= 0: 2^(x log2 e) = 2^n 2^f with n = round, |f| <= 1/2; 2^f by its Taylor series to f^6
-// (relative error < 2e-7), 2^n added to the exponent bits. Arguments below -126 log 2 give ~1e-38, not 0.
-inline float exp_nonpositive(float x) { return std::exp(x); }
+// (relative error < 2e-7), 2^n added to the exponent bits. Arguments below -100 log 2 give 2^-100 (~8e-31),
+// not 0: the weights stay far from denormals, which would cost ~100 cycles an operation.
+inline float exp_nonpositive(float x) { return std::exp(std::fmax(x, -69.3f)); }  // 2^-100, as below
 inline f32x8 exp_nonpositive(f32x8 x) {
   f32x8 t = x * 1.44269504f;
-  t = MinMax::max(t, splat<f32x8>(-126.f));
-  const f32x8 n = round_even(t + 126.f) - 126.f;  // round_even needs a non-negative argument
+  t = MinMax::max(t, splat<f32x8>(-100.f));
+  const f32x8 n = round_even(t + 100.f) - 100.f;  // round_even needs a non-negative argument
   const f32x8 f = (t - n) * 0.693147181f;
   f32x8 p = 1.f / 720.f + f * (1.f / 5040.f);
   p = 1.f / 120.f + f * p;
@@ -298,24 +298,34 @@ inline f32x8 abs_value(f32x8 v) { return (f32x8)((i32x8)v & 0x7fffffff); }
 
 template <int C>
 void bilateral_channels(const BilateralRowArgs& a) {
-  for_each_chunk<1, f32x8>(a.width, [&](int x, auto chunk) {
+  // Two vectors of pixels at a time: the per-offset scalar work (row pointer, weights) is shared and the two
+  // exp chains overlap.
+  for_each_chunk<2, f32x8>(a.width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
+    constexpr int L = kLanes<V>;
     const int r = a.radius;
-    V center[C], sum[C];
-    for (int c = 0; c < C; ++c) sum[c] = center[c] = load_float<V>(a.rows[c][r] + x + r);
-    V weight_sum = splat<V>(1.f);  // the centre: both weights are 1
-    for (int o = 0; o < a.offsets; ++o) {
-      V value[C];
-      V distance = splat<V>(0.f);
-      for (int c = 0; c < C; ++c) {
-        value[c] = load_float<V>(a.rows[c][r + a.dy[o]] + x + r + a.dx[o]);
-        distance += abs_value(value[c] - center[c]);
-      }
-      const V w = a.space_weight[o] * exp_nonpositive(distance * distance * a.color_coeff);
-      weight_sum += w;
-      for (int c = 0; c < C; ++c) sum[c] += w * value[c];
+    V center[U][C], sum[U][C], weight_sum[U];
+    for (int u = 0; u < U; ++u) {
+      weight_sum[u] = splat<V>(1.f);  // the centre: both weights are 1
+      for (int c = 0; c < C; ++c) sum[u][c] = center[u][c] = load_float<V>(a.rows[c][r] + x + r + u * L);
     }
-    for (int c = 0; c < C; ++c) store_float(a.out[c] + x, sum[c] / weight_sum);
+    for (int o = 0; o < a.offsets; ++o) {
+      const float* neighbour[C];
+      for (int c = 0; c < C; ++c) neighbour[c] = a.rows[c][r + a.dy[o]] + x + r + a.dx[o];
+      for (int u = 0; u < U; ++u) {
+        V value[C];
+        V distance = splat<V>(0.f);
+        for (int c = 0; c < C; ++c) {
+          value[c] = load_float<V>(neighbour[c] + u * L);
+          distance += abs_value(value[c] - center[u][c]);
+        }
+        const V w = a.space_weight[o] * exp_nonpositive(distance * distance * a.color_coeff);
+        weight_sum[u] += w;
+        for (int c = 0; c < C; ++c) sum[u][c] += w * value[c];
+      }
+    }
+    for (int u = 0; u < U; ++u)
+      for (int c = 0; c < C; ++c) store_float(a.out[c] + x + u * L, sum[u][c] / weight_sum[u]);
   });
 }
 

@@ -6,14 +6,20 @@
 
 namespace pydenoise::filter_rows {
 
+// One non-zero coefficient of a 2-D kernel (zero taps are dropped: the sharpening kernel has 4 of 9).
+struct Tap {
+  int row, col;
+  float weight;
+};
+
 template <typename T>
 struct FilterRows {
   // out[x] = bias + sum_i weights[i] * rows[i][x], in float32 (the vertical pass of a separable filter).
   void (*weighted_rows)(const T* const* rows, const float* weights, int count, float bias, int width, float* out);
   // out[x] = sum_j kernel[j] * padded[x + j] (the horizontal pass; `padded` holds k - 1 extra pixels).
   void (*horizontal)(const float* padded, const float* kernel, int k, int width, T* out);
-  // out[x] = sum_ij kernel[i * kw + j] * rows[i][x + j] (rows padded by kw - 1 pixels).
-  void (*correlate)(const T* const* rows, const float* kernel, int kh, int kw, int width, T* out);
+  // out[x] = sum_t taps[t].weight * rows[taps[t].row][x + taps[t].col] (rows padded by kw - 1 pixels).
+  void (*correlate)(const T* const* rows, const Tap* taps, int count, int width, T* out);
   // out[x] = median of rows[i][x + j], i, j < k, for k in {3, 5, 7} (rows padded by k - 1 pixels);
   // scratch: 3 (width + 2) pixels.
   void (*median_network)(const T* const* rows, int k, int width, T* out, T* scratch);

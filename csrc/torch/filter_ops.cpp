@@ -35,6 +35,15 @@ void check_kernel_extent(const char* op, const char* what, int64_t extent, int64
   TORCH_CHECK_VALUE(extent <= max_extent, op, ": ", what, " must be at most ", max_extent, ", got ", extent);
 }
 
+void check_kernel_shape(const char* op, c10::ArrayRef<double> kernel, c10::IntArrayRef kernel_size,
+                        int64_t max_extent) {
+  TORCH_CHECK_VALUE(kernel_size.size() == 2, op, ": kernel_size must be (height, width), got ", kernel_size);
+  check_kernel_extent(op, "kernel height", kernel_size[0], max_extent);
+  check_kernel_extent(op, "kernel width", kernel_size[1], max_extent);
+  TORCH_CHECK_VALUE(int64_t(kernel.size()) == kernel_size[0] * kernel_size[1], op, ": kernel has ", kernel.size(),
+                    " values for a ", kernel_size, " kernel");
+}
+
 std::vector<float> to_float(c10::ArrayRef<double> values) { return std::vector<float>(values.begin(), values.end()); }
 
 void fail_nonfinite(const char* op) { TORCH_CHECK_VALUE(false, op, ": img contains NaN or Inf"); }
@@ -69,11 +78,7 @@ at::Tensor correlate2d_cpu_op(const at::Tensor& img, c10::ArrayRef<double> kerne
   TORCH_CHECK_VALUE(img.device().is_cpu(), op, ": img must be on the CPU for this kernel");
   const PlaneStack s = check_image(op, img, true);
   const Border b = parse_border(op, std::string(border));
-  TORCH_CHECK_VALUE(kernel_size.size() == 2, op, ": kernel_size must be (height, width), got ", kernel_size);
-  check_kernel_extent(op, "kernel height", kernel_size[0], kCpuMaxWindow);
-  check_kernel_extent(op, "kernel width", kernel_size[1], kCpuMaxWindow);
-  TORCH_CHECK_VALUE(int64_t(kernel.size()) == kernel_size[0] * kernel_size[1], op, ": kernel has ", kernel.size(),
-                    " values for a ", kernel_size, " kernel");
+  check_kernel_shape(op, kernel, kernel_size, kCpuMaxWindow);
   const auto k = to_float(kernel);
   const at::Tensor in = img.contiguous();
   at::Tensor out = at::empty_like(in);
