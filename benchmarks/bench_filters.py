@@ -6,8 +6,8 @@ bandwidth of our kernels (bytes read + written per second) as a fraction of a de
 
 Usage::
 
-    python benchmarks/bench_filters.py                      # CPU (and CUDA when present), 512² and 4096²
-    python benchmarks/bench_filters.py --sizes 512 --write  # also write the table into benchmarks/RESULTS.md
+    PYTHONPATH=. python benchmarks/bench_filters.py          # CPU (and CUDA when present), 512² and 4096²
+    PYTHONPATH=. python benchmarks/bench_filters.py --write  # also write the table into benchmarks/RESULTS.md
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ except ImportError:  # kornia is an optional peer
 
 SIGMA = 2.0  # Gaussian: 17 taps (OpenCV's float rule, scipy truncate=4)
 BILATERAL = {"d": 9, "sigma_space": 3.0}  # sigma_color: 0.1 of the range
+# kornia's median and bilateral unfold k² copies of the image (5.4 GB for a 9×9 window at 4096²): CPU runs
+# above this many pixels leave them out.
+KORNIA_CPU_UNFOLD_LIMIT = 2048 * 2048
 SECTION = "## Image filters (benchmarks/bench_filters.py)"
 
 
@@ -94,8 +97,10 @@ def cpu_cases(img: np.ndarray) -> dict[str, dict[str, Callable[[], object]]]:
             "kornia": lambda: kornia.filters.filter2d(t, torch.from_numpy(sharpen)[None], border_type="reflect"),
         },
     }
-    for calls in cases.values():
+    for name, calls in cases.items():
         if kornia is None or img.dtype != np.float32:  # kornia filters float tensors only
+            calls.pop("kornia", None)
+        if img.size > KORNIA_CPU_UNFOLD_LIMIT and name.startswith(("median", "bilateral")):
             calls.pop("kornia", None)
     return cases
 
@@ -186,10 +191,12 @@ def environment(args) -> list[str]:
         f"- versions: torch {torch.__version__}, OpenCV {cv2.__version__}, scipy {scipy.__version__}, "
         f"kornia {getattr(kornia, '__version__', 'absent')}, numpy {np.__version__}; threads: torch "
         f"{torch.get_num_threads()}, OpenCV {cv2.getNumThreads()}",
-        f"- command: `python benchmarks/bench_filters.py --sizes {' '.join(map(str, args.sizes))} --repeat {args.repeat}`",
+        f"- command: `PYTHONPATH=. python benchmarks/bench_filters.py --sizes {' '.join(map(str, args.sizes))} "
+        f"--repeat {args.repeat} --device {args.device} --threads {args.threads}`",
         "- Mpx/s = megapixels per second, best of the repeats (scipy at 4096²: one run); ratios above 1 mean",
-        "  pydenoise is faster. Our timings go through the public `pydenoise.image` API (numpy in, numpy out;",
-        "  on CUDA, tensors in and out, including the NaN check). kornia takes float tensors only.",
+        "  pydenoise is faster (scipy.ndimage is single-threaded). Our timings go through the public `pydenoise.image` API (numpy in, numpy out;",
+        "  on CUDA, tensors in and out, including the NaN check). kornia takes float tensors only; its CPU median",
+        "  and bilateral are left out at 4096² (they unfold k² copies of the image).",
     ]
 
 
@@ -207,8 +214,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for every library (0: their default)")
     parser.add_argument("--write", action="store_true", help="write the table into benchmarks/RESULTS.md")
     args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     if not torch.cuda.is_available():
         devices = [d for d in devices if d != "cuda"]

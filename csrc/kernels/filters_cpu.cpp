@@ -76,14 +76,20 @@ std::vector<T>& scratch(size_t size) {
   return buffer;
 }
 
+// Below this many pixels per thread, starting and joining threads costs more than it saves (much more on a
+// loaded machine, where a thread may wait a whole time slice to run).
+constexpr int64_t kMinPixelsPerThread = int64_t{1} << 17;
+
 // Runs fn(plane, y0, y1) -> bool over all row blocks of all planes, threaded; true when every call was.
+// row_cost: the work of one row in pixel-sized units (the width, or more for heavier filters).
 template <typename Fn>
-bool for_row_blocks(int64_t planes, int height, int num_threads, Fn fn) {
-  const int threads = num_threads > 0 ? num_threads : omp_get_max_threads();
+bool for_row_blocks(int64_t planes, int height, int64_t row_cost, int num_threads, Fn fn) {
+  const int64_t useful = std::max<int64_t>(1, planes * height * row_cost / kMinPixelsPerThread);
+  const int threads = static_cast<int>(std::min<int64_t>(num_threads > 0 ? num_threads : omp_get_max_threads(), useful));
   const int64_t blocks_per_plane = (height + kBlockRows - 1) / kBlockRows;
   const int64_t blocks = planes * blocks_per_plane;
   bool ok = true;
-#pragma omp parallel for schedule(static) num_threads(threads) reduction(&& : ok) if (blocks > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(&& : ok) if (blocks > 1 && threads > 1)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t plane = b / blocks_per_plane;
     const int y0 = static_cast<int>(b % blocks_per_plane) * kBlockRows;
@@ -197,7 +203,7 @@ bool separable_filter_cpu(const T* in, T* out, PlaneStack s, const float* kernel
   float sum_y = 0.f;
   for (int i = 0; i < ky; ++i) sum_y += kernel_y[i];
   const float outside = static_cast<float>(outside_value<T>(cval));
-  return for_row_blocks(s.planes, H, num_threads, [&](int64_t p, int y0, int y1) {
+  return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
     const T* plane = in + p * H * W;
     float* padded = scratch<float, 0>(W + 2 * rx).data();
     const T** sources = scratch<const T*, 1>(ky).data();
@@ -235,7 +241,7 @@ bool correlate2d_cpu(const T* in, T* out, PlaneStack s, const float* kernel, int
   for (int i = 0; i < kh; ++i)
     for (int j = 0; j < kw; ++j)
       if (kernel[i * kw + j] != 0.f) taps.push_back({i, j, kernel[i * kw + j]});
-  return for_row_blocks(s.planes, H, num_threads, [&](int64_t p, int y0, int y1) {
+  return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
     RowCache<T> cache(in + p * H * W, H, W, rx, border, outside_value<T>(cval), slots,
                       scratch<T, 3>(RowCache<T>::storage_size(W, rx, slots)).data());
     const T** window = scratch<const T*, 1>(kh).data();
@@ -252,7 +258,7 @@ bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border bord
   const FilterRows<T>& rows = rows_for<T>(rows_table());
   const int r = ksize / 2, H = s.height, W = s.width;
   const int slots = ksize + 1;
-  return for_row_blocks(s.planes, H, num_threads, [&](int64_t p, int y0, int y1) {
+  return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
     RowCache<T> cache(in + p * H * W, H, W, r, border, outside_value<T>(cval), slots,
                       scratch<T, 3>(RowCache<T>::storage_size(W, r, slots)).data());
     const T** window = scratch<const T*, 1>(ksize).data();
@@ -288,7 +294,7 @@ bool bilateral_filter_cpu(const float* in, float* out, int64_t images, int chann
   const int window = 2 * radius + 1, slots = window + 1;
   const size_t cache_size = RowCache<float>::storage_size(width, radius, slots);
   const int64_t plane_size = int64_t(height) * width;
-  return for_row_blocks(images, height, num_threads, [&](int64_t n, int y0, int y1) {
+  return for_row_blocks(images, height, int64_t(width) * channels * (args.offsets + 1), num_threads, [&](int64_t n, int y0, int y1) {
     float* storage = scratch<float, 3>(cache_size * channels).data();
     const float** rows = scratch<const float*, 1>(size_t(window) * channels).data();
     std::vector<RowCache<float>> caches;

@@ -81,6 +81,12 @@ __device__ void for_tiles(const Geometry& g, Fn fn) {
   }
 }
 
+// Runs fn(ly, lx) for the tile's output pixels, spread over the block's threads.
+template <typename Fn>
+__device__ void for_tile_pixels(Fn fn) {
+  for (int idx = threadIdx.x; idx < kTileH * kTileW; idx += blockDim.x) fn(idx / kTileW, idx % kTileW);
+}
+
 template <typename T>
 __device__ void store(T* __restrict__ plane, const Geometry& g, int y, int x, float v) {
   if (y < g.s.height && x < g.s.width) plane[int64_t(y) * g.s.width + x] = from_float<T>(v);
@@ -104,12 +110,11 @@ __global__ void __launch_bounds__(kThreads) separable_kernel(const T* __restrict
       vertical[ly * cols + lx] = sum;
     }
     __syncthreads();
-    for (int idx = threadIdx.x; idx < kTileH * kTileW; idx += blockDim.x) {
-      const int ly = idx / kTileW, lx = idx % kTileW;
+    for_tile_pixels([&](int ly, int lx) {
       float sum = 0.f;
       for (int j = 0; j < c.kx; ++j) sum = fmaf(c.x[j], vertical[ly * cols + lx + j], sum);
       store(out + p * plane_size, g, y0 + ly, x0 + lx, sum);
-    }
+    });
   });
 }
 
@@ -122,13 +127,12 @@ __global__ void __launch_bounds__(kThreads) correlate_kernel(const T* __restrict
   for_tiles(g, [&](int64_t p, int y0, int x0) {
     load_tile(in + p * plane_size, g, y0, x0, shared, cols);
     __syncthreads();
-    for (int idx = threadIdx.x; idx < kTileH * kTileW; idx += blockDim.x) {
-      const int ly = idx / kTileW, lx = idx % kTileW;
+    for_tile_pixels([&](int ly, int lx) {
       float sum = 0.f;
       for (int i = 0; i < c.kh; ++i)
         for (int j = 0; j < c.kw; ++j) sum = fmaf(c.k[i * c.kw + j], shared[(ly + i) * cols + lx + j], sum);
       store(out + p * plane_size, g, y0 + ly, x0 + lx, sum);
-    }
+    });
   });
 }
 
@@ -176,8 +180,7 @@ __global__ void __launch_bounds__(kThreads) median_kernel(const T* __restrict__ 
   for_tiles(g, [&](int64_t p, int y0, int x0) {
     load_tile(in + p * plane_size, g, y0, x0, tile, cols);
     __syncthreads();
-    for (int idx = threadIdx.x; idx < kTileH * kTileW; idx += blockDim.x) {
-      const int ly = idx / kTileW, lx = idx % kTileW;
+    for_tile_pixels([&](int ly, int lx) {
       const T* window = tile + ly * cols + lx;
       T m;
       switch (k) {
@@ -195,7 +198,7 @@ __global__ void __launch_bounds__(kThreads) median_kernel(const T* __restrict__ 
       }
       const int y = y0 + ly, x = x0 + lx;
       if (y < g.s.height && x < g.s.width) out[p * plane_size + int64_t(y) * g.s.width + x] = m;
-    }
+    });
   });
 }
 
@@ -219,8 +222,7 @@ __global__ void __launch_bounds__(kThreads) bilateral_kernel(const float* __rest
     for (int c = 0; c < channels; ++c)
       load_tile(in + (n * channels + c) * plane_size, g, y0, x0, tiles + c * rows * cols, cols);
     __syncthreads();
-    for (int idx = threadIdx.x; idx < kTileH * kTileW; idx += blockDim.x) {
-      const int ly = idx / kTileW, lx = idx % kTileW;
+    for_tile_pixels([&](int ly, int lx) {
       float center[kMaxBilateralChannels], sum[kMaxBilateralChannels];
       for (int c = 0; c < channels; ++c) sum[c] = center[c] = tiles[c * rows * cols + (ly + r) * cols + lx + r];
       float weight_sum = 1.f;
@@ -241,7 +243,7 @@ __global__ void __launch_bounds__(kThreads) bilateral_kernel(const float* __rest
       if (y < g.s.height && x < g.s.width)
         for (int c = 0; c < channels; ++c)
           out[(n * channels + c) * plane_size + int64_t(y) * g.s.width + x] = sum[c] / weight_sum;
-    }
+    });
   });
 }
 
