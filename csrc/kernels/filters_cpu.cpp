@@ -141,8 +141,11 @@ class RowCache {
       std::fill(dst, dst + width_ + 2 * pad_, cval_);
     } else {
       const T* src = plane_ + int64_t(source) * width_;
-      if constexpr (std::is_same_v<T, float>) finite_ = finite_ && rows_table().all_finite(src, width_);
-      std::memcpy(dst + pad_, src, sizeof(T) * width_);
+      if constexpr (std::is_same_v<T, float>) {
+        finite_ = rows_table().copy_finite(dst + pad_, src, width_) && finite_;
+      } else {
+        std::memcpy(dst + pad_, src, sizeof(T) * width_);
+      }
       pad_row(dst, width_, pad_, border_, cval_);
     }
     return dst;
@@ -221,7 +224,7 @@ bool separable_filter_cpu(const T* in, T* out, PlaneStack s, const float* kernel
           weights[count++] = kernel_y[i];
         }
       }
-      if constexpr (std::is_same_v<T, float>) finite = finite && table.all_finite(plane + int64_t(y) * W, W);
+      if constexpr (std::is_same_v<T, float>) finite = table.copy_finite(nullptr, plane + int64_t(y) * W, W) && finite;
       rows.weighted_rows(sources, weights, count, bias, W, padded + rx);
       // Outside columns of the vertical result: the border rule on it, or the constant after the vertical pass.
       pad_row(padded, W, rx, border, outside * sum_y);

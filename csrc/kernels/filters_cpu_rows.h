@@ -152,17 +152,22 @@ inline void for_each_chunk(int width, Body&& body) {
   [[maybe_unused]] constexpr int U = decltype(chunk)::unroll; \
   using V = typename decltype(chunk)::type
 
-inline bool all_finite(const float* p, int64_t n) {
+// Copies n floats (dst may be null: check only) and tells whether all are finite. x - x is 0 for finite x
+// and NaN for NaN or Inf; the NaN survives the sum.
+inline bool copy_finite(float* dst, const float* src, int64_t n) {
   f32x8 acc{};
   int64_t i = 0;
-  // x - x is 0 for finite x and NaN for NaN or Inf; the NaN survives the sum.
   for (; i + 8 <= n; i += 8) {
-    const f32x8 v = load_float<f32x8>(p + i);
+    const f32x8 v = load_float<f32x8>(src + i);
+    if (dst) store_float(dst + i, v);
     acc += v - v;
   }
   float total = 0.f;
   for (int l = 0; l < 8; ++l) total += acc[l];
-  for (; i < n; ++i) total += p[i] - p[i];
+  for (; i < n; ++i) {
+    if (dst) dst[i] = src[i];
+    total += src[i] - src[i];
+  }
   return total == 0.f;
 }
 
@@ -347,7 +352,7 @@ FilterRows<T> rows_of() {
   return FilterRows<T>{&weighted_rows<T>, &horizontal<T>, &correlate<T>, &median<T>};
 }
 
-inline RowTable table() { return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &all_finite}; }
+inline RowTable table() { return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &copy_finite}; }
 
 }  // namespace pydenoise::filter_rows::PYDENOISE_FILTER_ISA
 

@@ -40,7 +40,8 @@ struct RowTable {
   FilterRows<float> f32;
   FilterRows<uint8_t> u8;
   void (*bilateral)(const BilateralRowArgs& args);
-  bool (*all_finite)(const float* p, int64_t n);
+  // Copies n floats to dst (unless dst is null) and returns whether they are all finite.
+  bool (*copy_finite)(float* dst, const float* src, int64_t n);
 };
 
 RowTable baseline_table();
