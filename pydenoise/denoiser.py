@@ -8,9 +8,8 @@ processing give the same samples:
   its last sample (not zeros: a trace with an offset would get a step at each end), and frame ``k`` starts
   at padded sample ``k * h``; every input sample is then covered by exactly ``N / h`` frames; a stream knows
   its first sample when it starts and its last at ``flush()``, so this padding is causal;
-* each frame is normalised (its mean removed, divided by its standard deviation) before the network and
-  scaled back after, so a model works on counts, m/s or [-1, 1] audio alike; a constant frame passes
-  unchanged;
+* each frame is divided by its RMS (:func:`normalise_frames`) before the network and scaled back after, so a
+  model works on counts, m/s or [-1, 1] audio alike; an all-zero frame stays zero;
 * the denoised frames are weighted by a Hann window shifted by half a sample (never zero) and overlap-added;
   dividing by the sum of the weights covering each sample (a length-``h`` periodic vector) makes the
   reconstruction exact: an identity network returns its input, edges included. Because that sum depends only
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pydenoise import ops
 from pydenoise.nn import DDAE, load_model
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "frame_weights",
     "overlap_add",
     "pad_edges",
+    "normalise_frames",
+    "channel_offset",
 ]
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -109,6 +111,45 @@ def check_hop(hop: int, window: int) -> int:
     if not 1 <= hop <= window or window % hop:
         raise ValueError(f"hop must divide the window ({window}) and lie in 1..{window}, got {hop}")
     return hop
+
+
+def channel_offset(signal: torch.Tensor, offset=None) -> torch.Tensor:
+    """The per-channel level removed before framing and added back after, as a ``(channels, 1)`` tensor.
+
+    ``offset=None`` takes each channel's mean: a sensor offset must not swamp the network, and a short
+    window's mean would be mostly low-frequency noise (microseism) that, added back, stays on the output.
+    A number or one number per channel is used as given.
+    """
+    if offset is None:
+        return signal.mean(dim=1, keepdim=True)
+    values = torch.as_tensor(offset, dtype=signal.dtype, device=signal.device).reshape(-1, 1)
+    if values.shape[0] not in (1, signal.shape[0]) or not bool(torch.isfinite(values).all()):
+        raise ValueError(f"offset must be a finite number or one per channel ({signal.shape[0]}), got {offset!r}")
+    return values.expand(signal.shape[0], 1)
+
+
+def normalise_frames(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-window normalisation shared by inference and training: ``frames / scale``.
+
+    ``scale`` is the RMS (about zero, not about the window's mean) of each row of ``frames`` ``(B, window)``;
+    the network sees the normalised rows and its output is mapped back with ``out * scale``. An all-zero row
+    gets scale 0 and comes back as zeros whatever the network outputs. Training must normalise the *noisy*
+    window this way and scale its target by the same number, or the model would not match inference.
+
+    Returns
+    -------
+    normalised, scale : torch.Tensor
+        ``(B, window)`` and ``(B, 1)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z, scale = normalise_frames(torch.tensor([[3.0, -3.0], [0.0, 0.0]]))
+    >>> z.tolist(), scale.flatten().tolist()
+    ([[1.0, -1.0], [0.0, 0.0]], [3.0, 0.0])
+    """
+    scale = frames.square().mean(dim=1, keepdim=True).sqrt()
+    return frames / torch.where(scale > 0, scale, torch.ones_like(scale)), scale
 
 
 def pad_edges(signal: torch.Tensor, left: int, right: int) -> torch.Tensor:
@@ -190,15 +231,12 @@ class Denoiser:
     def denoise_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """Denoise a batch of windows ``(B, window)``: normalise each, run the fused op, scale back.
 
-        Mean and scale are computed in the frames' dtype (float64 keeps large offsets exact); the network runs
-        in float32. A constant frame comes back unchanged.
+        The scale is computed in the frames' dtype; the network runs in float32.
         """
-        scale, mean = torch.std_mean(frames, dim=1, keepdim=True, correction=0)
-        safe = torch.where(scale > 0, scale, 1.0)
-        net_out = self.module_on(frames.device).clean(((frames - mean) / safe).to(torch.float32))
-        return mean + net_out.to(frames.dtype) * scale  # scale 0 (constant frame): the mean, unchanged
+        normalised, scale = normalise_frames(frames)
+        return self.module_on(frames.device).clean(normalised.to(torch.float32)).to(frames.dtype) * scale
 
-    def denoise(self, x, hop: int | None = None, device=None):
+    def denoise(self, x, hop: int | None = None, device=None, offset=None):
         """Denoise a trace or a set of traces.
 
         Parameters
@@ -210,6 +248,10 @@ class Denoiser:
             Hop between windows; must divide the window. Default: the model's (``self.hop``).
         device : str or torch.device, optional
             Where to compute. Default: the tensor's device, or the CPU for numpy input.
+        offset : float or array_like, optional
+            Level removed from each channel before framing and added back after (see :func:`channel_offset`).
+            Default: each channel's mean. A stream fixes its own from its first window (``stream().offset``);
+            ``denoise(x, offset=s.offset)`` then gives the stream's samples exactly.
 
         Returns
         -------
@@ -225,7 +267,9 @@ class Denoiser:
         hop = self.hop if hop is None else check_hop(hop, self.window)
         signal, was_1d = as_signal(x)
         target = torch.device(device) if device is not None else signal.device
-        result = self._denoise_signal(signal.to(target), hop).to(signal.device)
+        signal_on_target = signal.to(target)
+        level = channel_offset(signal_on_target, offset)
+        result = (self._denoise_signal(signal_on_target - level, hop) + level).to(signal.device)
         result = result[0] if was_1d else result
         return result.numpy() if isinstance(x, np.ndarray) else result
 
@@ -246,17 +290,24 @@ class Denoiser:
         left by earlier frames, added to the first ``window - hop`` columns (used by the streaming layer).
         """
         channels = padded.shape[0]
-        frames = padded.unfold(1, self.window, hop)
-        count = frames.shape[1]
         weights = frame_weights(self.window, hop, padded.dtype, padded.device)
+        module = self.module_on(padded.device)
+        if padded.device.type == "cpu" and module.layers[0].weight.dtype == torch.float32:
+            carry = padded.new_zeros(channels, self.window - hop) if carry is None else carry
+            with torch.no_grad():
+                return ops.ddae_overlap_add(padded, module.weights(), module.biases(), self.residual, hop, weights, carry)
+        frames = padded.unfold(1, self.window, hop)
         weighted = self.denoise_frames(frames.reshape(-1, self.window)) * weights
-        return overlap_add(weighted.view(channels, count, self.window), hop, carry)
+        return overlap_add(weighted.view(channels, frames.shape[1], self.window), hop, carry)
 
-    def stream(self, hop: int | None = None):
-        """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model."""
+    def stream(self, hop: int | None = None, offset=None):
+        """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model.
+
+        ``offset``: the per-channel level (default: the mean of the first window, known once it has arrived).
+        """
         from pydenoise.streaming import StreamingDenoiser
 
-        return StreamingDenoiser(self, hop=hop)
+        return StreamingDenoiser(self, hop=hop, offset=offset)
 
 
 def overlap_add(frames: torch.Tensor, hop: int, carry: torch.Tensor | None = None) -> torch.Tensor:

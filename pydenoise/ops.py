@@ -13,7 +13,7 @@ import torch
 
 from pydenoise import _C  # noqa: F401  (loading the extension registers torch.ops.pydenoise)
 
-__all__ = ["ddae_forward", "ddae_reference"]
+__all__ = ["ddae_forward", "ddae_reference", "ddae_overlap_add"]
 
 
 def ddae_forward(
@@ -73,6 +73,35 @@ def ddae_reference(
         if index < last:
             hidden = torch.relu(hidden)
     return frames - hidden if residual else hidden
+
+
+def ddae_overlap_add(
+    padded: torch.Tensor,
+    weights: Sequence[torch.Tensor],
+    biases: Sequence[torch.Tensor],
+    residual: bool,
+    hop: int,
+    frame_weights: torch.Tensor,
+    carry: torch.Tensor,
+) -> torch.Tensor:
+    """The trace denoiser's framing pipeline in one CPU call (what a streaming chunk costs).
+
+    Frames of ``padded`` ``(channels, length)`` start every ``hop`` samples; each is divided by its RMS, run
+    through the network (float32), scaled back, multiplied by ``frame_weights`` ``(window,)`` and
+    overlap-added. Returns ``(channels, (K - 1) * hop + window)`` for ``K`` frames, whose first
+    ``window - hop`` samples start from ``carry``. ``padded``, ``frame_weights`` and ``carry`` share a dtype
+    (float32 or float64, in which scales and sums are computed). An all-zero frame contributes zeros.
+    :meth:`pydenoise.Denoiser.denoise_overlap_add` is the same function in plain torch (any device).
+    """
+    return torch.ops.pydenoise.ddae_overlap_add(padded, list(weights), list(biases), residual, hop, frame_weights, carry)
+
+
+@torch.library.register_fake("pydenoise::ddae_overlap_add")
+def _ddae_overlap_add_fake(padded, weights, biases, residual, hop, frame_weights, carry):
+    window = weights[0].shape[1]
+    torch._check(padded.dim() == 2 and padded.shape[1] >= window, lambda: "ddae_overlap_add: padded too short")
+    frames = (padded.shape[1] - window) // hop + 1
+    return padded.new_empty((padded.shape[0], (frames - 1) * hop + window))
 
 
 @torch.library.register_fake("pydenoise::ddae_forward")

@@ -22,13 +22,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pydenoise.denoiser import Denoiser, as_signal, check_hop, frame_count, pad_edges
+from pydenoise.denoiser import Denoiser, as_signal, channel_offset, check_hop, frame_count, pad_edges
 
 __all__ = ["StreamingDenoiser"]
 
 
 class StreamingDenoiser:
-    """Denoise a signal that arrives in chunks of any length; outputs concatenate to ``denoiser.denoise(x)``.
+    """Denoise a signal that arrives in chunks of any length; outputs concatenate to offline ``denoise``.
 
     Parameters
     ----------
@@ -36,6 +36,11 @@ class StreamingDenoiser:
         The model (see :func:`pydenoise.load`).
     hop : int, optional
         Hop between windows; must divide the window. Default: the model's.
+    offset : float or array_like, optional
+        Level removed from each channel before framing and added back after. Default: each channel's mean over
+        the stream's first ``window`` samples (a stream cannot know its whole mean; nothing is final before a
+        full window has arrived anyway, so this adds no delay). The outputs concatenate to
+        ``denoiser.denoise(x, offset=s.offset)``; give ``offset=0`` for zero-mean signals such as audio.
 
     Attributes
     ----------
@@ -44,6 +49,8 @@ class StreamingDenoiser:
     latency : int
         ``window - hop``: after ``n`` input samples, ``max(0, hop·⌊n/hop⌋ - latency)`` have come out (see the
         module docstring; the worst-case delay of a single sample is ``window - 1``).
+    offset : torch.Tensor or None
+        ``(channels, 1)``, once known.
     samples_in, samples_out : int
         Samples per channel received and returned since the start (or the last :meth:`flush` / :meth:`reset`).
 
@@ -63,17 +70,18 @@ class StreamingDenoiser:
     >>> parts = [s.process(x[i : i + 100]) for i in range(0, 1000, 100)] + [s.flush()]
     >>> [len(p) for p in parts[:4]], s.latency
     ([0, 0, 64, 128], 192)
-    >>> bool(np.allclose(np.concatenate(parts), m.denoise(x)))
+    >>> bool(np.allclose(np.concatenate(parts), m.denoise(x, offset=x[:256].mean())))
     True
     """
 
-    def __init__(self, denoiser: Denoiser, hop: int | None = None):
+    def __init__(self, denoiser: Denoiser, hop: int | None = None, offset=None):
         if not isinstance(denoiser, Denoiser):
             raise TypeError(f"denoiser must be a pydenoise.Denoiser, got {type(denoiser).__name__}")
         self.denoiser = denoiser
         self.window = denoiser.window
         self.hop = denoiser.hop if hop is None else check_hop(hop, self.window)
         self.latency = self.window - self.hop
+        self._offset_request = offset
         self.reset()
 
     def __repr__(self) -> str:
@@ -86,8 +94,10 @@ class StreamingDenoiser:
         """Forget the stream: the next chunk starts a new signal (any layout)."""
         self.samples_in = 0
         self.samples_out = 0
+        self.offset = None  # (channels, 1) tensor once known
         self._layout = None  # (channels, was_1d, dtype, device, numpy?) fixed by the first chunk
-        self._pending = None  # input from the next frame's start on, in padded coordinates
+        self._held = None  # input received before the offset is known
+        self._pending = None  # offset-free input from the next frame's start on, in padded coordinates
         self._overlap = None  # overlap-add sums of the `latency` samples after the last final one
         self._frames = 0  # frames denoised so far
         self._padding_left = self.latency  # left-padding samples not yet dropped from the output
@@ -105,27 +115,26 @@ class StreamingDenoiser:
         Same type, dtype and rank as the chunk: ``(final,)`` or ``(channels, final)``.
         """
         signal = self._accept(chunk)
-        if self._pending is None:  # nothing but empty chunks so far
-            return self._emit(signal, limit=None)
         self.samples_in += signal.shape[1]
-        self._pending = torch.cat([self._pending, signal], dim=1)
-        return self._emit(self._advance(), limit=None)
+        return self._emit(self._feed(self._without_offset(signal, end=False)), limit=None)
 
     def flush(self):
         """Finish the signal: pad its end as the offline path does, return every remaining sample, and reset.
 
         Returns an empty float64 array when nothing was fed.
         """
-        if self._pending is None:  # no sample was fed
-            channels, _, dtype, device, _ = self._layout or (1, True, torch.float64, "cpu", True)
-            tail = np.empty(0) if self._layout is None else self._emit(torch.empty(channels, 0, dtype=dtype, device=device), 0)
+        if self._layout is None:
             self.reset()
-            return tail
-        remaining_frames = frame_count(self.samples_in, self.window, self.hop) - self._frames
-        needed = (remaining_frames - 1) * self.hop + self.window - self._pending.shape[1]
-        if remaining_frames > 0 and needed > 0:
-            self._pending = pad_edges(self._pending, 0, needed)
-        tail = self._emit(self._advance(), limit=self.samples_in - self.samples_out)
+            return np.empty(0)
+        channels, _, dtype, device, _ = self._layout
+        final = self._feed(self._without_offset(torch.empty(channels, 0, dtype=dtype, device=device), end=True))
+        if self._pending is not None:
+            remaining_frames = frame_count(self.samples_in, self.window, self.hop) - self._frames
+            needed = (remaining_frames - 1) * self.hop + self.window - self._pending.shape[1]
+            if remaining_frames > 0 and needed > 0:
+                self._pending = pad_edges(self._pending, 0, needed)
+            final = torch.cat([final, self._advance()], dim=1)
+        tail = self._emit(final, limit=self.samples_in - self.samples_out)
         self.reset()
         return tail
 
@@ -134,15 +143,35 @@ class StreamingDenoiser:
         layout = (signal.shape[0], was_1d, signal.dtype, signal.device, isinstance(chunk, np.ndarray))
         if self._layout is None:
             self._layout = layout
+            self._held = signal[:, :0]
+            if self._offset_request is not None:
+                self.offset = channel_offset(signal, self._offset_request)
         elif layout != self._layout:
             raise ValueError(
                 f"chunk does not match the stream: got {_describe(layout)}, the stream carries "
                 f"{_describe(self._layout)} (call reset() or flush() to start a different signal)"
             )
-        if self._pending is None and signal.shape[1] > 0:  # the left padding needs the first sample
+        return signal
+
+    def _without_offset(self, signal: torch.Tensor, end: bool) -> torch.Tensor:
+        """``signal`` minus the offset; until the offset is known (a full first window), input is held back."""
+        if self.offset is None:
+            self._held = torch.cat([self._held, signal], dim=1)
+            if self._held.shape[1] < self.window and not (end and self._held.shape[1] > 0):
+                return signal[:, :0]
+            self.offset = channel_offset(self._held[:, : self.window], None)
+            signal, self._held = self._held, None
+        return signal - self.offset
+
+    def _feed(self, signal: torch.Tensor) -> torch.Tensor:
+        """Append offset-free input; return the samples that became final (offset-free)."""
+        if signal.shape[1] == 0 and self._pending is None:
+            return signal
+        if self._pending is None:  # the left padding needs the first sample
             self._pending = signal[:, :1].expand(-1, self.latency).clone()
             self._overlap = signal.new_zeros(signal.shape[0], self.latency)
-        return signal
+        self._pending = torch.cat([self._pending, signal], dim=1)
+        return self._advance()
 
     def _advance(self) -> torch.Tensor:
         """Denoise every complete frame of the pending input; return the samples that became final."""
@@ -162,6 +191,8 @@ class StreamingDenoiser:
         skip = min(self._padding_left, final.shape[1])
         self._padding_left -= skip
         out = final[:, skip:] if limit is None else final[:, skip : skip + limit]
+        if self.offset is not None:
+            out = out + self.offset
         self.samples_out += out.shape[1]
         channels, was_1d, _, _, numpy_out = self._layout
         out = out[0] if was_1d else out

@@ -40,9 +40,14 @@ def packet(record: bytes, sequence: int = 1) -> obspy.Trace:
 
 
 def offline(records: list[bytes]) -> dict[str, obspy.Trace]:
-    """The whole signal of each trace id, read at once, and its offline denoising."""
+    """The whole signal of each trace id, read at once, and its offline denoising (with the offset a stream
+    fixes for itself: the mean of its first window)."""
     stream = obspy.read(io.BytesIO(b"".join(records))).merge()
-    return {trace.id: (trace, MODEL.denoise(trace.data.astype(np.float64))) for trace in stream}
+    result = {}
+    for trace in stream:
+        data = trace.data.astype(np.float64)
+        result[trace.id] = (trace, MODEL.denoise(data, offset=data[: MODEL.window].mean()))
+    return result
 
 
 def check_outputs(outputs: list[obspy.Trace], records: list[bytes]) -> None:

@@ -2,15 +2,12 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include "kernels/ddae_frames.h"
 #include "torch/ddae_net.h"
 
 namespace pydenoise {
 
-DdaeNet make_ddae_net(const at::Tensor& frames, at::TensorList weights, at::TensorList biases) {
-  TORCH_CHECK_TYPE(frames.scalar_type() == at::kFloat, "ddae_forward: frames must be float32, got ",
-                   frames.scalar_type());
-  TORCH_CHECK_VALUE(frames.dim() == 2, "ddae_forward: frames must be 2-D (batch, window), got shape ",
-                    frames.sizes());
+DdaeNet make_ddae_net(at::TensorList weights, at::TensorList biases, c10::Device device) {
   const auto layers = static_cast<int>(weights.size());
   TORCH_CHECK_VALUE(layers >= 1 && layers <= kMaxDdaeLayers, "ddae_forward: expected 1 to ", kMaxDdaeLayers,
                     " weight matrices, got ", layers);
@@ -29,9 +26,8 @@ DdaeNet make_ddae_net(const at::Tensor& frames, at::TensorList weights, at::Tens
                      w.scalar_type());
     TORCH_CHECK_TYPE(b.scalar_type() == at::kFloat, "ddae_forward: biases must be float32; biases[", l, "] is ",
                      b.scalar_type());
-    TORCH_CHECK_VALUE(w.device() == frames.device() && b.device() == frames.device(),
-                      "ddae_forward: weights[", l, "] and biases[", l, "] must be on the frames' device ",
-                      frames.device(), ", got ", w.device(), " and ", b.device());
+    TORCH_CHECK_VALUE(w.device() == device && b.device() == device, "ddae_forward: weights[", l, "] and biases[", l,
+                      "] must be on the frames' device ", device, ", got ", w.device(), " and ", b.device());
     TORCH_CHECK_VALUE(w.dim() == 2 && w.size(1) == net.widths[l], "ddae_forward: weights[", l,
                       "] must have shape (out, ", net.widths[l], "), got ", w.sizes());
     TORCH_CHECK_VALUE(b.dim() == 1 && b.size(0) == w.size(0), "ddae_forward: biases[", l, "] must have shape (",
@@ -44,6 +40,15 @@ DdaeNet make_ddae_net(const at::Tensor& frames, at::TensorList weights, at::Tens
   }
   TORCH_CHECK_VALUE(net.widths[layers] == net.widths[0], "ddae_forward: the last layer must output the window (",
                     net.widths[0], " values), got ", net.widths[layers]);
+  return net;
+}
+
+DdaeNet make_ddae_net(const at::Tensor& frames, at::TensorList weights, at::TensorList biases) {
+  TORCH_CHECK_TYPE(frames.scalar_type() == at::kFloat, "ddae_forward: frames must be float32, got ",
+                   frames.scalar_type());
+  TORCH_CHECK_VALUE(frames.dim() == 2, "ddae_forward: frames must be 2-D (batch, window), got shape ",
+                    frames.sizes());
+  const DdaeNet net = make_ddae_net(weights, biases, frames.device());
   TORCH_CHECK_VALUE(frames.size(1) == net.window(), "ddae_forward: frames must have ", net.window(),
                     " columns (the network's window), got shape ", frames.sizes());
   return net;
@@ -70,14 +75,55 @@ at::Tensor ddae_forward_cpu_op(const at::Tensor& frames_in, at::TensorList weigh
   return out;
 }
 
+at::Tensor ddae_overlap_add_cpu_op(const at::Tensor& padded_in, at::TensorList weights, at::TensorList biases,
+                                   bool residual, int64_t hop, const at::Tensor& frame_weights,
+                                   const at::Tensor& carry) {
+  TORCH_CHECK_VALUE(padded_in.device().is_cpu(), "ddae_overlap_add: padded must be on the CPU");
+  TORCH_CHECK_TYPE(padded_in.scalar_type() == at::kFloat || padded_in.scalar_type() == at::kDouble,
+                   "ddae_overlap_add: padded must be float32 or float64, got ", padded_in.scalar_type());
+  TORCH_CHECK_VALUE(padded_in.dim() == 2, "ddae_overlap_add: padded must be 2-D (channels, samples), got shape ",
+                    padded_in.sizes());
+  const DdaeNet net = make_ddae_net(weights, biases, padded_in.device());
+  const int64_t window = net.window();
+  TORCH_CHECK_VALUE(hop >= 1 && hop <= window && window % hop == 0, "ddae_overlap_add: hop must divide the window (",
+                    window, "), got ", hop);
+  TORCH_CHECK_VALUE(padded_in.size(1) >= window, "ddae_overlap_add: padded must hold at least one window (", window,
+                    " samples), got ", padded_in.size(1));
+  TORCH_CHECK_VALUE(frame_weights.dim() == 1 && frame_weights.size(0) == window &&
+                        frame_weights.scalar_type() == padded_in.scalar_type(),
+                    "ddae_overlap_add: frame_weights must be (", window, ",) of the padded dtype");
+  const int64_t channels = padded_in.size(0);
+  TORCH_CHECK_VALUE(carry.dim() == 2 && carry.size(0) == channels && carry.size(1) == window - hop &&
+                        carry.scalar_type() == padded_in.scalar_type(),
+                    "ddae_overlap_add: carry must be (", channels, ", ", window - hop, ") of the padded dtype, got ",
+                    carry.sizes());
+  const at::Tensor padded = padded_in.contiguous();
+  const at::Tensor weights_1d = frame_weights.contiguous();
+  const int64_t frames = (padded.size(1) - window) / hop + 1;
+  at::Tensor out = at::zeros({channels, (frames - 1) * hop + window}, padded.options());
+  out.narrow(1, 0, window - hop).copy_(carry);
+  AT_DISPATCH_FLOATING_TYPES(padded.scalar_type(), "ddae_overlap_add", [&] {
+    ddae_overlap_add_cpu<scalar_t>(net, padded.data_ptr<scalar_t>(), channels, padded.size(1), static_cast<int>(hop),
+                                   weights_1d.data_ptr<scalar_t>(), residual, out.data_ptr<scalar_t>(),
+                                   at::get_num_threads());
+  });
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(pydenoise, m) {
   m.def(
       "ddae_forward(Tensor frames, Tensor[] weights, Tensor[] biases, bool residual=False, "
       "bool allow_tf32=False) -> Tensor");
+  m.def(
+      "ddae_overlap_add(Tensor padded, Tensor[] weights, Tensor[] biases, bool residual, int hop, "
+      "Tensor frame_weights, Tensor carry) -> Tensor");
 }
 
-TORCH_LIBRARY_IMPL(pydenoise, CPU, m) { m.impl("ddae_forward", &ddae_forward_cpu_op); }
+TORCH_LIBRARY_IMPL(pydenoise, CPU, m) {
+  m.impl("ddae_forward", &ddae_forward_cpu_op);
+  m.impl("ddae_overlap_add", &ddae_overlap_add_cpu_op);
+}
 
 }  // namespace pydenoise
