@@ -6,9 +6,14 @@ processing give the same samples:
 * window ``N`` (the model's), hop ``h`` with ``N % h == 0``;
 * the signal is padded with ``N - h`` zeros on the left and zeros on the right, and frame ``k`` starts at
   padded sample ``k * h``; every input sample is then covered by exactly ``N / h`` frames;
-* each frame is normalised (its mean removed, divided by its standard deviation) before the network and
-  scaled back after, so a model works on counts, m/s or [-1, 1] audio alike; a constant frame passes
-  unchanged;
+* each channel's reference level (the mean of its first ``N`` samples, see :func:`reference_level`) is
+  subtracted before framing and added back after, so a constant trace passes unchanged and a large sensor
+  offset does not swamp the network;
+* each frame is divided by its RMS about zero (:func:`normalise_frames`) before the network and scaled back
+  after, so a model works on counts, m/s or [-1, 1] audio alike. Frames are *not* centred on their own mean:
+  the mean of a 2.56 s window of seismic noise is mostly microseism (0.1-0.3 Hz), and a network that never
+  sees it cannot remove it (with centring, even a perfect network gains only ~1.5 dB on ObsPy's
+  ``ref_unknown`` noise at 0 dB);
 * the denoised frames are weighted by a Hann window shifted by half a sample (never zero) and overlap-added;
   dividing by the sum of the weights covering each sample (a length-``h`` periodic vector) makes the
   reconstruction exact: an identity network returns its input, edges included.
@@ -26,7 +31,16 @@ import torch
 
 from pydenoise.nn import DDAE, load_model
 
-__all__ = ["Denoiser", "load", "available_models", "synthesis_window", "overlap_normaliser", "frame_count"]
+__all__ = [
+    "Denoiser",
+    "load",
+    "available_models",
+    "normalise_frames",
+    "reference_level",
+    "synthesis_window",
+    "overlap_normaliser",
+    "frame_count",
+]
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
@@ -108,6 +122,40 @@ def _as_signal(x) -> tuple[torch.Tensor, bool]:
     return (tensor.unsqueeze(0), True) if tensor.dim() == 1 else (tensor, False)
 
 
+def normalise_frames(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-window normalisation shared by inference and training: ``frames / scale``.
+
+    ``scale`` is the RMS (about zero, not about the window's mean) of each row of ``frames`` ``(B, window)``;
+    the network sees the normalised rows and its output is mapped back with ``out * scale``. An all-zero row
+    gets scale 0 and comes back as zeros whatever the network outputs. Training must normalise the *noisy*
+    window this way and scale its target by the same number (:mod:`pydenoise.train` does), or the model would
+    not match inference.
+
+    Returns
+    -------
+    normalised, scale : torch.Tensor
+        ``(B, window)`` and ``(B, 1)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z, scale = normalise_frames(torch.tensor([[3.0, -3.0], [0.0, 0.0]]))
+    >>> z.tolist(), scale.flatten().tolist()
+    ([[1.0, -1.0], [0.0, 0.0]], [3.0, 0.0])
+    """
+    scale = frames.square().mean(dim=1, keepdim=True).sqrt()
+    return frames / torch.where(scale > 0, scale, torch.ones_like(scale)), scale
+
+
+def reference_level(signal: torch.Tensor, window: int) -> torch.Tensor:
+    """Each channel's offset removed before framing: the mean of its first ``window`` samples, ``(channels, 1)``.
+
+    Taken from the start (not the whole signal) so that a streaming denoiser knows it after the first window
+    and matches offline processing exactly.
+    """
+    return signal[:, :window].mean(dim=1, keepdim=True)
+
+
 class Denoiser:
     """A trained DDAE with its framing configuration: what :func:`pydenoise.load` returns.
 
@@ -155,15 +203,12 @@ class Denoiser:
     def denoise_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """Denoise a batch of windows ``(B, window)``: normalise each, run the fused op, scale back.
 
-        Mean and scale are computed in the frames' dtype (float64 keeps large offsets exact); the network runs
-        in float32. A constant frame comes back unchanged.
+        The scale is computed in the frames' dtype; the network runs in float32. An all-zero frame comes back
+        as zeros. Frames are expected with the channel's :func:`reference_level` already removed.
         """
-        mean = frames.mean(dim=1, keepdim=True)
-        centred = frames - mean
-        scale = centred.square().mean(dim=1, keepdim=True).sqrt()
-        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-        net_out = self.module_on(frames.device).clean((centred / safe).to(torch.float32))
-        return mean + net_out.to(frames.dtype) * (safe * (scale > 0))
+        normalised, scale = normalise_frames(frames)
+        net_out = self.module_on(frames.device).clean(normalised.to(torch.float32))
+        return net_out.to(frames.dtype) * scale
 
     def denoise(self, x, hop: int | None = None, device=None):
         """Denoise a trace or a set of traces.
@@ -202,7 +247,8 @@ class Denoiser:
         frames_per_channel = frame_count(samples, window, hop)
         padded_length = (frames_per_channel - 1) * hop + window
         padded = signal.new_zeros(channels, padded_length)
-        padded[:, window - hop : window - hop + samples] = signal
+        offset = reference_level(signal, window)
+        padded[:, window - hop : window - hop + samples] = signal - offset
         frames = padded.unfold(1, window, hop).reshape(-1, window)  # all channels in one batch
         weighted = self.denoise_frames(frames) * torch.as_tensor(synthesis_window(window), dtype=signal.dtype,
                                                                   device=signal.device)
@@ -210,7 +256,7 @@ class Denoiser:
         normaliser = torch.as_tensor(overlap_normaliser(window, hop), dtype=signal.dtype, device=signal.device)
         start = window - hop  # the padding; it is a multiple of hop, so phases line up with `normaliser`
         phase_normaliser = normaliser.repeat(math.ceil(samples / hop))[:samples]
-        return summed[:, start : start + samples] / phase_normaliser
+        return summed[:, start : start + samples] / phase_normaliser + offset
 
     def stream(self, hop: int | None = None):
         """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model."""
