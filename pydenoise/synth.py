@@ -4,9 +4,11 @@ A trace holds a P and an S arrival (or nothing, for a share of event-free window
 noise shaped to a velocity source spectrum and multiplied by an envelope:
 
 * spectrum: the ω² (Brune) source model seen on a velocity sensor, ``f / (1 + (f/fc)²)``, times anelastic
-  attenuation ``exp(-π f t*)``; the corner ``fc`` is drawn log-uniformly (P about 1–15 Hz, S a factor 1.2–2.5
-  lower), so the energy sits in roughly 0.5–30 Hz at 100 Hz sampling;
-* envelope: a rise of 0.02–0.5 s (P) to a peak, then coda decay ``exp(-t/τ)`` with τ from 0.3 to 15 s;
+  attenuation ``exp(-π f t*)``; the P corner ``fc`` is drawn log-uniformly in 1–15 Hz for local events and
+  0.1–1 Hz for a quarter of large or distant ones (S a factor 1.2–2.5 lower), so the energy sits in roughly
+  0.5–30 Hz at 100 Hz sampling, with some long-period records like those of teleseisms;
+* envelope: a rise of 0.02–0.5 s (P) to a peak, then coda decay ``exp(-t/τ)`` with τ from 0.3 to 16 s
+  (longer, up to ~150 s, for the low-corner events);
 * random S/P amplitude ratio (1–6), S−P time (0.5–25 s), P onset anywhere from before the trace start (only
   coda visible) to its end, and an overall amplitude spanning four decades.
 
@@ -20,7 +22,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Earthquakes", "earthquakes"]
+__all__ = ["Earthquakes", "earthquakes", "LARGE_EVENT_SHARE"]
+
+#: Share of large or distant events, whose P corner lies at 0.1-1 Hz (teleseisms, big regional quakes).
+LARGE_EVENT_SHARE = 0.25
 
 
 class Earthquakes(NamedTuple):
@@ -89,11 +94,13 @@ def earthquakes(count: int, samples: int, sample_rate: float = 100.0, rng=None,
     duration = samples / sample_rate
     nyquist_cap = 0.4 * sample_rate
 
-    p_corner = np.minimum(_log_uniform(rng, 1.0, 15.0, count), nyquist_cap)
+    large = rng.random(count) < LARGE_EVENT_SHARE
+    p_corner = np.where(large, _log_uniform(rng, 0.1, 1.0, count), _log_uniform(rng, 1.0, 15.0, count))
+    p_corner = np.minimum(p_corner, nyquist_cap)
     s_corner = p_corner / rng.uniform(1.2, 2.5, count)
     p_onset = rng.uniform(-0.5 * duration, duration, count)
     s_onset = p_onset + _log_uniform(rng, 0.5, 25.0, count)
-    p_decay = _log_uniform(rng, 0.3, 8.0, count)
+    p_decay = _log_uniform(rng, 0.3, 8.0, count) * np.maximum(1.0, 1.0 / p_corner)  # big events ring longer
     s_decay = p_decay * rng.uniform(1.0, 2.0, count)
     p = _phase(rng, count, samples, sample_rate, p_corner, p_onset, _log_uniform(rng, 0.02, 0.5, count), p_decay)
     s = _phase(rng, count, samples, sample_rate, s_corner, s_onset, _log_uniform(rng, 0.05, 1.0, count), s_decay)
