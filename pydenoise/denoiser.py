@@ -6,9 +6,8 @@ processing give the same samples:
 * window ``N`` (the model's), hop ``h`` with ``N % h == 0``;
 * the signal is padded with ``N - h`` zeros on the left and zeros on the right, and frame ``k`` starts at
   padded sample ``k * h``; every input sample is then covered by exactly ``N / h`` frames;
-* each channel's reference level (the mean of its first ``N`` samples, see :func:`reference_level`) is
-  subtracted before framing and added back after, so a constant trace passes unchanged and a large sensor
-  offset does not swamp the network;
+* each channel's mean (:func:`reference_level`) is subtracted before framing and added back after, so a
+  constant trace passes unchanged and a large sensor offset does not swamp the network;
 * each frame is divided by its RMS about zero (:func:`normalise_frames`) before the network and scaled back
   after, so a model works on counts, m/s or [-1, 1] audio alike. Frames are *not* centred on their own mean:
   the mean of a 2.56 s window of seismic noise is mostly microseism (0.1-0.3 Hz), and a network that never
@@ -147,13 +146,13 @@ def normalise_frames(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return frames / torch.where(scale > 0, scale, torch.ones_like(scale)), scale
 
 
-def reference_level(signal: torch.Tensor, window: int) -> torch.Tensor:
-    """Each channel's offset removed before framing: the mean of its first ``window`` samples, ``(channels, 1)``.
+def reference_level(signal: torch.Tensor) -> torch.Tensor:
+    """Each channel's offset removed before framing and added back after: its mean, ``(channels, 1)``.
 
-    Taken from the start (not the whole signal) so that a streaming denoiser knows it after the first window
-    and matches offline processing exactly.
+    The whole signal's mean, not the first window's: a short window's mean is mostly low-frequency noise
+    (microseism), and adding it back would leave that noise as a constant offset on the whole output.
     """
-    return signal[:, :window].mean(dim=1, keepdim=True)
+    return signal.mean(dim=1, keepdim=True)
 
 
 class Denoiser:
@@ -247,7 +246,7 @@ class Denoiser:
         frames_per_channel = frame_count(samples, window, hop)
         padded_length = (frames_per_channel - 1) * hop + window
         padded = signal.new_zeros(channels, padded_length)
-        offset = reference_level(signal, window)
+        offset = reference_level(signal)
         padded[:, window - hop : window - hop + samples] = signal - offset
         frames = padded.unfold(1, window, hop).reshape(-1, window)  # all channels in one batch
         weighted = self.denoise_frames(frames) * torch.as_tensor(synthesis_window(window), dtype=signal.dtype,

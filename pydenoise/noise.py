@@ -20,6 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from pydenoise.metrics import checked_pair
+
 __all__ = [
     "white",
     "coloured",
@@ -258,14 +260,7 @@ def mix(clean, noise, snr_db) -> np.ndarray:
     >>> round(snr(s, y), 6)
     10.0
     """
-    clean = np.asarray(clean, dtype=np.float64)
-    noise = np.asarray(noise, dtype=np.float64)
-    if clean.shape != noise.shape:
-        raise ValueError(f"clean and noise shapes differ: {clean.shape} vs {noise.shape}")
-    if clean.size == 0:
-        raise ValueError("clean is empty")
-    if not (np.isfinite(clean).all() and np.isfinite(noise).all()):
-        raise ValueError("clean and noise must be finite (no NaN or Inf)")
+    clean, noise = checked_pair(clean, noise, names=("clean", "noise"))
     snr_db = np.asarray(snr_db, dtype=np.float64)
     if not np.isfinite(snr_db).all():
         raise ValueError("snr_db must be finite")

@@ -39,7 +39,7 @@ from pydenoise.denoiser import load, normalise_frames
 from pydenoise.nn import DEFAULT_WIDTHS, DDAE, save_model
 
 __all__ = ["TrainConfig", "TrainResult", "SyntheticSignals", "RecordedSignals", "NoiseMixture", "train",
-           "read_recordings", "make_windows"]
+           "read_recordings", "make_windows", "network_pair", "command_line"]
 
 #: Share of the held-out tail of each recording kept for validation.
 VALIDATION_SHARE = 0.2
@@ -285,8 +285,13 @@ def _window_starts(clean: np.ndarray, window: int, count: int, event_share: floa
     return np.where(by_energy, drawn, starts)
 
 
-def _network_pair(noisy: np.ndarray, clean: np.ndarray, residual: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Network input and target for a batch, normalised by the noisy windows (as inference does)."""
+def network_pair(noisy: np.ndarray, clean: np.ndarray, residual: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network input and target (float32 on ``device``) for a batch of windows.
+
+    Each noisy window is normalised by :func:`~pydenoise.denoiser.normalise_frames`, exactly as inference does,
+    and the clean window is divided by the same scale. The target is that clean window (DAE), or the noise
+    ``input - clean`` (nlDAE, ``residual=True``).
+    """
     normalised, scale = normalise_frames(torch.from_numpy(noisy))
     clean_target = torch.from_numpy(clean) / torch.where(scale > 0, scale, torch.ones_like(scale))
     target = normalised - clean_target if residual else clean_target
@@ -339,7 +344,7 @@ def _validation_set(sources, config, window, residual, device):
     rng = np.random.default_rng([config.seed, 2**31 - 1])  # a stream the training steps never use
     batches = []
     for _ in range(math.ceil(config.validation_windows / config.batch)):
-        batches.append(_network_pair(*make_windows(signals, noises, config, window, rng), residual, device))
+        batches.append(network_pair(*make_windows(signals, noises, config, window, rng), residual, device))
     return batches
 
 
@@ -425,7 +430,7 @@ def train(config: TrainConfig, announce=print) -> TrainResult:
         for step_in_epoch in bar:
             step = (epoch - 1) * config.steps_per_epoch + step_in_epoch
             rng = np.random.default_rng([config.seed, step])
-            x, y = _network_pair(*make_windows(signals, noises, config, window, rng), module.residual, device)
+            x, y = network_pair(*make_windows(signals, noises, config, window, rng), module.residual, device)
             loss = torch.nn.functional.mse_loss(module(x), y)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

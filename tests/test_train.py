@@ -11,7 +11,7 @@ import pydenoise
 from pydenoise import noise, synth
 from pydenoise.cli import main
 from pydenoise.denoiser import normalise_frames
-from pydenoise.train import NoiseMixture, SyntheticSignals, TrainConfig, make_windows, train
+from pydenoise.train import NoiseMixture, SyntheticSignals, TrainConfig, make_windows, network_pair, train
 
 TINY = {"widths": (256, 64, 32, 64, 256), "epochs": 2, "steps_per_epoch": 3, "batch": 32, "trace_samples": 512,
         "validation_windows": 32, "progress": False}
@@ -66,14 +66,12 @@ def test_targets_use_the_inference_normalisation():
     rng = np.random.default_rng(0)
     noises = NoiseMixture([noise.white(5000, rng=1)], ["white"], 100.0)
     noisy, clean = make_windows(SyntheticSignals(100.0), noises, config, 256, rng)
-    from pydenoise.train import _network_pair
-
-    x, target = _network_pair(noisy, clean, residual=False, device="cpu")
+    x, target = network_pair(noisy, clean, residual=False, device="cpu")
     normalised, scale = normalise_frames(torch.from_numpy(noisy))
     torch.testing.assert_close(x, normalised.float())
     torch.testing.assert_close((target.double() * scale).float(), torch.from_numpy(clean).float(), atol=1e-4,
                                rtol=1e-4)
-    x, noise_target = _network_pair(noisy, clean, residual=True, device="cpu")
+    x, noise_target = network_pair(noisy, clean, residual=True, device="cpu")
     torch.testing.assert_close(noise_target, x - target, atol=1e-5, rtol=1e-5)
 
 
