@@ -5,7 +5,7 @@ noise shaped to a velocity source spectrum and multiplied by an envelope:
 
 * spectrum: the ω² (Brune) source model seen on a velocity sensor, ``f / (1 + (f/fc)²)``, times anelastic
   attenuation ``exp(-π f t*)``; the P corner ``fc`` is drawn log-uniformly in 1–15 Hz for local events and
-  0.1–1 Hz for a quarter of large or distant ones (S a factor 1.2–2.5 lower), so the energy sits in roughly
+  0.02–1 Hz for 30 % of large or distant ones (S a factor 1.2–2.5 lower), so the energy sits in roughly
   0.5–30 Hz at 100 Hz sampling, with some long-period records like those of teleseisms;
 * envelope: a rise of 0.02–0.5 s (P) to a peak, then coda decay ``exp(-t/τ)`` with τ from 0.3 to 16 s
   (longer, up to ~150 s, for the low-corner events);
@@ -24,8 +24,8 @@ import numpy as np
 
 __all__ = ["Earthquakes", "earthquakes", "LARGE_EVENT_SHARE"]
 
-#: Share of large or distant events, whose P corner lies at 0.1-1 Hz (teleseisms, big regional quakes).
-LARGE_EVENT_SHARE = 0.25
+#: Share of large or distant events, whose P corner lies at 0.02-1 Hz (teleseisms, big regional quakes).
+LARGE_EVENT_SHARE = 0.3
 
 
 class Earthquakes(NamedTuple):
@@ -95,7 +95,7 @@ def earthquakes(count: int, samples: int, sample_rate: float = 100.0, rng=None,
     nyquist_cap = 0.4 * sample_rate
 
     large = rng.random(count) < LARGE_EVENT_SHARE
-    p_corner = np.where(large, _log_uniform(rng, 0.1, 1.0, count), _log_uniform(rng, 1.0, 15.0, count))
+    p_corner = np.where(large, _log_uniform(rng, 0.02, 1.0, count), _log_uniform(rng, 1.0, 15.0, count))
     p_corner = np.minimum(p_corner, nyquist_cap)
     s_corner = p_corner / rng.uniform(1.2, 2.5, count)
     p_onset = rng.uniform(-0.5 * duration, duration, count)

@@ -203,7 +203,7 @@ class NoiseMixture:
     KINDS = ("recorded", "pink", "brown", "band", "white")
 
     def __init__(self, recordings: list[np.ndarray], names: list[str], sample_rate: float,
-                 weights=(0.55, 0.15, 0.1, 0.12, 0.08), spike_share: float = 0.1):
+                 weights=(0.6, 0.15, 0.0, 0.15, 0.1), spike_share: float = 0.1):
         self.recordings = recordings
         self.names = names
         self.sample_rate = sample_rate
