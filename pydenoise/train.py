@@ -378,7 +378,8 @@ def _plot_losses(rows: list[dict], path: Path) -> None:
 def _metadata(config, module, base_config, sources, best_loss, best_epoch, epochs_run) -> dict:
     signals, noises = sources["train"]
     meta = {k: v for k, v in base_config.items() if k not in ("kind", "widths", "residual", "training")}
-    meta.update(sample_rate=config.sample_rate, hop=config.hop, window=module.window, domain=meta.get("domain", "seismic"),
+    meta.update(sample_rate=config.sample_rate, hop=config.hop, window=module.window,
+                domain=meta.get("domain", "seismic"),
                 normalisation="channel mean removed; each window divided by its RMS")
     training = {
         "command": config.command, "mode": config.mode, "seed": config.seed, "epochs": epochs_run,
