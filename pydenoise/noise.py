@@ -107,8 +107,8 @@ def band_limited(shape, fmin: float, fmax: float, sample_rate: float, rng=None) 
     --------
     >>> x = band_limited(1000, 1.0, 5.0, sample_rate=100.0, rng=0)
     >>> spectrum = np.abs(np.fft.rfft(x))
-    >>> float(spectrum[100:].max())   # above 10 Hz: nothing
-    0.0
+    >>> bool(spectrum[100:].max() < 1e-9 * spectrum.max())   # above 10 Hz: nothing
+    True
     """
     if not sample_rate > 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
@@ -130,7 +130,7 @@ def spikes(shape, rate: float, rng=None) -> np.ndarray:
     Examples
     --------
     >>> x = spikes(10000, rate=0.01, rng=0)
-    >>> 50 < np.count_nonzero(x) < 150
+    >>> 50 < int(np.count_nonzero(x)) < 150
     True
     """
     if not 0 <= rate <= 1:
@@ -234,8 +234,7 @@ def obspy_noise(name: str = "ref_STS2", sample_rate: float = 100.0) -> np.ndarra
 
     Examples
     --------
-    >>> noise = obspy_noise("ref_STS2", 100.0)    # doctest: +SKIP
-    >>> noise.size
+    >>> obspy_noise("ref_STS2", 100.0).size       # doctest: +SKIP
     360000
     """
     if name not in _OBSPY_NOISE:
