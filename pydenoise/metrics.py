@@ -11,16 +11,17 @@ from scipy import ndimage
 __all__ = ["snr", "si_sdr", "psnr", "ssim"]
 
 
-def _pair(reference, estimate) -> tuple[np.ndarray, np.ndarray]:
-    reference = np.asarray(reference, dtype=np.float64)
-    estimate = np.asarray(estimate, dtype=np.float64)
-    if reference.shape != estimate.shape:
-        raise ValueError(f"reference and estimate shapes differ: {reference.shape} vs {estimate.shape}")
-    if reference.size == 0:
-        raise ValueError("reference is empty")
-    if not (np.isfinite(reference).all() and np.isfinite(estimate).all()):
-        raise ValueError("reference and estimate must be finite (no NaN or Inf)")
-    return reference, estimate
+def checked_pair(first, second, names=("reference", "estimate")) -> tuple[np.ndarray, np.ndarray]:
+    """Two signals as float64 arrays of one shape, non-empty and finite; ``names`` name them in the errors."""
+    first = np.asarray(first, dtype=np.float64)
+    second = np.asarray(second, dtype=np.float64)
+    if first.shape != second.shape:
+        raise ValueError(f"{names[0]} and {names[1]} shapes differ: {first.shape} vs {second.shape}")
+    if first.size == 0:
+        raise ValueError(f"{names[0]} is empty")
+    if not (np.isfinite(first).all() and np.isfinite(second).all()):
+        raise ValueError(f"{names[0]} and {names[1]} must be finite (no NaN or Inf)")
+    return first, second
 
 
 def snr(reference, estimate) -> float:
@@ -45,7 +46,7 @@ def snr(reference, estimate) -> float:
     >>> round(snr(s, s + 0.1 * s), 2)
     20.0
     """
-    reference, estimate = _pair(reference, estimate)
+    reference, estimate = checked_pair(reference, estimate)
     error = np.sum((reference - estimate) ** 2)
     power = np.sum(reference**2)
     if power == 0:
@@ -65,7 +66,7 @@ def si_sdr(reference, estimate) -> float:
     >>> round(si_sdr(s, 3.0 * s + 0.01 * np.cos(np.linspace(0, 99, 1000))), 1) > 30
     True
     """
-    reference, estimate = _pair(reference, estimate)
+    reference, estimate = checked_pair(reference, estimate)
     reference = reference.ravel() - reference.mean()
     estimate = estimate.ravel() - estimate.mean()
     energy = np.dot(reference, reference)
@@ -115,7 +116,7 @@ def psnr(reference, estimate, data_range=None) -> float:
     40.0
     """
     dtype = np.asarray(reference).dtype
-    reference, estimate = _pair(reference, estimate)
+    reference, estimate = checked_pair(reference, estimate)
     peak = _data_range(reference, data_range, dtype)
     mse = np.mean((reference - estimate) ** 2)
     return float("inf") if mse == 0 else float(10.0 * np.log10(peak**2 / mse))
@@ -151,7 +152,7 @@ def ssim(reference, estimate, data_range=None, channel_axis=None) -> float:
     1.0
     """
     dtype = np.asarray(reference).dtype
-    reference, estimate = _pair(reference, estimate)
+    reference, estimate = checked_pair(reference, estimate)
     peak = _data_range(reference, data_range, dtype)
     if channel_axis is not None:
         if reference.ndim != 3:

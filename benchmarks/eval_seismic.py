@@ -1,0 +1,314 @@
+"""Seismic denoising on real earthquake records: the shipped DDAE / nlDAE against an oracle band-pass and
+wavelet thresholding.
+
+Nine real records bundled with ObsPy (never used in training) are resampled explicitly to the model rate
+(100 Hz), mean-removed, and mixed with (a) real ambient noise cut from ObsPy's ``ref_unknown`` recording (never
+used in training) and (b) synthetic pink noise, at input SNR −5, 0, 5, 10 and 20 dB over the whole record.
+The record itself is the reference ("clean") signal. Methods:
+
+* ``ddae`` / ``nldae``: the models (``--dae`` / ``--nldae``, shipped ``seismic*`` weights by default);
+* ``bandpass``: zero-phase 4-pole Butterworth whose corners are chosen per mix from a grid to maximise the
+  SNR against the clean record (an oracle: it knows the answer);
+* ``wavelet``: PyWavelets ``sym8`` decomposition, soft thresholding with a per-level universal threshold
+  (noise σ from the median absolute detail coefficient of each level, so coloured noise is handled).
+
+Metrics (``pydenoise.metrics.snr`` for SNR): SNR gain, correlation with the clean record, relative
+peak-amplitude error, and the shift of the P pick: ObsPy's AIC picker (``aic_simple``) in a 7 s window around
+the approximate onset (read by eye from the clean record), applied to the clean record and to each estimate.
+
+Run: ``python benchmarks/eval_seismic.py`` (about a minute); writes a table to ``benchmarks/RESULTS.md``
+(section "Seismic denoising on real records") and the figure ``benchmarks/eval_seismic.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import obspy
+import pywt
+import scipy
+import torch
+from obspy.signal.trigger import aic_simple
+from scipy.signal import butter, sosfiltfilt
+
+import pydenoise
+from pydenoise import noise as noise_gen
+from pydenoise.demo import bundled_record
+from pydenoise.metrics import snr
+
+HERE = Path(__file__).resolve().parent
+
+SNRS_DB = (-5.0, 0.0, 5.0, 10.0, 20.0)
+SECTION = "Seismic denoising on real records"
+
+#: name -> (file relative to ObsPy's package, or None for obspy.read()'s example; trace id; approximate P onset
+#: in seconds from the trace start, read by eye from the clean record; the AIC picker refines it)
+RECORDS = {
+    "BW.RJOB": (None, "BW.RJOB..EHZ", 4.75),
+    "BW.UH1": ("signal/tests/data/BW.UH1._.SHZ.D.2010.147.cut.slist.gz", "BW.UH1..SHZ", 29.7),
+    "BW.UH2": ("signal/tests/data/BW.UH2._.SHZ.D.2010.147.cut.slist.gz", "BW.UH2..SHZ", 29.6),
+    "BW.UH3": ("signal/tests/data/BW.UH3._.SHZ.D.2010.147.cut.slist.gz", "BW.UH3..SHZ", 29.5),
+    "BW.UH4": ("signal/tests/data/BW.UH4._.EHZ.D.2010.147.cut.slist.gz", "BW.UH4..EHZ", 30.45),
+    "RNON": ("io/gse2/tests/data/loc_RNON20040609200559.z", ".RNON..Z", 21.25),
+    "KONO": ("io/seisan/tests/data/2001-01-13-1742-24S.KONO__004", ".KONO.0.B0Z", 51.5),
+    "NZ.CRLZ": ("signal/tests/data/CRLZ.HHZ.10.NZ.SAC", "NZ.CRLZ.10.HHZ", 140.0),
+    "II.TLY": ("realtime/tests/data/II.TLY.BHZ.SAC", "II.TLY.00.BHZ", 305.0),
+}
+
+
+def load_record(name: str, sample_rate: float) -> tuple[np.ndarray, float]:
+    """A record as float64 samples at ``sample_rate`` (mean removed, resampled explicitly) and its approximate P."""
+    relative, trace_id, p_time = RECORDS[name]
+    return bundled_record(relative, trace_id, sample_rate, announce=lambda m: print("  " + m)), p_time
+
+
+def aic_pick(data: np.ndarray, reference: float, sample_rate: float) -> float:
+    """AIC pick (s) in the window [reference − 5 s, reference + 2 s]."""
+    start = max(0, int((reference - 5.0) * sample_rate))
+    stop = min(data.size, int((reference + 2.0) * sample_rate))
+    return (start + int(np.argmin(aic_simple(data[start:stop])))) / sample_rate
+
+
+BANDPASS_LOW = (None, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 4.0)
+BANDPASS_HIGH = (0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 16.0, 20.0, 30.0, None)
+
+
+def oracle_bandpass(noisy: np.ndarray, clean: np.ndarray, sample_rate: float) -> np.ndarray:
+    """The zero-phase Butterworth (4 poles) band-pass, low-pass or high-pass with the best SNR vs ``clean``."""
+    nyquist = sample_rate / 2
+    best, best_snr = noisy, snr(clean, noisy)
+    for low in BANDPASS_LOW:
+        for high in BANDPASS_HIGH:
+            if high is not None and (high >= nyquist or (low is not None and low >= high)):
+                continue
+            if low is None and high is None:
+                continue
+            if low is None:
+                sos = butter(4, high, "lowpass", fs=sample_rate, output="sos")
+            elif high is None:
+                sos = butter(4, low, "highpass", fs=sample_rate, output="sos")
+            else:
+                sos = butter(4, (low, high), "bandpass", fs=sample_rate, output="sos")
+            candidate = sosfiltfilt(sos, noisy)
+            value = snr(clean, candidate)
+            if value > best_snr:
+                best, best_snr = candidate, value
+    return best
+
+
+def wavelet_denoise(noisy: np.ndarray, wavelet: str = "sym8") -> np.ndarray:
+    """Soft wavelet thresholding with a universal threshold estimated per level (coloured-noise aware)."""
+    level = pywt.dwt_max_level(noisy.size, pywt.Wavelet(wavelet).dec_len)
+    coefficients = pywt.wavedec(noisy, wavelet, level=level)
+    factor = np.sqrt(2.0 * np.log(noisy.size))
+    denoised = [coefficients[0]]
+    for detail in coefficients[1:]:
+        sigma = np.median(np.abs(detail)) / 0.6745
+        denoised.append(pywt.threshold(detail, sigma * factor, mode="soft"))
+    return pywt.waverec(denoised, wavelet)[: noisy.size]
+
+
+def scores(clean, estimate, noisy, p_reference, sample_rate) -> dict:
+    """SNR gain, correlation, relative peak error and P-pick shift of one estimate."""
+    peak = np.abs(clean).max()
+    return {
+        "snr_gain": snr(clean, estimate) - snr(clean, noisy),
+        "correlation": float(np.corrcoef(clean, estimate)[0, 1]),
+        "peak_error": float(abs(np.abs(estimate).max() - peak) / peak),
+        "pick_shift": abs(aic_pick(estimate, p_reference, sample_rate) - aic_pick(clean, p_reference, sample_rate)),
+    }
+
+
+def noise_for(kind: str, size: int, rng: np.random.Generator, sample_rate: float) -> np.ndarray:
+    """A noise segment: real ambient noise from ``ref_unknown`` or synthetic pink noise."""
+    if kind == "ref_unknown":
+        return noise_gen.from_recording(noise_gen.obspy_noise("ref_unknown", sample_rate), size, rng, augment=False)
+    return noise_gen.pink(size, rng)
+
+
+def evaluate(models: dict, sample_rate: float, seed: int) -> tuple[list[dict], dict]:
+    """Every (record, noise kind, SNR, method) score, and one example for the figure."""
+    rows, example = [], {}
+    for index, name in enumerate(RECORDS):
+        print(name, flush=True)
+        clean, p_reference = load_record(name, sample_rate)
+        for kind in ("ref_unknown", "pink"):
+            noise = noise_for(kind, clean.size, np.random.default_rng([seed, index, kind == "pink"]), sample_rate)
+            for snr_db in SNRS_DB:
+                noisy = noise_gen.mix(clean, noise, snr_db)
+                estimates = {"input": noisy, "bandpass": oracle_bandpass(noisy, clean, sample_rate),
+                             "wavelet": wavelet_denoise(noisy)}
+                estimates.update({method: model.denoise(noisy) for method, model in models.items()})
+                for method, estimate in estimates.items():
+                    rows.append({"record": name, "noise": kind, "snr_in": snr_db, "method": method,
+                                 **scores(clean, estimate, noisy, p_reference, sample_rate)})
+                if name == "BW.UH1" and kind == "ref_unknown" and snr_db == 0.0:
+                    example = {"clean": clean, "estimates": estimates, "sample_rate": sample_rate}
+    return rows, example
+
+
+def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
+    """Per (method, input SNR): mean SNR gain, mean correlation, median peak error, median pick shift."""
+    table = []
+    for method in methods:
+        for snr_db in SNRS_DB:
+            picked = [r for r in rows if r["method"] == method and r["snr_in"] == snr_db]
+            table.append({
+                "method": method, "snr_in": snr_db,
+                "snr_gain": np.mean([r["snr_gain"] for r in picked]),
+                "min_gain": np.min([r["snr_gain"] for r in picked]),
+                "correlation": np.mean([r["correlation"] for r in picked]),
+                "peak_error": np.median([r["peak_error"] for r in picked]),
+                "pick_shift": np.median([r["pick_shift"] for r in picked]),
+            })
+    return table
+
+
+def targets(rows: list[dict], table: list[dict], method: str) -> list[str]:
+    """The issue's acceptance targets for ``method``, each with the measured value and PASS/MISS."""
+    mine = [r for r in rows if r["method"] == method]
+    low = [r["snr_gain"] for r in mine if r["snr_in"] <= 5]
+    lines = []
+
+    def line(text, ok):
+        lines.append(f"- {'PASS' if ok else 'MISS'}: {text}")
+
+    gain = np.mean(low)
+    line(f"mean SNR gain at input SNR <= 5 dB: {gain:.1f} dB (target >= 8)", gain >= 8)
+    correlation = np.mean([r["correlation"] for r in mine])
+    line(f"mean correlation over all mixes: {correlation:.3f} (target >= 0.9)", correlation >= 0.9)
+    by = {(t["method"], t["snr_in"]): t["snr_gain"] for t in table}
+    beaten = [s for s in SNRS_DB if s <= 10 and by[(method, s)] > max(by[("bandpass", s)], by[("wavelet", s)])]
+    line(f"mean gain above both baselines in input-SNR bins <= 10 dB: {len(beaten)}/4 bins", len(beaten) == 4)
+    worst = min(r["snr_gain"] for r in mine if r["snr_in"] == 20)
+    line(f"worst SNR gain at 20 dB over all records and noises: {worst:+.1f} dB (target >= 0)", worst >= 0)
+    shift = np.median([r["pick_shift"] for r in mine])
+    line(f"median P-pick shift: {shift:.3f} s (target <= 0.05)", shift <= 0.05)
+    return lines
+
+
+def markdown(table, per_record, target_lines, command, models) -> str:
+    """The RESULTS.md section."""
+    out = [f"## {SECTION}", "",
+           f"Machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs (shared with other "
+           f"jobs); date {datetime.date.today()}; pydenoise {pydenoise.__version__}, torch {torch.__version__}, "
+           f"ObsPy {obspy.__version__}, PyWavelets {pywt.__version__}, SciPy {scipy.__version__}.",
+           f"Command: `{command}`. Models: " + ", ".join(f"{k} = `{v}`" for k, v in models.items()) + ".",
+           "Nine real records (BW.RJOB, BW.UH1-4, RNON, KONO, NZ.CRLZ, II.TLY) at 100 Hz, each mixed with "
+           "ObsPy's `ref_unknown` ambient noise and with pink noise; 18 mixes per input SNR. `bandpass` is an "
+           "oracle (corners chosen with the clean record).", "",
+           "| method | input SNR (dB) | mean SNR gain (dB) | worst gain (dB) | mean correlation | median peak error "
+           "| median P-pick shift (s) |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for t in table:
+        out.append(f"| {t['method']} | {t['snr_in']:g} | {t['snr_gain']:.2f} | {t['min_gain']:.2f} | "
+                   f"{t['correlation']:.3f} | {t['peak_error']:.3f} | {t['pick_shift']:.3f} |")
+    out += ["", "Mean SNR gain (dB) per record at input SNR <= 5 dB, both noises:", "",
+            "| record | " + " | ".join(per_record["methods"]) + " |",
+            "|---|" + "---:|" * len(per_record["methods"])]
+    for record, values in per_record["values"].items():
+        out.append(f"| {record} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
+    out += ["", "Targets (issue #5) for the shipped `seismic` model:", "", *target_lines, "",
+            "Where the models lose: KONO and II.TLY (20 Hz broadband records of distant events) hold most of their "
+            "energy below 0.1 Hz, NZ.CRLZ below 1 Hz, and BW.RJOB carries its own 0.1-0.3 Hz microseism (45 % of "
+            "its energy), all counted as signal here; in a 2.56 s window such content looks like the microseism "
+            "that dominates the added noise, and the models remove it. On the short-period local records "
+            "(BW.UH1-4, RNON) the nlDAE comes within 0-3 dB of the oracle band-pass.", ""]
+    return "\n".join(out)
+
+
+def per_record_gains(rows, methods) -> dict:
+    """Mean gain per record and method over the low-SNR mixes (input SNR <= 5 dB)."""
+    values = {}
+    for record in RECORDS:
+        values[record] = [np.mean([r["snr_gain"] for r in rows if r["record"] == record and r["method"] == m
+                                   and r["snr_in"] <= 5]) for m in methods]
+    return {"methods": methods, "values": values}
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace (or append) this benchmark's ``## section`` in RESULTS.md, leaving the others alone."""
+    existing = path.read_text() if path.exists() else "# Benchmark results\n"
+    header = f"## {SECTION}"
+    if header in existing:
+        before, _, after = existing.partition(header)
+        rest = after.split("\n## ", 1)
+        existing = before.rstrip() + "\n\n" + text + ("\n## " + rest[1] if len(rest) > 1 else "")
+    else:
+        existing = existing.rstrip() + "\n\n" + text
+    path.write_text(existing.rstrip() + "\n")
+
+
+def plot(table, example, methods, path: Path) -> None:
+    """Gain vs input SNR per method, and the UH1 example at 0 dB with real noise."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(12, 8))
+    ax = fig.add_subplot(2, 2, 1)
+    for method in methods:
+        ax.plot(SNRS_DB, [t["snr_gain"] for t in table if t["method"] == method], "o-", label=method)
+    ax.set(xlabel="input SNR (dB)", ylabel="mean SNR gain (dB)", title="SNR gain, 9 records x 2 noises")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.legend()
+    ax = fig.add_subplot(2, 2, 2)
+    for method in methods:
+        ax.plot(SNRS_DB, [t["correlation"] for t in table if t["method"] == method], "o-", label=method)
+    ax.set(xlabel="input SNR (dB)", ylabel="mean correlation with clean", title="Correlation")
+    rate = example["sample_rate"]
+    clean = example["clean"]
+    window = slice(int(20 * rate), int(50 * rate))
+    time = np.arange(clean.size)[window] / rate
+    ax = fig.add_subplot(2, 1, 2)
+    offset = 2.5 * np.abs(clean[window]).max()
+    shown = ["input", "bandpass", "wavelet", *[m for m in methods if m not in ("bandpass", "wavelet")]]
+    for i, method in enumerate(shown):
+        ax.plot(time, example["estimates"][method][window] - i * offset, lw=0.5, label=method)
+        ax.plot(time, clean[window] - i * offset, lw=0.4, color="k", alpha=0.5)
+    ax.set(xlabel="time (s)", yticks=[], title="BW.UH1 + ref_unknown noise at 0 dB (black: clean record)")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    """Run the evaluation; print the table and the targets; write RESULTS.md and the figure."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dae", default="seismic_dae", help="DAE model (name or path)")
+    parser.add_argument("--nldae", default="seismic", help="nlDAE model (name or path)")
+    parser.add_argument("--shipped", default="nldae", choices=("dae", "nldae"), help="which one ships as 'seismic'")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md and the figure alone")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    names = {"ddae": args.dae, "nldae": args.nldae}
+    models = {method: pydenoise.load(name) for method, name in names.items()}
+    rates = {m.sample_rate for m in models.values()}
+    if len(rates) != 1:
+        raise SystemExit(f"models disagree on the sample rate: {rates}")
+    rows, example = evaluate(models, rates.pop(), args.seed)
+    methods = ["input", "bandpass", "wavelet", "ddae", "nldae"]
+    table = summarise(rows, methods)
+    shipped = "ddae" if args.shipped == "dae" else "nldae"
+    target_lines = targets(rows, table, shipped)
+    per_record = per_record_gains(rows, methods[1:])
+    command = "python benchmarks/eval_seismic.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(table, per_record, target_lines, command.strip(), names)
+    print(text)
+    if not args.no_write:
+        write_section(HERE / "RESULTS.md", text)
+        plot(table, example, methods[1:], HERE / "eval_seismic.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""pydenoise.train and `pydenoise train`: tiny runs (a few steps) that check the pipeline, not the quality."""
+
+import csv
+
+import numpy as np
+import obspy
+import pytest
+import torch
+
+import pydenoise
+from pydenoise import noise, synth
+from pydenoise.cli import main
+from pydenoise.denoiser import normalise_frames
+from pydenoise.train import NoiseMixture, SyntheticSignals, TrainConfig, make_windows, network_pair, train
+
+TINY = {"widths": (256, 64, 32, 64, 256), "epochs": 2, "steps_per_epoch": 3, "batch": 32, "trace_samples": 512,
+        "validation_windows": 32, "progress": False}
+
+
+def _quiet(*_):
+    pass
+
+
+def _weights(path):
+    return [t.clone() for t in pydenoise.load(str(path)).module.state_dict().values()]
+
+
+def test_tiny_run_writes_model_log_plot_and_checkpoint(tmp_path):
+    output = tmp_path / "m.safetensors"
+    result = train(TrainConfig(output=str(output), command="pydenoise train -o m.safetensors", **TINY), _quiet)
+    model = pydenoise.load(str(output))
+    assert model.residual and model.sample_rate == 100.0 and model.hop == 32
+    training = model.config["training"]
+    assert training["command"] == "pydenoise train -o m.safetensors" and training["seed"] == 0
+    assert training["epochs"] == 2 and np.isfinite(training["validation_loss"])
+    assert model.config["domain"] == "seismic"
+    rows = list(csv.DictReader(open(result.log_path)))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert (tmp_path / "m.png").stat().st_size > 1000 and (tmp_path / "m.ckpt").exists()
+    assert result.best_validation_loss == min(float(r["validation_loss"]) for r in rows)
+
+
+def test_same_seed_same_model_and_resume_continues_exactly(tmp_path):
+    whole = train(TrainConfig(output=str(tmp_path / "a.safetensors"), **TINY), _quiet)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_first_epoch(message):
+        if message.startswith("epoch 1:"):
+            raise Interrupted
+
+    config = TrainConfig(output=str(tmp_path / "b.safetensors"), **TINY)
+    with pytest.raises(Interrupted):
+        train(config, stop_after_first_epoch)
+    resumed = train(TrainConfig(output=str(tmp_path / "b.safetensors"), resume=True, **TINY), _quiet)
+    assert resumed.best_validation_loss == whole.best_validation_loss
+    for a, b in zip(_weights(whole.model_path), _weights(resumed.model_path)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="other settings"):
+        train(TrainConfig(output=str(tmp_path / "b.safetensors"), resume=True, **(TINY | {"lr": 5e-4})), _quiet)
+
+
+def test_targets_use_the_inference_normalisation():
+    config = TrainConfig(output="unused", batch=32, trace_samples=512)
+    rng = np.random.default_rng(0)
+    noises = NoiseMixture([noise.white(5000, rng=1)], ["white"], 100.0)
+    noisy, clean = make_windows(SyntheticSignals(100.0), noises, config, 256, rng)
+    x, target = network_pair(noisy, clean, residual=False, device="cpu")
+    normalised, scale = normalise_frames(torch.from_numpy(noisy))
+    torch.testing.assert_close(x, normalised.float())
+    torch.testing.assert_close((target.double() * scale).float(), torch.from_numpy(clean).float(), atol=1e-4,
+                               rtol=1e-4)
+    x, noise_target = network_pair(noisy, clean, residual=True, device="cpu")
+    torch.testing.assert_close(noise_target, x - target, atol=1e-5, rtol=1e-5)
+
+
+def test_windows_favour_the_event():
+    config = TrainConfig(output="unused", batch=512, windows_per_trace=64, trace_samples=2048)
+    rng = np.random.default_rng(1)
+    noises = NoiseMixture([noise.white(5000, rng=1)], ["white"], 100.0)
+    _, clean = make_windows(SyntheticSignals(100.0), noises, config, 256, rng)
+    assert (np.abs(clean).max(axis=1) > 0).mean() > 0.6
+
+
+def _write(path, data, rate=100.0):
+    obspy.Stream([obspy.Trace(data.astype(np.float32), header={"sampling_rate": rate})]).write(str(path), "MSEED")
+
+
+def test_fine_tuning_on_recordings_via_the_cli(tmp_path, capsys):
+    base = tmp_path / "base.safetensors"
+    train(TrainConfig(output=str(base), **TINY), _quiet)
+    events = synth.earthquakes(4, 3000, 50.0, rng=1, event_fraction=1.0).traces.ravel()
+    _write(tmp_path / "events.mseed", events, rate=50.0)
+    _write(tmp_path / "quiet.mseed", noise.pink(20000, rng=2))
+    tuned = tmp_path / "tuned.safetensors"
+    status = main(["train", "-o", str(tuned), "--init", str(base), "--signal", str(tmp_path / "events.mseed"),
+                   "--noise", str(tmp_path / "quiet.mseed"), "--epochs", "1", "--steps-per-epoch", "2", "--batch",
+                   "32", "--validation-windows", "32", "--no-progress"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "resampling" in out and "from 50 Hz to 100 Hz" in out and "best validation loss" in out
+    model = pydenoise.load(str(tuned))
+    training = model.config["training"]
+    assert training["command"].startswith(f"pydenoise train -o {tuned} --init {base}")
+    assert training["fine_tuned_from"]["model"] == str(base)
+    assert "event recordings" in training["data"] and "quiet.mseed" in training["data"]
+    assert model.module.widths == TINY["widths"]
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [({"mode": "vae"}, "mode"), ({"batch": 30}, "multiple"), ({"snr_db": (5.0, -5.0)}, "snr_db"),
+     ({"epochs": 0}, "epochs")],
+)
+def test_bad_settings_are_named(tmp_path, change, match):
+    with pytest.raises(ValueError, match=match):
+        train(TrainConfig(output=str(tmp_path / "x.safetensors"), **(TINY | change)), _quiet)
+
+
+def test_mode_must_match_the_init_model(tmp_path):
+    base = tmp_path / "base.safetensors"
+    train(TrainConfig(output=str(base), **TINY), _quiet)
+    with pytest.raises(ValueError, match="mode"):
+        train(TrainConfig(output=str(tmp_path / "t.safetensors"), init=str(base), mode="dae", **TINY), _quiet)
+
+
+def test_cli_help_has_an_example(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "example" in capsys.readouterr().out
