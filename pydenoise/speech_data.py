@@ -444,14 +444,17 @@ def training_batch(signals, noises, batch: int, rng: np.random.Generator, window
     """One batch of ``(noisy, clean)`` windows ``(batch, window)``, float64, not yet normalised.
 
     ``batch // windows_per_segment`` one-second segments of speech are mixed with noise at an SNR drawn
-    uniformly from ``snr_db`` (measured over the segment, as an utterance-level SNR is), then windows are cut
-    at random offsets, so quiet syllables and pauses get the low local SNR they have in real recordings.
+    uniformly from ``snr_db`` (measured over the segment, as an utterance-level SNR is) and scaled to unit RMS,
+    then windows are cut at random offsets, so quiet syllables and pauses get the low local SNR they have in
+    real recordings, and a window's variance tells its share of the segment's energy.
     """
     if batch % windows_per_segment:
         raise ValueError(f"batch ({batch}) must be a multiple of windows_per_segment ({windows_per_segment})")
     segments = batch // windows_per_segment
     clean = signals.sample(segments, segment, rng)
     noisy = mix(clean, noises.sample(segments, segment, rng), rng.uniform(*snr_db, segments))
+    gain = 1.0 / np.sqrt(np.mean(noisy**2, axis=1, keepdims=True))  # unit-RMS segments: comparable windows
+    noisy, clean = noisy * gain, clean * gain
     offsets = rng.integers(0, segment - window + 1, (segments, windows_per_segment, 1)) + np.arange(window)
     rows = np.arange(segments)[:, None, None]
     return noisy[rows, offsets].reshape(-1, window), clean[rows, offsets].reshape(-1, window)

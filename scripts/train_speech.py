@@ -7,8 +7,9 @@ The recorded command (about 25 minutes on two cores; not run in CI):
 Data: :mod:`pydenoise.speech_data` (espeak-ng and flite utterances, cached in ``build/speech_corpus.npz``,
 mixed with white, pink, babble, hum and fan noise at -5…20 dB). Each noisy window is normalised exactly as
 :meth:`pydenoise.Denoiser.denoise_frames` does at inference (mean removed, divided by the standard
-deviation) and the clean target is scaled by the same numbers. Adam, MSE, cosine learning-rate decay, a
-fixed validation set from held-out utterances, the best model kept.
+deviation) and the clean target is scaled by the same numbers. Adam, MSE weighted by each window's energy
+(so the loss is the error energy that SNR and SI-SDR measure), cosine learning-rate decay, a fixed validation
+set from held-out utterances, the best model kept.
 
 This loop is deliberately minimal and temporary: it is to move onto :mod:`pydenoise.train` (which takes signal
 and noise sources with the same ``sample``/``describe`` interface) once that lands.
@@ -31,25 +32,32 @@ from pydenoise.metrics import si_sdr
 from pydenoise.nn import DEFAULT_WIDTHS, DDAE, save_model
 
 
-def normalised_pair(noisy: np.ndarray, clean: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Network input and clean target: both scaled by the noisy window's mean and standard deviation."""
+def normalised_pair(noisy: np.ndarray, clean: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Network input, clean target (both scaled by the noisy window's mean and standard deviation) and the
+    window's loss weight: its noisy variance (segments have unit RMS), so the loss adds up error energy as
+    SNR and SI-SDR do, instead of letting near-silent windows weigh as much as speech."""
     noisy_t, clean_t = torch.from_numpy(noisy), torch.from_numpy(clean)
     mean = noisy_t.mean(dim=1, keepdim=True)
     scale = (noisy_t - mean).square().mean(dim=1, keepdim=True).sqrt()
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return ((noisy_t - mean) / safe).float(), ((clean_t - mean) / safe).float()
+    return ((noisy_t - mean) / safe).float(), ((clean_t - mean) / safe).float(), scale.square().float()
 
 
-def batches(signals, noises, count: int, batch: int, rng) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def weighted_mse(estimate: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """MSE of normalised windows weighted by their energy: the error energy in the original scale."""
+    return (weight * (estimate - target).square()).mean() / weight.mean()
+
+
+def batches(signals, noises, count: int, batch: int, rng) -> list[tuple[torch.Tensor, ...]]:
     """``count`` normalised training batches."""
     return [normalised_pair(*speech_data.training_batch(signals, noises, batch, rng)) for _ in range(count)]
 
 
 @torch.no_grad()
 def validation_loss(module: DDAE, validation) -> float:
-    """Mean MSE of the clean estimate over the fixed validation batches."""
+    """Mean weighted MSE of the clean estimate over the fixed validation batches."""
     module.eval()
-    loss = sum(float(torch.nn.functional.mse_loss(module.clean(x), y)) for x, y in validation) / len(validation)
+    loss = sum(float(weighted_mse(module.clean(x), y, w)) for x, y, w in validation) / len(validation)
     module.train()
     return loss
 
@@ -104,8 +112,8 @@ def main(argv=None) -> int:
     rng = np.random.default_rng([args.seed, 4])
     best, best_step, losses, started = math.inf, 0, [], time.perf_counter()
     for step in range(1, args.steps + 1):
-        x, y = normalised_pair(*speech_data.training_batch(signals, noises, args.batch, rng))
-        loss = torch.nn.functional.mse_loss(module.clean(x), y)
+        x, y, weight = normalised_pair(*speech_data.training_batch(signals, noises, args.batch, rng))
+        loss = weighted_mse(module.clean(x), y, weight)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -126,7 +134,8 @@ def main(argv=None) -> int:
         "normalisation": "per-window mean and standard deviation",
         "training": {
             "command": command, "seed": args.seed, "mode": args.mode, "steps": args.steps, "best_step": best_step,
-            "batch": args.batch, "lr": args.lr, "validation_loss": best, "snr_db": [-5.0, 20.0],
+            "batch": args.batch, "lr": args.lr, "loss": "MSE of normalised windows weighted by window energy",
+            "validation_loss": best, "snr_db": [-5.0, 20.0],
             "data": f"{corpus.description}; {noises.describe()}; validation: 10% of the utterances held out",
             "held_out_si_sdr_db": check, "seconds": round(time.perf_counter() - started),
         },

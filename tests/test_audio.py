@@ -2,24 +2,18 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
-import torch
 
 import pydenoise
+from conftest import identity_denoiser
 from pydenoise import audio
 from pydenoise.metrics import si_sdr
 
-
-def identity_model(sample_rate=16000, hop=64):
-    """A noise-learning DDAE whose noise estimate is exactly zero: it returns its input."""
-    net = pydenoise.nn.DDAE(residual=True)
-    with torch.no_grad():
-        net.layers[-1].weight.zero_()
-        net.layers[-1].bias.zero_()
-    return pydenoise.Denoiser(net, config={"sample_rate": sample_rate, "hop": hop})
+soundfile = pytest.importorskip("soundfile", reason="needs the audio extra: pip install pydenoise[audio]")
+pytest.importorskip("soxr", reason="needs the audio extra: pip install pydenoise[audio]")
 
 
 def tone(rate, seconds=0.5, frequency=1000.0, channels=None):
@@ -55,7 +49,7 @@ def test_resample_channels_and_errors():
 
 
 def test_denoise_at_the_model_rate_is_the_model():
-    model = identity_model()
+    model = identity_denoiser()
     x = np.random.default_rng(0).standard_normal((3000, 2))
     np.testing.assert_allclose(audio.denoise(x, 16000, model), x, atol=1e-6)
 
@@ -63,14 +57,14 @@ def test_denoise_at_the_model_rate_is_the_model():
 def test_denoise_at_another_rate_resamples_explicitly_and_back():
     messages = []
     x = tone(44100, channels=2)
-    y = audio.denoise(x, 44100, identity_model(), announce=messages.append)
+    y = audio.denoise(x, 44100, identity_denoiser(), announce=messages.append)
     assert y.shape == x.shape and y.dtype == x.dtype
     assert np.abs(y - x)[300:-300].max() < 2e-3  # a 1 kHz tone survives 44.1 -> 16 -> 44.1 kHz
     assert messages == ["resampling 44100 Hz -> 16000 Hz for the model and back (soxr VHQ)"]
 
 
 def test_denoise_rejects_bad_input():
-    model = identity_model()
+    model = identity_denoiser()
     with pytest.raises(TypeError, match="audio must be"):
         audio.denoise(np.zeros(100, dtype=np.int16), 16000, model)
     with pytest.raises(ValueError, match="frames > 0"):
@@ -95,7 +89,7 @@ def test_denoise_file_keeps_rate_channels_length_format_and_subtype(tmp_path, so
     x = tone(rate, channels=2)
     soundfile.write(tmp_path / source, x, rate, subtype=subtype)
     messages = []
-    result = audio.denoise_file(tmp_path / source, tmp_path / destination, model=identity_model(),
+    result = audio.denoise_file(tmp_path / source, tmp_path / destination, model=identity_denoiser(),
                                 announce=messages.append)
     info = soundfile.info(tmp_path / destination)
     assert (info.samplerate, info.channels, info.frames, info.subtype) == (rate, 2, x.shape[0], expected_subtype)
@@ -114,7 +108,7 @@ def test_denoise_file_clips_integer_output_and_says_so(tmp_path):
     x[1000:1100] = -0.99
     soundfile.write(tmp_path / "in.wav", x, 22050, subtype="PCM_16")
     messages = []
-    audio.denoise_file(tmp_path / "in.wav", tmp_path / "out.wav", model=identity_model(), announce=messages.append)
+    audio.denoise_file(tmp_path / "in.wav", tmp_path / "out.wav", model=identity_denoiser(), announce=messages.append)
     y, _ = soundfile.read(tmp_path / "out.wav")
     assert np.abs(y).max() <= 1.0 and np.abs(y).max() > 0.99
     assert [m for m in messages if m.startswith("clipping ") and m.endswith(" samples beyond full scale for PCM_16")]
@@ -123,18 +117,18 @@ def test_denoise_file_clips_integer_output_and_says_so(tmp_path):
 def test_denoise_file_errors(tmp_path):
     (tmp_path / "bad.wav").write_bytes(b"not a wav file at all")
     with pytest.raises(ValueError, match="src .* not a readable sound file"):
-        audio.denoise_file(tmp_path / "bad.wav", tmp_path / "out.wav", model=identity_model())
+        audio.denoise_file(tmp_path / "bad.wav", tmp_path / "out.wav", model=identity_denoiser())
     soundfile.write(tmp_path / "in.wav", np.zeros(100), 16000)
     with pytest.raises(ValueError, match="dst .* unknown audio file extension"):
-        audio.denoise_file(tmp_path / "in.wav", tmp_path / "out.xyz", model=identity_model())
+        audio.denoise_file(tmp_path / "in.wav", tmp_path / "out.xyz", model=identity_denoiser())
     soundfile.write(tmp_path / "empty.wav", np.zeros(0), 16000)
     with pytest.raises(ValueError, match="holds no audio frames"):
-        audio.denoise_file(tmp_path / "empty.wav", tmp_path / "out.wav", model=identity_model())
+        audio.denoise_file(tmp_path / "empty.wav", tmp_path / "out.wav", model=identity_denoiser())
 
 
 def test_cli_denoise_routes_audio_files(tmp_path):
     model_path = tmp_path / "identity.safetensors"
-    model = identity_model()
+    model = identity_denoiser()
     pydenoise.nn.save_model(model.module, model_path, model.config)
     soundfile.write(tmp_path / "in.flac", tone(16000), 16000, subtype="PCM_16")
     from pydenoise.cli import main
@@ -158,7 +152,8 @@ def test_import_works_without_portaudio():
         "except RuntimeError as error:\n"
         "    print(error)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    root = Path(pydenoise.__file__).resolve().parents[1]  # the child imports this same pydenoise
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
     assert "live audio needs PortAudio (Debian: apt-get install libportaudio2)" in out
 
 

@@ -5,19 +5,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
 import pydenoise
+from conftest import identity_denoiser
 from pydenoise.audio import LiveProcessor, OutputBuffer, StreamResampler
-
-
-def identity_model(sample_rate=16000, hop=64):
-    """A noise-learning DDAE whose noise estimate is exactly zero: it returns its input."""
-    net = pydenoise.nn.DDAE(residual=True)
-    with torch.no_grad():
-        net.layers[-1].weight.zero_()
-        net.layers[-1].bias.zero_()
-    return pydenoise.Denoiser(net, config={"sample_rate": sample_rate, "hop": hop})
 
 
 def random_chunks(total, largest, seed=0):
@@ -132,7 +123,7 @@ def run_callbacks(processor, x, sizes, status=None):
 @pytest.mark.parametrize("blocksize", [0, 64, 100])
 def test_callback_at_the_model_rate_delays_by_exactly_its_latency(blocksize):
     x = np.random.default_rng(3).standard_normal((8000, 2)).astype(np.float32)
-    processor = LiveProcessor(identity_model(), 16000, channels=2, blocksize=blocksize)
+    processor = LiveProcessor(identity_denoiser(), 16000, channels=2, blocksize=blocksize)
     sizes = random_chunks(x.shape[0], 300) if blocksize == 0 else [blocksize] * (x.shape[0] // blocksize)
     y = run_callbacks(processor, x, sizes)
     delay = round(processor.latency * 16000)
@@ -149,7 +140,7 @@ def test_callback_with_device_resampling_passes_speech_band_with_its_latency(blo
     rate = 48000
     t = np.arange(rate // 2) / rate
     x = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 2500 * t)).astype(np.float32)[:, None]
-    processor = LiveProcessor(identity_model(), rate, channels=1, blocksize=blocksize)
+    processor = LiveProcessor(identity_denoiser(), rate, channels=1, blocksize=blocksize)
     sizes = random_chunks(x.shape[0], 512) if blocksize == 0 else [blocksize] * (x.shape[0] // blocksize)
     y = run_callbacks(processor, x, sizes)[:, 0]
     t_out = np.arange(y.size) / rate - processor.latency
@@ -161,7 +152,7 @@ def test_callback_with_device_resampling_passes_speech_band_with_its_latency(blo
 
 
 def test_callback_counts_host_overflows_and_underflows():
-    processor = LiveProcessor(identity_model(), 16000, channels=1, blocksize=64)
+    processor = LiveProcessor(identity_denoiser(), 16000, channels=1, blocksize=64)
     x = np.zeros((64 * 4, 1), np.float32)
     flagged = SimpleNamespace(input_overflow=True, output_underflow=False)  # truthy, like sounddevice's flags
     run_callbacks(processor, x[:128], [64, 64], flagged)
