@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 import torch
@@ -43,3 +44,13 @@ def info() -> dict:
         "threads": torch.get_num_threads(),
         "models": available_models(),
     }
+
+
+# Domain modules import heavy libraries (ObsPy, ...): `pydenoise.seismic` is imported on first use.
+_LAZY_MODULES = {"seismic", "streaming"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        return import_module(f"pydenoise.{name}")
+    raise AttributeError(f"module 'pydenoise' has no attribute {name!r}")
