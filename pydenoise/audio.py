@@ -75,12 +75,15 @@ def resample(x: np.ndarray, rate: float, target: float) -> np.ndarray:
     return np.ascontiguousarray(out.T, dtype=x.dtype)
 
 
+_resample = resample  # for functions whose ``resample`` argument hides the function
+
+
 def _model_rate(model: Denoiser, rate: float) -> float:
     return rate if model.sample_rate is None else model.sample_rate
 
 
 def denoise(audio: np.ndarray, sample_rate: float, model="speech", hop: int | None = None, device=None,
-            announce=None) -> np.ndarray:
+            resample: bool = True, announce=None) -> np.ndarray:
     """Denoise audio samples at any rate: resampled to the model's rate and back when they differ.
 
     Parameters
@@ -96,6 +99,8 @@ def denoise(audio: np.ndarray, sample_rate: float, model="speech", hop: int | No
         Hop between windows (default: the model's).
     device : str, optional
         Torch device to compute on.
+    resample : bool
+        Resample audio at another rate than the model's (default); if False, such audio raises ValueError.
     announce : callable, optional
         Called with a message when the audio is resampled.
 
@@ -122,12 +127,14 @@ def denoise(audio: np.ndarray, sample_rate: float, model="speech", hop: int | No
     signal = np.atleast_2d(audio.T)  # (channels, frames)
     rate = _model_rate(model, sample_rate)
     if rate != sample_rate:
+        if not resample:
+            raise ValueError(f"sample_rate {sample_rate:g} Hz differs from the model's {rate:g} Hz (resample=False)")
         if announce is not None:
             announce(f"resampling {sample_rate:g} Hz -> {rate:g} Hz for the model and back (soxr VHQ)")
-        signal = resample(signal, sample_rate, rate)
+        signal = _resample(signal, sample_rate, rate)
     cleaned = model.denoise(signal, hop=hop, device=device)
     if rate != sample_rate:
-        cleaned = _fit_length(resample(cleaned, rate, sample_rate), audio.shape[0])
+        cleaned = _fit_length(_resample(cleaned, rate, sample_rate), audio.shape[0])
     return np.ascontiguousarray(cleaned.T if audio.ndim == 2 else cleaned[0], dtype=audio.dtype)
 
 
@@ -165,7 +172,8 @@ def _clip_for(subtype: str, audio: np.ndarray, announce) -> np.ndarray:
     return np.clip(audio, -1.0, 1.0)
 
 
-def denoise_file(src, dst, model="speech", hop: int | None = None, device=None, announce=print) -> dict:
+def denoise_file(src, dst, model="speech", hop: int | None = None, device=None, resample: bool = True,
+                 announce=print) -> dict:
     """Denoise a sound file into another: any rate, any number of channels, same format where possible.
 
     Parameters
@@ -181,6 +189,8 @@ def denoise_file(src, dst, model="speech", hop: int | None = None, device=None, 
         Hop between windows (default: the model's).
     device : str, optional
         Torch device.
+    resample : bool
+        Resample a file at another rate than the model's (default); if False, such a file raises ValueError.
     announce : callable
         Receives one-line messages (resampling, subtype changes, clipping).
 
@@ -208,7 +218,7 @@ def denoise_file(src, dst, model="speech", hop: int | None = None, device=None, 
         raise ValueError(f"src {src!r} holds no audio frames")
     fmt, subtype = _output_subtype(info, dst, announce)
     model = load(model)
-    cleaned = denoise(samples, rate, model, hop=hop, device=device, announce=announce)
+    cleaned = denoise(samples, rate, model, hop=hop, device=device, resample=resample, announce=announce)
     soundfile.write(dst, _clip_for(subtype, cleaned, announce), rate, subtype=subtype, format=fmt)
     return {"frames": samples.shape[0], "channels": samples.shape[1], "sample_rate": rate,
             "model_rate": _model_rate(model, rate), "format": fmt, "subtype": subtype,

@@ -71,6 +71,8 @@ def test_denoise_rejects_bad_input():
         audio.denoise(np.zeros((0, 2)), 16000, model)
     with pytest.raises(ValueError, match="sample_rate"):
         audio.denoise(np.zeros(100), -1, model)
+    with pytest.raises(ValueError, match="sample_rate 44100 Hz differs from the model's 16000 Hz"):
+        audio.denoise(np.zeros(100), 44100, model, resample=False)
 
 
 @pytest.mark.parametrize(
@@ -136,6 +138,10 @@ def test_cli_denoise_routes_audio_files(tmp_path):
     assert main(["denoise", str(tmp_path / "in.flac"), "-o", str(tmp_path / "out.flac"), "--model",
                  str(model_path)]) == 0
     assert soundfile.info(tmp_path / "out.flac").frames == 8000
+    soundfile.write(tmp_path / "in.ogg", tone(44100), 44100, subtype="VORBIS")
+    assert main(["denoise", str(tmp_path / "in.ogg"), "-o", str(tmp_path / "out.ogg"), "--model", str(model_path),
+                 "--no-resample"]) == 1  # reported, no output left behind
+    assert not (tmp_path / "out.ogg").exists()
 
 
 def test_import_works_without_portaudio():
