@@ -533,9 +533,10 @@ def live(input_device=None, output_device=None, model="speech", blocksize: int =
     model = load(model)
     if samplerate is None:
         samplerate = sd.query_devices(input_device, "input")["default_samplerate"]
-    processor = LiveProcessor(model, int(samplerate), channels, blocksize, hop)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one small frame per callback: threads would only add wake-up latency
+    _warm_up(model, int(samplerate), channels, blocksize, hop)
+    processor = LiveProcessor(model, int(samplerate), channels, blocksize, hop)
     stream = sd.Stream(samplerate=samplerate, blocksize=blocksize, device=(input_device, output_device),
                        channels=channels, dtype="float32", callback=processor)
     try:
@@ -555,6 +556,16 @@ def live(input_device=None, output_device=None, model="speech", blocksize: int =
     announce(f"stopped after {result['frames'] / samplerate:.1f} s: {result['input_overflows']} input overflows, "
              f"{result['output_underflows']} output underflows, {result['late_frames']} late frames")
     return result
+
+
+def _warm_up(model: Denoiser, samplerate: int, channels: int, blocksize: int, hop: int | None) -> None:
+    """Run 0.1 s of silence through a throw-away processor, so that the first real callbacks do not pay for
+    torch's and numpy's first-call set-up (which made the first periods overrun)."""
+    processor = LiveProcessor(model, samplerate, channels, blocksize, hop, record_times=1)
+    block = blocksize or 256
+    silence = np.zeros((block, channels), np.float32)
+    for _ in range(max(1, samplerate // 10 // block)):
+        processor(silence, np.empty_like(silence), block, None, None)
 
 
 def _wait(duration: float | None) -> None:

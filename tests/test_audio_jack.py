@@ -37,35 +37,48 @@ def _skip_reason() -> str | None:
     return _portaudio_missing()
 
 
+def _start_jackd(name: str, realtime: bool, env: dict, log_path: Path):
+    """Start the dummy server; return the process once it serves clients, or None if it exited."""
+    log = open(log_path, "w")
+    mode = ["-R"] if realtime else ["--no-realtime"]
+    server = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
+                              stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    deadline = time.monotonic() + 10
+    while server.poll() is None and "server starting" not in log_path.read_text():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # a failing real-time start exits right after its banner
+    return server if server.poll() is None else None
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 @pytest.fixture
 def jack_server(tmp_path):
-    """A JACK dummy server with a private name; yields the environment that points clients at it."""
+    """A JACK dummy server with a private name, real-time scheduled where allowed (root, or rtprio limits);
+    yields the environment that points clients at it."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
     name = f"pydenoise-test-{os.getpid()}"
     env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
-    log = open(tmp_path / "jackd.log", "w+")
-    server = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", str(RATE), "-p",
-                               str(PERIOD)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    log_path = tmp_path / "jackd.log"
+    server = _start_jackd(name, True, env, log_path) or _start_jackd(name, False, env, log_path)
+    if server is None:
+        pytest.skip(f"jackd cannot run here: {log_path.read_text()[-400:]}")
     try:
-        deadline = time.monotonic() + 10
-        while "server starting" not in (tmp_path / "jackd.log").read_text() and server.poll() is None:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        if server.poll() is not None:
-            pytest.skip(f"jackd cannot run here: {(tmp_path / 'jackd.log').read_text()[-400:]}")
-        time.sleep(0.3)
         yield env
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+        _stop(server)
 
 
 def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):

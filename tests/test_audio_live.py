@@ -170,3 +170,14 @@ def test_callback_with_the_speech_model_stays_finite_and_in_range():
     y = run_callbacks(processor, x, [64] * 75)
     assert np.isfinite(y).all() and np.abs(y).max() < 1.0
     assert processor.latency <= 0.020
+
+
+def test_cli_live_lists_devices(capsys):
+    try:
+        import sounddevice
+    except OSError as error:
+        pytest.skip(f"PortAudio is missing (Debian: libportaudio2): {error}")
+    from pydenoise.cli import main
+
+    assert main(["live", "--list-devices"]) == 0
+    assert capsys.readouterr().out.strip() == str(sounddevice.query_devices()).strip()
