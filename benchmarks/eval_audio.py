@@ -14,8 +14,8 @@ the integer lag that maximises their cross-correlation (±100 ms) before PESQ-WB
 (``pystoi``) and SI-SDR (:func:`pydenoise.metrics.si_sdr`) are computed at 16 kHz. RNNoise and DeepFilterNet3
 run at their native 48 kHz (soxr very-high-quality resampling from and back to 16 kHz, included in their
 timings). The real-time factor is CPU time over audio time on one thread (``OMP_NUM_THREADS=1``,
-``torch.set_num_threads(1)``); pydenoise is timed through its streaming path in 10 ms chunks, as live audio
-runs it. Peers are the optional extra ``pydenoise[peers]``; a peer that is not installed is left out and
+``torch.set_num_threads(1)``); pydenoise is timed offline and through its streaming path in 10 ms chunks,
+as live audio runs it. Peers are the optional extra ``pydenoise[peers]``; a peer that is not installed is left out and
 named.
 """
 

@@ -1,8 +1,10 @@
 """Train the shipped ``speech`` model (pydenoise/weights/speech.safetensors) on synthetic speech.
 
-The recorded command (about 25 minutes on two cores; not run in CI):
+The shipped model came from this command (17 minutes on a shared 2-core machine; not run in CI), then was
+copied to pydenoise/weights/speech.safetensors (the command and data are in its metadata):
 
-    nice -n 10 python scripts/train_speech.py --output pydenoise/weights/speech.safetensors
+    nice -n 10 python scripts/train_speech.py --output build/speech_dae.safetensors --mode dae --steps 3000 \
+        --validate-every 250 --threads 1
 
 Data: :mod:`pydenoise.speech_data` (espeak-ng and flite utterances, cached in ``build/speech_corpus.npz``,
 mixed with white, pink, babble, hum and fan noise at -5…20 dB). Each noisy window is normalised exactly as
@@ -29,7 +31,7 @@ import torch
 from pydenoise import speech_data
 from pydenoise.denoiser import Denoiser
 from pydenoise.metrics import si_sdr
-from pydenoise.nn import DEFAULT_WIDTHS, DDAE, save_model
+from pydenoise.nn import DEFAULT_WIDTHS, DDAE, load_model, save_model
 
 
 def normalised_pair(noisy: np.ndarray, clean: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -87,7 +89,8 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default="pydenoise/weights/speech.safetensors")
     parser.add_argument("--corpus", default="build/speech_corpus.npz", help="cache of the synthetic corpus")
     parser.add_argument("--utterances", type=int, default=600)
-    parser.add_argument("--mode", choices=("dae", "nldae"), default="nldae")
+    parser.add_argument("--mode", choices=("dae", "nldae"), default="dae")
+    parser.add_argument("--init", help="continue from this model file (its widths and mode are kept)")
     parser.add_argument("--steps", type=int, default=12000)
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -106,7 +109,12 @@ def main(argv=None) -> int:
     noises = speech_data.SpeechNoises(train_corpus)
     validation = batches(speech_data.SpeechSignals(validation_corpus), speech_data.SpeechNoises(validation_corpus),
                          16, args.batch, np.random.default_rng([args.seed, 3]))
-    module = DDAE(DEFAULT_WIDTHS, residual=args.mode == "nldae").train()
+    module = DDAE(DEFAULT_WIDTHS, residual=args.mode == "nldae")
+    base_training = None
+    if args.init:
+        module, base_config = load_model(args.init)
+        args.mode, base_training = ("nldae" if module.residual else "dae"), base_config.get("training")
+    module.train()
     optimiser = torch.optim.Adam(module.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, args.steps, eta_min=args.lr / 50)
     rng = np.random.default_rng([args.seed, 4])
@@ -140,6 +148,8 @@ def main(argv=None) -> int:
             "held_out_si_sdr_db": check, "seconds": round(time.perf_counter() - started),
         },
     }
+    if base_training is not None:
+        config["training"]["continued_from"] = {"model": args.init, "training": base_training}
     save_model(module, args.output, config)
     print(f"wrote {args.output}")
     return 0
