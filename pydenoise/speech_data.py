@@ -1,0 +1,460 @@
+"""Synthetic training data for the ``speech`` model: text-to-speech utterances and audio noises.
+
+Clean speech comes from two Debian speech synthesisers run as subprocesses, ``espeak-ng`` (formant synthesis,
+every English dialect it ships × voice variants × speeds × pitches) and ``flite`` (the CMU statistical voices,
+with random duration and pitch settings), speaking sentences drawn from a built-in vocabulary. Everything is
+resampled to 16 kHz (soxr, very high quality) and cached in one ``.npz`` file.
+
+Noise rows (unit RMS) are white, pink, babble (several other synthetic utterances summed), mains hum (50 or
+60 Hz with random harmonics, buzz and drift) or fan-like (coloured broadband noise, a blade-pass tone and slow
+amplitude modulation). :class:`SpeechSignals` and :class:`SpeechNoises` have the ``sample(count, samples,
+rng)`` / ``describe()`` interface of the signal and noise sources of :mod:`pydenoise.train`.
+
+Examples
+--------
+>>> from pydenoise import speech_data
+>>> corpus = speech_data.prepare_corpus("build/speech_corpus.npz", utterances=400)      # doctest: +SKIP
+>>> train, validation = corpus.split(0.1)                                              # doctest: +SKIP
+>>> noisy, clean = speech_data.training_batch(train, SpeechNoises(train), 512, rng)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "SAMPLE_RATE",
+    "sentences",
+    "espeak_voices",
+    "Utterance",
+    "plan_utterances",
+    "synthesize",
+    "SpeechCorpus",
+    "prepare_corpus",
+    "white",
+    "pink",
+    "hum",
+    "fan",
+    "babble",
+    "SpeechSignals",
+    "SpeechNoises",
+    "mix",
+    "training_batch",
+]
+
+#: Rate of the speech model and of its training data (Hz): a 256-sample window is 16 ms.
+SAMPLE_RATE = 16000
+
+_SUBJECTS = (
+    "the old farmer", "a young pilot", "my neighbour", "the small child", "our teacher", "the tired doctor",
+    "a quiet student", "the new manager", "his brother", "her sister", "the baker", "a nervous driver",
+    "the captain", "every visitor", "the gardener", "a clever engineer", "the painter", "the musician",
+    "nobody", "the whole family", "two sailors", "the grey cat", "a large dog", "the committee",
+)
+_VERBS = (
+    "found", "carried", "painted", "borrowed", "repaired", "opened", "watched", "described", "ordered",
+    "forgot", "cleaned", "measured", "packed", "noticed", "collected", "delivered", "sold", "lifted",
+    "followed", "counted", "dropped", "wrapped", "checked", "moved",
+)
+_OBJECTS = (
+    "a wooden box", "the broken window", "seven red apples", "an empty bottle", "the heavy suitcase",
+    "a bright lamp", "the morning paper", "three silver coins", "the narrow bridge", "a warm blanket",
+    "the kitchen table", "a strange letter", "the garden gate", "forty yellow pencils", "a cup of coffee",
+    "the long river", "a paper kite", "the village clock", "an old map", "the fresh bread", "a green jacket",
+    "the station bell", "twelve glass jars", "the mountain path",
+)
+_PLACES = (
+    "near the harbour", "behind the school", "in the evening", "before lunch", "after the storm",
+    "at the market", "under the stairs", "on Tuesday", "by the lake", "during the winter", "across the street",
+    "in the attic", "without a word", "with great care", "at dawn", "next to the church", "in a hurry",
+    "last September", "beside the fire", "far from home",
+)
+_CLAUSES = (
+    "because it was raining", "while the radio played", "although nobody asked", "so the work could start",
+    "when the bus arrived", "until the lights went out", "as the sun went down", "before anyone noticed",
+    "since the door was locked", "once the music stopped",
+)
+_QUESTIONS = ("why did", "when did", "how often did", "where did")
+_NUMBERS = ("one", "two", "three", "four", "five", "six", "eight", "nine", "ten", "eleven", "twenty", "ninety")
+
+
+def sentences(count: int, seed: int = 0) -> list[str]:
+    """``count`` random English sentences built from a small grammar (statements, questions, numbers).
+
+    Examples
+    --------
+    >>> len(sentences(3)), sentences(2, seed=1) == sentences(2, seed=1)
+    (3, True)
+    """
+    rng = np.random.default_rng(seed)
+    pick = lambda words: words[rng.integers(len(words))]  # noqa: E731
+    out = []
+    for _ in range(count):
+        kind = rng.integers(4)
+        if kind == 0:
+            text = f"{pick(_SUBJECTS)} {pick(_VERBS)} {pick(_OBJECTS)} {pick(_PLACES)}."
+        elif kind == 1:
+            text = f"{pick(_SUBJECTS)} {pick(_VERBS)} {pick(_OBJECTS)} {pick(_CLAUSES)}, and then {pick(_PLACES)}."
+        elif kind == 2:
+            text = f"{pick(_QUESTIONS)} {pick(_SUBJECTS)} say that {pick(_OBJECTS)} was {pick(_PLACES)}?"
+        else:
+            text = (f"{pick(_NUMBERS)} or {pick(_NUMBERS)} times {pick(_PLACES)}, {pick(_SUBJECTS)} "
+                    f"{pick(_VERBS)} {pick(_OBJECTS)}.")
+        out.append(text[0].upper() + text[1:])
+    return out
+
+
+def _espeak_variants() -> list[str]:
+    """espeak-ng voice variants (``m1`` … ``f5``, ``croak``, named voices), read from its data directory."""
+    for data in ("/usr/lib/x86_64-linux-gnu/espeak-ng-data", "/usr/lib/aarch64-linux-gnu/espeak-ng-data",
+                 "/usr/share/espeak-ng-data"):
+        folder = Path(data) / "voices" / "!v"
+        if folder.is_dir():
+            return sorted(p.name for p in folder.iterdir() if p.is_file())
+    return []
+
+
+def espeak_voices() -> list[str]:
+    """The English espeak-ng dialects installed (``en-us``, ``en-gb-scotland``, …); MBROLA voices excluded.
+
+    Raises ``RuntimeError`` when espeak-ng is not installed (Debian package ``espeak-ng``).
+    """
+    if shutil.which("espeak-ng") is None:
+        raise RuntimeError("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+    listing = subprocess.run(["espeak-ng", "--voices=en"], capture_output=True, text=True, check=True).stdout
+    voices = set()
+    for line in listing.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 5 and fields[4].startswith("gmw/"):  # mb/ voices need the separate MBROLA engine
+            voices.add(fields[1])
+    return sorted(voices)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One sentence for one synthetic speaker: the engine, voice, speed and pitch settings."""
+
+    text: str
+    engine: str  # "espeak-ng" or "flite"
+    voice: str
+    speed: float  # espeak-ng words per minute, or flite duration stretch
+    pitch: float  # espeak-ng pitch 0-99, or flite mean F0 in Hz
+
+    def command(self, path: str) -> list[str]:
+        """The synthesiser command writing this utterance to ``path`` (a WAV file)."""
+        if self.engine == "espeak-ng":
+            return ["espeak-ng", "-v", self.voice, "-s", str(round(self.speed)), "-p", str(round(self.pitch)),
+                    "-w", path, self.text]
+        return ["flite", "-voice", self.voice, "--setf", f"duration_stretch={self.speed:.2f}",
+                "--setf", f"int_f0_target_mean={self.pitch:.0f}", "-t", self.text, "-o", path]
+
+
+#: flite voices at 16 kHz (``kal`` is 8 kHz and would add band-limited speech only).
+FLITE_VOICES = ("kal16", "awb", "rms", "slt")
+#: Typical mean F0 (Hz) of each flite voice, the centre of the random pitch.
+_FLITE_F0 = {"kal16": 105.0, "awb": 115.0, "rms": 105.0, "slt": 175.0}
+
+
+def plan_utterances(count: int, seed: int = 0, flite_share: float = 0.35) -> list[Utterance]:
+    """``count`` utterances with random sentences, engines, voices, speeds and pitches (reproducible).
+
+    About ``flite_share`` of them use flite (if installed), the rest espeak-ng dialects with a random variant.
+    """
+    rng = np.random.default_rng([seed, 1])
+    dialects = espeak_voices()
+    variants = _espeak_variants()
+    has_flite = shutil.which("flite") is not None
+    plan = []
+    for text in sentences(count, seed):
+        if has_flite and rng.random() < flite_share:
+            voice = FLITE_VOICES[rng.integers(len(FLITE_VOICES))]
+            pitch = _FLITE_F0[voice] * np.exp(rng.uniform(-0.3, 0.3))
+            plan.append(Utterance(text, "flite", voice, rng.uniform(0.8, 1.3), pitch))
+        else:
+            voice = dialects[rng.integers(len(dialects))]
+            if variants:
+                voice += "+" + variants[rng.integers(len(variants))]
+            plan.append(Utterance(text, "espeak-ng", voice, rng.uniform(120, 230), rng.uniform(15, 85)))
+    return plan
+
+
+def _resample(x: np.ndarray, rate: float, target: float) -> np.ndarray:
+    from pydenoise.audio import resample
+
+    return resample(x, rate, target)
+
+
+def synthesize(utterance: Utterance) -> np.ndarray:
+    """Speak one utterance; float32 mono at :data:`SAMPLE_RATE`, leading/trailing silence cut to 0.1 s."""
+    import soundfile
+
+    with tempfile.TemporaryDirectory(prefix="pydenoise-tts-") as folder:
+        path = os.path.join(folder, "utterance.wav")
+        subprocess.run(utterance.command(path), check=True, capture_output=True)
+        audio, rate = soundfile.read(path, dtype="float64")
+    audio = _resample(audio, rate, SAMPLE_RATE) if rate != SAMPLE_RATE else audio
+    return _trim_silence(audio).astype(np.float32)
+
+
+def _trim_silence(audio: np.ndarray, keep: float = 0.1, threshold_db: float = -45.0) -> np.ndarray:
+    """Cut leading/trailing stretches quieter than ``threshold_db`` below the peak, keeping ``keep`` s."""
+    level = np.abs(audio)
+    loud = np.flatnonzero(level > level.max() * 10 ** (threshold_db / 20))
+    if loud.size == 0:
+        return audio
+    margin = int(keep * SAMPLE_RATE)
+    return audio[max(0, loud[0] - margin) : loud[-1] + margin + 1]
+
+
+@dataclass
+class SpeechCorpus:
+    """Clean utterances at :data:`SAMPLE_RATE`, concatenated: ``audio[starts[i] : starts[i] + lengths[i]]``."""
+
+    audio: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    speakers: list[str]  # "engine:voice" per utterance
+    description: str
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def utterance(self, i: int) -> np.ndarray:
+        """Samples of utterance ``i``."""
+        return self.audio[self.starts[i] : self.starts[i] + self.lengths[i]]
+
+    def subset(self, indices) -> SpeechCorpus:
+        """A corpus holding only the utterances ``indices``."""
+        indices = np.asarray(indices)
+        pieces = [self.utterance(i) for i in indices]
+        lengths = np.array([p.size for p in pieces])
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        return SpeechCorpus(np.concatenate(pieces), starts, lengths, [self.speakers[i] for i in indices],
+                            self.description)
+
+    def split(self, validation_share: float, seed: int = 0) -> tuple[SpeechCorpus, SpeechCorpus]:
+        """Training and validation corpora with disjoint utterances (different sentences)."""
+        order = np.random.default_rng([seed, 2]).permutation(len(self))
+        cut = max(1, int(round(len(self) * validation_share)))
+        return self.subset(np.sort(order[cut:])), self.subset(np.sort(order[:cut]))
+
+
+def prepare_corpus(cache: str | os.PathLike, utterances: int = 400, seed: int = 0, workers: int = 2,
+                   progress: bool = True) -> SpeechCorpus:
+    """Synthesise the speech corpus, or load it from ``cache`` (an ``.npz``) if made with the same settings.
+
+    Parameters
+    ----------
+    cache : path
+        Where the corpus is stored (created with its parent folder).
+    utterances : int
+        Number of sentences to speak.
+    seed : int
+        Seed of the sentences and of the speaker settings.
+    workers : int
+        Synthesiser processes run at once.
+    """
+    description = (f"{utterances} synthetic utterances (seed {seed}): espeak-ng English dialects x variants "
+                   f"x speed 120-230 wpm x pitch 15-85, and flite {'/'.join(FLITE_VOICES)} with duration "
+                   f"stretch 0.8-1.3 and F0 x0.74-1.35; {SAMPLE_RATE} Hz")
+    cache = Path(cache)
+    if cache.exists():
+        stored = np.load(cache, allow_pickle=False)
+        if str(stored["description"]) == description:
+            return SpeechCorpus(stored["audio"], stored["starts"], stored["lengths"],
+                                [str(s) for s in stored["speakers"]], description)
+    plan = plan_utterances(utterances, seed)
+    from tqdm import tqdm
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        audio = list(tqdm(pool.map(synthesize, plan), total=len(plan), desc="synthesising speech",
+                          disable=not progress))
+    lengths = np.array([a.size for a in audio])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    speakers = [f"{u.engine}:{u.voice}" for u in plan]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, audio=np.concatenate(audio), starts=starts, lengths=lengths, speakers=np.array(speakers),
+             description=np.array(description))
+    return SpeechCorpus(np.concatenate(audio), starts, lengths, speakers, description)
+
+
+def _unit_rms(x: np.ndarray) -> np.ndarray:
+    rms = np.sqrt(np.mean(x**2, axis=-1, keepdims=True))
+    return x / np.where(rms > 0, rms, 1.0)
+
+
+def white(count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(count, samples)`` Gaussian white noise, unit RMS per row."""
+    return _unit_rms(rng.standard_normal((count, samples)))
+
+
+def pink(count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(count, samples)`` pink (1/f power) noise, unit RMS per row, shaped in the frequency domain."""
+    spectrum = np.fft.rfft(rng.standard_normal((count, samples)), axis=1)
+    frequency = np.arange(spectrum.shape[1], dtype=float)
+    frequency[0] = 1.0  # no DC boost: the DC bin keeps the white level
+    return _unit_rms(np.fft.irfft(spectrum / np.sqrt(frequency), n=samples, axis=1))
+
+
+def hum(count: int, samples: int, rng: np.random.Generator, rate: float = SAMPLE_RATE) -> np.ndarray:
+    """Mains hum: 50 or 60 Hz and its harmonics (random decay and phases, odd-harmonic buzz, slow drift).
+
+    Each row's waveform is a periodic function of the mains phase, so it is tabulated over one period and
+    read at the drifting phase. A faint white floor (-35 dB) keeps the row from being perfectly periodic.
+    """
+    t = np.arange(samples) / rate
+    table_phase = np.linspace(0, 2 * np.pi, 4096, endpoint=False)
+    out = np.empty((count, samples))
+    for row in range(count):
+        mains = rng.choice([50.0, 60.0]) * (1 + rng.uniform(-0.005, 0.005))
+        drift = 1 + 0.002 * np.sin(2 * np.pi * rng.uniform(0.05, 0.5) * t + rng.uniform(0, 2 * np.pi))
+        phase = (2 * np.pi * mains * np.cumsum(drift) / rate) % (2 * np.pi)
+        harmonics = np.arange(1, int(min(3000.0, rate / 2 - 100) // mains) + 1)
+        gains = rng.uniform(0.2, 1.0, harmonics.size) * harmonics ** -rng.uniform(0.3, 2.0)
+        if rng.random() < 0.4:  # rectifier buzz: odd harmonics dominate
+            gains *= np.where(harmonics % 2 == 1, 1.0, 0.2)
+        offsets = rng.uniform(0, 2 * np.pi, harmonics.size)
+        spectrum = np.zeros(table_phase.size // 2 + 1, complex)
+        spectrum[harmonics] = gains * np.exp(1j * (offsets - np.pi / 2)) * table_phase.size / 2
+        table = np.fft.irfft(spectrum, n=table_phase.size)  # = sum of gains · sin(k·phase + offset)
+        out[row] = np.interp(phase, table_phase, table, period=2 * np.pi)
+    return _unit_rms(_unit_rms(out) + 10 ** (-35 / 20) * rng.standard_normal((count, samples)))
+
+
+def fan(count: int, samples: int, rng: np.random.Generator, rate: float = SAMPLE_RATE) -> np.ndarray:
+    """Fan-like noise: broadband noise with a random spectral tilt and low-pass corner, a blade-pass tone
+    (80–400 Hz, a few harmonics) at -20…-5 dB, and a slow amplitude modulation (0.3–4 Hz, depth up to 30 %)."""
+    spectrum = np.fft.rfft(rng.standard_normal((count, samples)), axis=1)
+    frequency = np.fft.rfftfreq(samples, 1 / rate)
+    tilt = rng.uniform(0.0, 1.5, (count, 1))
+    corner = np.exp(rng.uniform(np.log(300.0), np.log(4000.0), (count, 1)))
+    gain = np.maximum(frequency, 20.0) ** (-tilt / 2) / np.sqrt(1 + (frequency / corner) ** 4)
+    broadband = _unit_rms(np.fft.irfft(spectrum * gain, n=samples, axis=1))
+    t = np.arange(samples) / rate
+    blade = rng.uniform(80.0, 400.0, (count, 1))
+    tone = sum(rng.uniform(0.3, 1.0, (count, 1)) / k * np.sin(2 * np.pi * k * blade * t + rng.uniform(0, 7, (count, 1)))
+               for k in (1, 2, 3))
+    tone_level = 10 ** (rng.uniform(-20, -5, (count, 1)) / 20)
+    modulation = 1 + rng.uniform(0, 0.3, (count, 1)) * np.sin(2 * np.pi * rng.uniform(0.3, 4, (count, 1)) * t)
+    return _unit_rms((broadband + tone_level * _unit_rms(tone)) * modulation)
+
+
+def babble(count: int, samples: int, rng: np.random.Generator, corpus: SpeechCorpus) -> np.ndarray:
+    """Babble: 3–7 random stretches of other utterances of ``corpus`` summed at random levels, unit RMS."""
+    out = np.zeros((count, samples))
+    for row in range(count):
+        for _ in range(rng.integers(3, 8)):
+            out[row] += rng.uniform(0.5, 1.0) * _unit_rms(_speech_stretch(corpus, samples, rng))
+    return _unit_rms(out)
+
+
+def _speech_stretch(corpus: SpeechCorpus, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``samples`` consecutive samples of a random utterance (utterances shorter than that are tiled)."""
+    audio = corpus.utterance(rng.integers(len(corpus)))
+    if audio.size < samples:
+        audio = np.tile(audio, -(-samples // audio.size))
+    start = rng.integers(0, audio.size - samples + 1)
+    return audio[start : start + samples].astype(np.float64)
+
+
+class SpeechSignals:
+    """Clean speech rows cut from a :class:`SpeechCorpus` (a signal source for training)."""
+
+    def __init__(self, corpus: SpeechCorpus):
+        self.corpus = corpus
+
+    def describe(self) -> str:
+        """One line for the model metadata."""
+        return self.corpus.description
+
+    def sample(self, count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+        """``(count, samples)`` stretches of random utterances."""
+        return np.stack([_speech_stretch(self.corpus, samples, rng) for _ in range(count)])
+
+
+class SpeechNoises:
+    """Noise rows of unit RMS for speech training: white, pink, babble, hum and fan, mixed by weight.
+
+    Babble is made from ``corpus`` (use the training corpus for training and the validation one for
+    validation, so no utterance leaks).
+    """
+
+    KINDS = ("white", "pink", "babble", "hum", "fan")
+
+    def __init__(self, corpus: SpeechCorpus, weights=(0.2, 0.2, 0.25, 0.15, 0.2), rate: float = SAMPLE_RATE):
+        self.corpus = corpus
+        weights = np.asarray(weights, dtype=float)
+        self.weights = weights / weights.sum()
+        self.rate = rate
+
+    def describe(self) -> str:
+        """One line for the model metadata."""
+        return "noise: " + ", ".join(f"{k} {w:.2f}" for k, w in zip(self.KINDS, self.weights))
+
+    def sample(self, count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+        """``(count, samples)`` noise rows, unit RMS each."""
+        kinds = rng.choice(len(self.KINDS), size=count, p=self.weights)
+        out = np.empty((count, samples))
+        for kind in np.unique(kinds):
+            rows = np.flatnonzero(kinds == kind)
+            out[rows] = self._generate(self.KINDS[kind], rows.size, samples, rng)
+        return out
+
+    def _generate(self, kind: str, count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+        if kind == "babble":
+            return babble(count, samples, rng, self.corpus)
+        if kind == "hum":
+            return hum(count, samples, rng, self.rate)
+        if kind == "fan":
+            return fan(count, samples, rng, self.rate)
+        return white(count, samples, rng) if kind == "white" else pink(count, samples, rng)
+
+
+def mix(clean: np.ndarray, noise: np.ndarray, snr_db) -> np.ndarray:
+    """``clean + g·noise`` with ``g`` per row such that ``10·log10(Σclean² / Σ(g·noise)²) = snr_db``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> s, n = rng.standard_normal((2, 1000))
+    >>> from pydenoise.metrics import snr
+    >>> round(snr(s, mix(s, n, 5.0)), 6)
+    5.0
+    """
+    clean, noise = np.asarray(clean, dtype=float), np.asarray(noise, dtype=float)
+    if clean.shape != noise.shape:
+        raise ValueError(f"clean and noise shapes differ: {clean.shape} vs {noise.shape}")
+    power_clean = np.mean(clean**2, axis=-1, keepdims=True)
+    power_noise = np.mean(noise**2, axis=-1, keepdims=True)
+    ratio = 10 ** (np.asarray(snr_db, dtype=float).reshape(power_clean.shape[:-1] + (-1,)) / 10)
+    return clean + np.sqrt(power_clean / np.where(power_noise > 0, power_noise, 1.0) / ratio) * noise
+
+
+def training_batch(signals, noises, batch: int, rng: np.random.Generator, window: int = 256,
+                   segment: int = SAMPLE_RATE, windows_per_segment: int = 16, snr_db=(-5.0, 20.0)):
+    """One batch of ``(noisy, clean)`` windows ``(batch, window)``, float64, not yet normalised.
+
+    ``batch // windows_per_segment`` one-second segments of speech are mixed with noise at an SNR drawn
+    uniformly from ``snr_db`` (measured over the segment, as an utterance-level SNR is) and scaled to unit RMS,
+    then windows are cut at random offsets, so quiet syllables and pauses get the low local SNR they have in
+    real recordings, and a window's variance tells its share of the segment's energy.
+    """
+    if batch % windows_per_segment:
+        raise ValueError(f"batch ({batch}) must be a multiple of windows_per_segment ({windows_per_segment})")
+    segments = batch // windows_per_segment
+    clean = signals.sample(segments, segment, rng)
+    noisy = mix(clean, noises.sample(segments, segment, rng), rng.uniform(*snr_db, segments))
+    gain = 1.0 / np.sqrt(np.mean(noisy**2, axis=1, keepdims=True))  # unit-RMS segments: comparable windows
+    noisy, clean = noisy * gain, clean * gain
+    offsets = rng.integers(0, segment - window + 1, (segments, windows_per_segment, 1)) + np.arange(window)
+    rows = np.arange(segments)[:, None, None]
+    return noisy[rows, offsets].reshape(-1, window), clean[rows, offsets].reshape(-1, window)

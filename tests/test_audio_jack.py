@@ -1,0 +1,120 @@
+"""Integration: a real PortAudio duplex stream through pydenoise on a JACK dummy server (no sound card).
+
+Starts ``jackd -d dummy -r 48000 -p 64`` under a private server name, runs ``pydenoise live`` against it for a
+few seconds in a child process (PortAudio finds JACK servers only when it initialises), stops it with Ctrl-C
+(SIGINT), checks the callbacks' pacing, the absence of xruns and the sample counts, and stops the server by
+its PID.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import pydenoise
+
+RATE, PERIOD, SECONDS = 48000, 64, 2.0
+PACKAGE_ROOT = Path(pydenoise.__file__).resolve().parents[1]  # the child imports this same pydenoise
+
+
+def _portaudio_missing() -> str | None:
+    try:
+        import sounddevice  # noqa: F401
+    except OSError as error:
+        return f"PortAudio is missing (Debian: libportaudio2): {error}"
+    return None
+
+
+def _skip_reason() -> str | None:
+    if shutil.which("jackd") is None:
+        return "jackd is not installed (Debian: jackd2)"
+    return _portaudio_missing()
+
+
+def _start_jackd(name: str, realtime: bool, env: dict, log_path: Path):
+    """Start the dummy server; return the process once it serves clients, or None if it exited."""
+    log = open(log_path, "w")
+    mode = ["-R"] if realtime else ["--no-realtime"]
+    server = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
+                              stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    deadline = time.monotonic() + 10
+    while server.poll() is None and "server starting" not in log_path.read_text():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # a failing real-time start exits right after its banner
+    return server if server.poll() is None else None
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture
+def jack_server(tmp_path):
+    """A JACK dummy server with a private name, real-time scheduled where allowed (root, or rtprio limits);
+    yields the environment that points clients at it."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    name = f"pydenoise-test-{os.getpid()}"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
+    log_path = tmp_path / "jackd.log"
+    server = _start_jackd(name, True, env, log_path) or _start_jackd(name, False, env, log_path)
+    if server is None:
+        pytest.skip(f"jackd cannot run here: {log_path.read_text()[-400:]}")
+    try:
+        yield env
+    finally:
+        _stop(server)
+
+
+def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
+    """``pydenoise live`` until Ctrl-C (SIGINT), as a user runs it."""
+    model = pydenoise.load("speech")
+    child = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pydenoise.cli", "live", "--input", "JACK", "--output", "JACK", "--json"],
+        env=jack_server, cwd=PACKAGE_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = child.stdout.readline()  # printed once the stream runs
+        assert first.startswith("denoising live at 48000 Hz (model 16000 Hz"), first + child.stderr.read()[-2000:]
+        time.sleep(SECONDS)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, err[-2000:]
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("stopped after ")
+    summary = json.loads(lines[-1])
+    assert summary["samplerate"] == RATE and summary["latency_ms"] <= 20.0
+    # correct sample counts: whole JACK periods, a third of them at the model rate, nothing late
+    assert summary["frames"] == summary["callbacks"] * PERIOD
+    # the denoiser gets whole hops (the rest waits in the callback's queue) and returns them minus its latency
+    assert 0 <= summary["frames"] / 3 - summary["model_samples_in"] < model.hop + 1
+    assert summary["model_samples_out"] == summary["model_samples_in"] - (model.window - model.hop)
+    assert summary["late_frames"] == 0
+    realtime = {
+        "paced": summary["mean_interval_ms"] == pytest.approx(PERIOD / RATE * 1e3, rel=0.1),
+        "about the requested time": summary["frames"] >= 0.8 * SECONDS * RATE,
+        "no xruns": summary["input_overflows"] == 0 and summary["output_underflows"] == 0,
+    }
+    if not all(realtime.values()) and summary["cpu_load"] < 0.5:
+        # The callback used under half of each period's CPU time, so the host, not pydenoise, lost real time.
+        pytest.skip(f"this machine is too loaded for real-time audio: {summary}")
+    assert all(realtime.values()), summary
