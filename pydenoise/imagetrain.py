@@ -29,7 +29,7 @@ import torch
 from pydenoise.nn import DDAE, save_model
 from pydenoise.patches import PATCH, normalise
 
-__all__ = ["bundled_images", "folder_images", "PatchSampler", "train_patch_dae"]
+__all__ = ["bundled_images", "folder_images", "PatchSampler", "train_patch_dae", "train_conv_dae"]
 
 #: Bundled scikit-image images kept out of training: the tests and examples denoise them.
 TEST_IMAGES = ("camera", "astronaut")
@@ -185,22 +185,17 @@ def train_patch_dae(
     """Train the residual patch DDAE on random 16×16 crops of ``images`` and save the best weights to ``out``.
 
     The loss is the MSE of the clean estimate in normalised units (``(x - mean(y)) / σ``), which for a
-    noise-learning network is the MSE of its noise estimate. Every 250 steps the model is scored on a fixed
-    validation set (crops of ``validation_images``, else of ``images``); the best is written to ``out`` with
-    its configuration. ``checkpoint`` (a directory) makes the run resumable: rerunning continues from it.
+    noise-learning network is the MSE of its noise estimate. The validation set is fixed crops of
+    ``validation_images`` (else of ``images``); ``checkpoint`` (a directory) makes the run resumable.
     """
     from pydenoise.nn import DEFAULT_WIDTHS
 
     torch.manual_seed(seed)
     net = DDAE(widths or DEFAULT_WIDTHS, residual=True)
-    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed + 1)
     sampler = PatchSampler(images, PATCH, seed=seed + 2)
     val_sampler = PatchSampler(validation_images or images, PATCH, seed=seed + 3)
-    val_inputs, val_targets = _patch_batch(val_sampler, 8192, sigma_range, torch.Generator().manual_seed(seed + 4))
-    state = {"step": 0, "best": float("inf"), "seconds": 0.0}
-    if checkpoint is not None:
-        state = _resume(Path(checkpoint), net, optimiser, state)
+    validation = _patch_batch(val_sampler, 8192, sigma_range, torch.Generator().manual_seed(seed + 4))
     config = {
         "domain": "image",
         "patch": PATCH,
@@ -212,29 +207,111 @@ def train_patch_dae(
         "steps": steps,
         "batch": batch,
     }
+    return _fit(
+        net,
+        lambda: _patch_batch(sampler, batch, sigma_range, generator),
+        validation,
+        torch.nn.functional.mse_loss,
+        steps,
+        lr,
+        lambda extra: save_model(net, out, {**config, **extra}),
+        checkpoint,
+        log,
+    )
+
+
+def train_conv_dae(
+    net,
+    images,
+    out: str | os.PathLike,
+    steps: int = 2000,
+    batch: int = 64,
+    crop: int = 64,
+    lr: float = 1e-3,
+    sigma_range=(5.0, 50.0),
+    loss: str = "mse",
+    validation_images=None,
+    checkpoint: str | os.PathLike | None = None,
+    seed: int = 0,
+    command: str | None = None,
+    log=print,
+):
+    """Train a :class:`~pydenoise.nn.ConvDAE` on random ``crop``-pixel crops of ``images`` (0..255 grayscale).
+
+    The same loop as :func:`train_patch_dae`: images scaled to [0, 1], noise σ (0..255 scale) drawn per
+    crop, target the clean crop; ``loss`` is ``"mse"`` or ``"bce"`` (binary cross-entropy, sigmoid output
+    only). A model with a fixed ``size`` is trained on crops of that size.
+
+    Examples
+    --------
+    >>> from skimage.data import lfw_subset
+    >>> from pydenoise.nn import ConvDAE
+    >>> faces = list(lfw_subset() * 255)
+    >>> net = ConvDAE(variant="batchnorm", latent=16, size=(25, 25))
+    >>> train_conv_dae(net, faces, "faces.safetensors", steps=500)   # doctest: +SKIP
+    """
+    if loss not in ("mse", "bce"):
+        raise ValueError(f"loss must be 'mse' or 'bce', got {loss!r}")
+    if loss == "bce" and net.config["output"] != "sigmoid":
+        raise ValueError("loss='bce' needs a sigmoid output")
+    size = net.config["size"][0] if net.config["size"] else crop
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    sampler = PatchSampler(images, size, seed=seed + 2)
+    val_sampler = PatchSampler(validation_images or images, size, seed=seed + 3)
+
+    def conv_batch(source, count, gen):
+        clean = source.crops(count)[:, None] / 255.0
+        noisy, _ = noisy_pair(clean, (sigma_range[0] / 255.0, sigma_range[1] / 255.0), gen)
+        return noisy, clean
+
+    validation = conv_batch(val_sampler, 256, torch.Generator().manual_seed(seed + 4))
+    objective = torch.nn.functional.mse_loss if loss == "mse" else torch.nn.functional.binary_cross_entropy
+    config = {"domain": "image", "sigma_range_255": list(sigma_range), "loss": loss, "command": command or ""}
+    return _fit(
+        net,
+        lambda: conv_batch(sampler, batch, generator),
+        validation,
+        objective,
+        steps,
+        lr,
+        lambda extra: save_model(net, out, {**config, **extra}),
+        checkpoint,
+        log,
+    )
+
+
+def _fit(net, make_batch, validation, objective, steps, lr, save, checkpoint, log, every: int = 250):
+    """Adam with a cosine learning rate; every ``every`` steps validate, keep the best, checkpoint."""
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    state = {"step": 0, "best": float("inf"), "seconds": 0.0}
+    if checkpoint is not None:
+        state = _resume(Path(checkpoint), net, optimiser, state)
     started = time.time() - state["seconds"]
     while state["step"] < steps:
         step = state["step"]
         for group in optimiser.param_groups:
             group["lr"] = _cosine_lr(step, steps, lr)
-        inputs, targets = _patch_batch(sampler, batch, sigma_range, generator)
-        loss = torch.nn.functional.mse_loss(net.clean(inputs), targets)
+        net.train()
+        inputs, targets = make_batch()
+        loss = objective(net.clean(inputs), targets)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         state["step"] = step + 1
-        if state["step"] % 250 == 0 or state["step"] == steps:
+        if state["step"] % every == 0 or state["step"] == steps:
+            net.eval()
             with torch.no_grad():
-                val = torch.nn.functional.mse_loss(net.clean(val_inputs), val_targets).item()
+                val = objective(net.clean(validation[0]), validation[1]).item()
             state["seconds"] = time.time() - started
             if val < state["best"]:
                 state["best"] = val
-                save_model(net, out, {**config, "validation_mse": val, "trained_steps": state["step"]})
+                save({"validation_loss": val, "trained_steps": state["step"]})
             log(f"step {state['step']}/{steps} loss {loss.item():.4f} val {val:.4f} best {state['best']:.4f} "
                 f"({state['seconds']:.0f} s)")
             if checkpoint is not None:
                 _save_checkpoint(Path(checkpoint), net, optimiser, state)
-    return net
+    return net.eval()
 
 
 def _save_checkpoint(directory: Path, net, optimiser, state: dict) -> None:
@@ -251,6 +328,41 @@ def _resume(directory: Path, net, optimiser, state: dict) -> dict:
     net.load_state_dict(saved["net"])
     optimiser.load_state_dict(saved["optimiser"])
     return json.loads((directory / "state.json").read_text())
+
+
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``pydenoise train --images DIR`` (added to the ``train`` sub-command's parser)."""
+    group = parser.add_argument_group("images mode")
+    group.add_argument("--images", metavar="DIR", help="train an image model on every image file under DIR")
+    group.add_argument("--arch", choices=("conv", "patch"), default="conv",
+                       help="conv: ConvDAE (default); patch: the 16×16 patch DDAE used by pydenoise.image.denoise")
+    group.add_argument("--variant", choices=("pool", "batchnorm"), default="pool", help="ConvDAE variant")
+    group.add_argument("--filters", type=int, nargs="+", default=[32, 64], help="ConvDAE encoder widths")
+    group.add_argument("--latent", type=int, default=None, help="ConvDAE dense latent size (fixes the crop size)")
+    group.add_argument("--crop", type=int, default=64, help="ConvDAE training crop side in pixels (default 64)")
+    group.add_argument("--loss", choices=("mse", "bce"), default="mse", help="ConvDAE loss")
+    group.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
+    group.add_argument("--sigma", type=float, nargs=2, default=(5.0, 50.0), metavar=("LOW", "HIGH"),
+                       help="training noise σ range, 0..255 scale (default 5 50)")
+    group.add_argument("--checkpoint", metavar="DIR", help="resumable checkpoint directory")
+
+
+def run_image_training(args) -> int:
+    """Run ``pydenoise train --images DIR`` from parsed arguments; returns the exit status."""
+    from pydenoise.nn import ConvDAE
+
+    images = folder_images(args.images)
+    command = "pydenoise " + " ".join(sys.argv[1:])
+    common = dict(steps=args.steps, lr=args.lr, sigma_range=tuple(args.sigma), checkpoint=args.checkpoint,
+                  seed=args.seed, command=command, log=lambda line: print(line, flush=True))
+    if args.arch == "patch":
+        train_patch_dae(images, args.output, batch=args.batch or 2048, **common)
+    else:
+        size = None if args.latent is None else (args.crop, args.crop)
+        net = ConvDAE(1, args.filters, args.variant, latent=args.latent, size=size)
+        train_conv_dae(net, images, args.output, batch=args.batch or 64, crop=args.crop, loss=args.loss, **common)
+    print(f"model written to {args.output}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -270,6 +382,7 @@ def main(argv=None) -> int:
         validation_images=bundled_images(["coffee"], half_scale=False),
         checkpoint=args.checkpoint,
         command="python -m pydenoise.imagetrain " + " ".join(argv if argv is not None else sys.argv[1:]),
+        log=lambda line: print(line, flush=True),
     )
     return 0
 

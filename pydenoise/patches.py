@@ -152,7 +152,7 @@ def map_patches(
     channels, height, width = image.shape
     rows, top, bottom = grid(height, stride, patch)
     cols, left, right = grid(width, stride, patch)
-    padded = pad_reflect101(image, top, bottom, left, right)
+    padded = pad_reflect101(image, top, bottom, left, right).contiguous()
     padded_width = padded.shape[-1]
     weights = patch_weights(patch, image.device, image.dtype)
     summed = torch.zeros_like(padded)
@@ -160,14 +160,20 @@ def map_patches(
     for first in range(0, rows, band_rows):
         count = min(band_rows, rows - first)
         y0, band_height = first * stride, (count - 1) * stride + patch
-        band = padded[:, y0 : y0 + band_height].unsqueeze(1)  # (C, 1, h, W): channels as the batch
-        columns = F.unfold(band, patch, stride=stride)  # (C, patch², count * cols)
-        flat = columns.transpose(1, 2).reshape(-1, patch * patch)
-        out = fn(flat) * weights
-        out = out.view(channels, -1, patch * patch).transpose(1, 2)
+        flat = _patch_view(padded[:, y0:], count, cols, stride, patch).reshape(-1, patch * patch)  # one copy
+        out = (fn(flat) * weights).view(channels, -1, patch * patch).transpose(1, 2).contiguous()
         summed[:, y0 : y0 + band_height] += F.fold(out, (band_height, padded_width), patch, stride=stride)[:, 0]
     coverage = _coverage(rows, cols, stride, patch, padded.shape[-2:], padded)
     return summed[:, top : top + height, left : left + width] / coverage[top : top + height, left : left + width]
+
+
+def _patch_view(band: torch.Tensor, rows: int, cols: int, stride: int, patch: int) -> torch.Tensor:
+    """``(C, rows, cols, patch, patch)`` overlapping view of the patches of a contiguous ``(C, h, W)`` band."""
+    channel_step, row_step = band.stride(0), band.stride(1)
+    return band.as_strided(
+        (band.shape[0], rows, cols, patch, patch),
+        (channel_step, stride * row_step, stride, row_step, 1),
+    )
 
 
 def _coverage(rows: int, cols: int, stride: int, patch: int, shape, like: torch.Tensor) -> torch.Tensor:

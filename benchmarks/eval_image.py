@@ -1,0 +1,135 @@
+"""Image denoising benchmark: Set12 and BSD68 at σ = 15, 25, 50, every method of pydenoise.comparison.
+
+Protocol (../shared/data/images/README.md, as in the DnCNN/FFDNet tables): clean 8-bit grayscale image →
+float, plus N(0, σ²) noise on the 0..255 scale, *not clipped*, seed 0 for every image; every method gets
+the true σ; PSNR (data_range 255) and SSIM per image, averaged over the set; wall time per image. The
+images are only read here: never trained on, never shipped.
+
+    python benchmarks/eval_image.py                                 # everything, writes RESULTS.md + montage
+    python benchmarks/eval_image.py --sets Set12 --sigmas 25 --no-write
+    python benchmarks/eval_image.py --methods noisy "patch DAE" NL-means --limit 4 --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import skimage
+import skimage.io
+import torch
+
+import pydenoise
+from pydenoise.comparison import available_methods, compare, montage
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data" / "images"
+SECTION = "## Image denoising (Set12, BSD68)"
+#: Published set averages at σ = 25 (README of the data folder), for reference.
+PUBLISHED = {("Set12", 25): {"BM3D": 29.97, "DnCNN": 30.44}, ("BSD68", 25): {"BM3D": 28.57, "MLP": 28.96}}
+
+
+def load_set(name: str, limit: int | None) -> list[tuple[str, np.ndarray]]:
+    folder = DATA / name
+    paths = sorted(folder.glob("*.png"))
+    if not paths:
+        raise SystemExit(f"no PNG images in {folder}")
+    images = []
+    for path in paths[:limit]:
+        img = skimage.io.imread(path)
+        if img.ndim == 3:  # a few copies of these sets store gray as RGB
+            img = img[..., 0]
+        images.append((path.stem, img))
+    return images
+
+
+def evaluate(sets, sigmas, methods, limit, montage_path):
+    """Mean PSNR / SSIM / seconds per (set, σ, method)."""
+    table = {}
+    for set_name in sets:
+        images = load_set(set_name, limit)
+        for sigma in sigmas:
+            names = methods or list(available_methods(sigma))
+            totals = {name: np.zeros(3) for name in names}
+            for index, (stem, clean) in enumerate(images):
+                _, results = compare(clean, sigma, seed=0, methods=names)
+                for r in results:
+                    totals[r.method] += (r.psnr, r.ssim, r.seconds)
+                if montage_path and index == 0 and sigma == 25 and set_name == sets[0]:
+                    montage(clean, results, montage_path, title=f"{set_name}/{stem}, sigma 25")
+                print(f"{set_name} σ={sigma} {stem}: " + ", ".join(f"{r.method} {r.psnr:.2f}" for r in results),
+                      flush=True)
+            for name in names:
+                table[(set_name, sigma, name)] = totals[name] / len(images)
+    return table
+
+
+def format_table(table, sets, sigmas) -> str:
+    methods = list(dict.fromkeys(key[2] for key in table))
+    columns = [(s, sigma) for s in sets for sigma in sigmas]
+    header = "| method | " + " | ".join(f"{s} σ={sigma}" for s, sigma in columns) + " | s / image (σ=25) |"
+    lines = ["PSNR dB / SSIM, mean over each set:", "", header, "|" + "---|" * (len(columns) + 2)]
+    for name in methods:
+        cells = []
+        for key in columns:
+            value = table.get((*key, name))
+            cells.append("–" if value is None else f"{value[0]:.2f} / {value[1]:.3f}")
+        times = [table[(s, 25, name)][2] for s in sets if (s, 25, name) in table]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {np.mean(times):.3f} |" if times else " | – |")
+    dae = {key[:2]: table[key][0] for key in table if key[2] == "patch DAE"}
+    ratios = []
+    for peer in ("TV", "NL-means", "BM3D"):
+        gaps = [f"{s} σ={sigma}: {dae[(s, sigma)] - table[(s, sigma, peer)][0]:+.2f}"
+                for s, sigma in columns if (s, sigma, peer) in table and (s, sigma) in dae]
+        if gaps:
+            ratios.append(f"- patch DAE − {peer} (dB): " + ", ".join(gaps))
+    published = [f"- published {s} σ={sigma}: " + ", ".join(f"{k} {v}" for k, v in values.items())
+                 for (s, sigma), values in PUBLISHED.items() if s in sets and sigma in sigmas]
+    return "\n".join(lines + [""] + ratios + published)
+
+
+def write_section(text: str, path: Path) -> None:
+    existing = path.read_text() if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    block = f"{SECTION}\n\n{text}\n\n"
+    path.write_text(pattern.sub(block, existing) if pattern.search(existing) else existing.rstrip() + "\n\n" + block)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", nargs="+", default=["Set12", "BSD68"])
+    parser.add_argument("--sigmas", type=float, nargs="+", default=[15, 25, 50])
+    parser.add_argument("--methods", nargs="+", default=None, help="default: every available method")
+    parser.add_argument("--limit", type=int, default=None, help="first N images of each set (quick runs)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md and the montage")
+    args = parser.parse_args(argv)
+    sigmas = [int(s) if float(s).is_integer() else s for s in args.sigmas]
+    started = time.time()
+    table = evaluate(args.sets, sigmas, args.methods, args.limit,
+                     None if args.no_write else HERE / "image_montage.png")
+    facts = pydenoise.info()
+    command = "python benchmarks/eval_image.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = "\n".join([
+        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"{facts['cpu_kernels']} kernels (shared with other jobs: timings are indicative). "
+        f"Date: {datetime.date.today()}. pydenoise {facts['version']}, torch {facts['torch']}, "
+        f"scikit-image {skimage.__version__}.",
+        f"Command: `{command.strip()}` ({time.time() - started:.0f} s). Images: {', '.join(args.sets)}"
+        + (f" (first {args.limit} of each)" if args.limit else "") + "; montage: `benchmarks/image_montage.png`.",
+        "",
+        format_table(table, args.sets, sigmas),
+    ])
+    print(text)
+    if not args.no_write:
+        write_section(text, HERE / "RESULTS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
