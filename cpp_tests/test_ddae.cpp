@@ -95,6 +95,9 @@ int main() {
   check_case(seeds_widths, 100, 256, false, true, rng);
   check_case({37, 13, 70, 37}, 9, 40, true, false, rng);  // widths that leave vector and tile tails
   check_case({5, 3, 5}, 70, 5, false, false, rng);
+  // Packed large-batch path (batch >= 128): full panels plus unpacked tail features, bf16 packing too.
+  check_case({40, 72, 50, 40}, 200, 40, true, false, rng);
+  check_case(seeds_widths, 300, 256, false, true, rng);
   std::printf("test_ddae: all cases passed (avx2 kernels: %s)\n", pydenoise::cpu_has_avx2() ? "yes" : "no");
   return 0;
 }

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import torch
 
-from pydenoise import _C, nn, ops
+from pydenoise import _C, metrics, nn, ops
 from pydenoise.denoiser import Denoiser, available_models, load
 
 try:
@@ -19,7 +19,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was built in place
     __version__ = "0.1.0+local"
 
-__all__ = ["__version__", "info", "load", "available_models", "Denoiser", "nn", "ops"]
+__all__ = ["__version__", "info", "load", "available_models", "Denoiser", "metrics", "nn", "ops"]
 
 
 def info() -> dict:

@@ -4,8 +4,10 @@ The framing is defined once here and shared with :mod:`pydenoise.streaming`, so 
 processing give the same samples:
 
 * window ``N`` (the model's), hop ``h`` with ``N % h == 0``;
-* the signal is padded with ``N - h`` zeros on the left and zeros on the right, and frame ``k`` starts at
-  padded sample ``k * h``; every input sample is then covered by exactly ``N / h`` frames;
+* the signal is padded on the left with ``N - h`` copies of its first sample and on the right with copies of
+  its last sample (not zeros: a trace with an offset would get a step at each end), and frame ``k`` starts
+  at padded sample ``k * h``; every input sample is then covered by exactly ``N / h`` frames; a stream knows
+  its first sample when it starts and its last at ``flush()``, so this padding is causal;
 * each frame is normalised (its mean removed, divided by its standard deviation) before the network and
   scaled back after, so a model works on counts, m/s or [-1, 1] audio alike; a constant frame passes
   unchanged;
@@ -26,7 +28,7 @@ import torch
 
 from pydenoise.nn import DDAE, load_model
 
-__all__ = ["Denoiser", "load", "available_models", "synthesis_window", "overlap_normaliser", "frame_count"]
+__all__ = ["Denoiser", "load", "available_models", "synthesis_window", "overlap_normaliser", "frame_count", "pad_edges"]
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
@@ -85,6 +87,11 @@ def check_hop(hop: int, window: int) -> int:
     if not 1 <= hop <= window or window % hop:
         raise ValueError(f"hop must divide the window ({window}) and lie in 1..{window}, got {hop}")
     return hop
+
+
+def pad_edges(signal: torch.Tensor, left: int, right: int) -> torch.Tensor:
+    """``(channels, samples)`` padded with ``left`` copies of the first and ``right`` of the last sample."""
+    return torch.cat([signal[:, :1].expand(-1, left), signal, signal[:, -1:].expand(-1, right)], dim=1)
 
 
 def _as_signal(x) -> tuple[torch.Tensor, bool]:
@@ -172,7 +179,7 @@ class Denoiser:
         ----------
         x : numpy.ndarray or torch.Tensor
             float32 or float64, shape ``(samples,)`` or ``(channels, samples)``; any length (the ends are
-            zero-padded internally, nothing is trimmed).
+            padded internally by edge replication, nothing is trimmed).
         hop : int, optional
             Hop between windows; must divide the window. Default: the model's (``self.hop``).
         device : str or torch.device, optional
@@ -201,8 +208,7 @@ class Denoiser:
         window = self.window
         frames_per_channel = frame_count(samples, window, hop)
         padded_length = (frames_per_channel - 1) * hop + window
-        padded = signal.new_zeros(channels, padded_length)
-        padded[:, window - hop : window - hop + samples] = signal
+        padded = pad_edges(signal, window - hop, padded_length - (window - hop) - samples)
         frames = padded.unfold(1, window, hop).reshape(-1, window)  # all channels in one batch
         weighted = self.denoise_frames(frames) * torch.as_tensor(synthesis_window(window), dtype=signal.dtype,
                                                                   device=signal.device)

@@ -80,6 +80,12 @@ def _ddae_forward_fake(frames, weights, biases, residual=False, allow_tf32=False
     torch._check(frames.dim() == 2, lambda: f"ddae_forward: frames must be 2-D, got {frames.dim()}-D")
     torch._check(frames.dtype == torch.float32, lambda: f"ddae_forward: frames must be float32, got {frames.dtype}")
     torch._check(len(weights) == len(biases), lambda: "ddae_forward: as many biases as weights are needed")
+    for index, tensor in enumerate([*weights, *biases]):
+        torch._check(
+            tensor.device == frames.device,
+            lambda: f"ddae_forward: weights and biases must be on the frames' device {frames.device}, "
+            f"tensor {index} is on {tensor.device}",
+        )
     window = weights[0].shape[1]
     torch._check(frames.shape[1] == window, lambda: f"ddae_forward: frames must have {window} columns")
     return frames.new_empty((frames.shape[0], window))

@@ -23,9 +23,21 @@ struct DenseLayerArgs {
   int64_t residual_stride;
   float* out;
   int64_t out_stride;
+  // Optional: the weight as packed panels (pack_weight_panels), for the large-batch outer-product tiles.
+  const float* packed_weight = nullptr;
 };
 
-void dense_layer_scalar(const DenseLayerArgs& a);
+// Output features per packed panel: one 6x16 register tile is 6 rows x 2 vectors of 8.
+constexpr int kPanelWidth = 16;
+
+// Floats of the packed form of a (N, K) weight: full panels only; the last N % 16 features stay unpacked.
+inline int64_t packed_floats(int K, int N) { return int64_t{N / kPanelWidth} * kPanelWidth * K; }
+
+// Writes panels [panel_begin, panel_end) of W^T: panel p is [K][16] floats, features 16p .. 16p+15.
+void pack_weight_panels(const void* weight, WeightType weight_type, int K, int panel_begin, int panel_end,
+                        float* packed);
+
+void dense_layer_scalar(const DenseLayerArgs& a);  // ignores packed_weight
 void dense_layer_avx2(const DenseLayerArgs& a);  // only call when cpu_has_avx2()
 
 inline float bf16_to_float(uint16_t bits) {

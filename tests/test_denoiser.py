@@ -1,0 +1,144 @@
+"""Offline denoising: framing, normalisation, overlap-add, dtypes and shapes, model files, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+import pydenoise
+from pydenoise import Denoiser
+from pydenoise.nn import DDAE, load_model, save_model
+
+from conftest import random_ddae
+
+
+def identity_denoiser(residual=False):
+    """A one-layer linear network that returns its window: f(x) = x, or noise = 0 in residual mode."""
+    net = DDAE((256, 256), residual=residual)
+    with torch.no_grad():
+        net.layers[0].weight.copy_(torch.zeros(256, 256) if residual else torch.eye(256))
+        net.layers[0].bias.zero_()
+    return Denoiser(net)
+
+
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("hop", [16, 64, 128, 256])
+@pytest.mark.parametrize("samples", [1, 255, 256, 1000, 4099])
+def test_identity_network_reproduces_input_edges_included(residual, hop, samples):
+    rng = np.random.default_rng(samples)
+    x = rng.standard_normal(samples) * 3.0 + 0.5
+    y = identity_denoiser(residual).denoise(x, hop=hop)
+    np.testing.assert_allclose(y, x, rtol=1e-6, atol=1e-6 * np.abs(x).max())
+
+
+def test_large_offsets_survive_in_float64():
+    x = 1e6 + np.sin(np.arange(3000) / 7.0)
+    y = identity_denoiser().denoise(x)
+    np.testing.assert_allclose(y - 1e6, x - 1e6, atol=1e-6)
+
+
+def test_zeros_give_zeros():
+    m = Denoiser(random_ddae())
+    for x in (np.zeros(1000), np.zeros((3, 500), np.float32), torch.zeros(2, 300, dtype=torch.float64)):
+        y = m.denoise(x)
+        assert (np.asarray(y) == 0).all()
+
+
+def test_types_shapes_and_dtypes_are_kept():
+    m = Denoiser(random_ddae())
+    rng = np.random.default_rng(0)
+    for x in (
+        rng.standard_normal(777),
+        rng.standard_normal(777).astype(np.float32),
+        rng.standard_normal((4, 600)),
+        torch.randn(3, 900),
+        torch.randn(900, dtype=torch.float64),
+    ):
+        y = m.denoise(x)
+        assert type(y) is type(x) and y.shape == x.shape and y.dtype == x.dtype
+
+
+def test_channels_are_independent_and_batched_in_one_call(monkeypatch):
+    m = Denoiser(random_ddae())
+    x = np.random.default_rng(1).standard_normal((3, 2000))
+    calls = []
+    original = pydenoise.ops.ddae_forward
+    monkeypatch.setattr(pydenoise.ops, "ddae_forward", lambda *a, **k: calls.append(a[0].shape) or original(*a, **k))
+    together = m.denoise(x)
+    assert len(calls) == 1 and calls[0][0] == 3 * (2000 + 256 - 64 - 1) // 64 + 3
+    separately = np.stack([m.denoise(channel) for channel in x])
+    np.testing.assert_allclose(together, separately, rtol=1e-6, atol=1e-9)
+
+
+def test_scale_invariance():
+    m = Denoiser(random_ddae(residual=True))
+    x = np.random.default_rng(2).standard_normal(1500)
+    np.testing.assert_allclose(m.denoise(x * 1e4), m.denoise(x) * 1e4, rtol=1e-5, atol=1e-5 * 1e4)
+
+
+def test_save_load_round_trip(tmp_path):
+    net = random_ddae(residual=True)
+    path = tmp_path / "model.safetensors"
+    save_model(net, path, {"sample_rate": 100.0, "hop": 128, "domain": "seismic"})
+    loaded = pydenoise.load(path)
+    assert (loaded.window, loaded.hop, loaded.sample_rate, loaded.residual) == (256, 128, 100.0, True)
+    assert loaded.config["domain"] == "seismic"
+    x = np.random.default_rng(3).standard_normal(2000)
+    np.testing.assert_array_equal(loaded.denoise(x), Denoiser(net, {"hop": 128}).denoise(x))
+    module, config = load_model(path)
+    assert config["widths"] == list(net.widths)
+    for a, b in zip(module.state_dict().values(), net.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_corrupt_and_truncated_files(tmp_path):
+    good = tmp_path / "good.safetensors"
+    save_model(random_ddae(), good)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00\x01not a model at all" * 10)
+    for path in (truncated, garbage):
+        with pytest.raises(ValueError, match="not a readable safetensors file"):
+            pydenoise.load(path)
+    with pytest.raises(ValueError, match="does not exist"):
+        pydenoise.load(tmp_path / "missing.safetensors")
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model name 'nonexistent'"):
+        pydenoise.load("nonexistent")
+
+
+@pytest.mark.parametrize(
+    "x, error, message",
+    [
+        (np.array([]), ValueError, "empty"),
+        (np.zeros((2, 0)), ValueError, "empty"),
+        (np.array([1.0, np.nan, 2.0]), ValueError, "NaN or Inf"),
+        (np.array([1.0, np.inf]), ValueError, "NaN or Inf"),
+        (np.zeros((2, 3, 4)), ValueError, "1-D .* or 2-D"),
+        (np.arange(10), TypeError, "float32 or float64"),
+        (torch.arange(10), TypeError, "float32 or float64"),
+        ([1.0, 2.0], TypeError, "numpy array or a torch tensor"),
+    ],
+)
+def test_bad_signals(x, error, message):
+    with pytest.raises(error, match=message):
+        Denoiser(random_ddae()).denoise(x)
+
+
+@pytest.mark.parametrize("hop, error", [(0, ValueError), (100, ValueError), (512, ValueError), (2.0, TypeError)])
+def test_bad_hops(hop, error):
+    with pytest.raises(error, match="hop"):
+        Denoiser(random_ddae()).denoise(np.zeros(300), hop=hop)
+
+
+def test_module_trains_through_the_reference_and_infers_through_the_kernel():
+    net = random_ddae().train()
+    x = torch.randn(8, 256)
+    loss = (net(x) ** 2).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters())
+    net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), pydenoise.ops.ddae_reference(x, net.weights(), net.biases()), atol=1e-5, rtol=1e-5)

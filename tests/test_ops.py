@@ -1,0 +1,165 @@
+"""The fused DDAE op against a float64 reference, its registration (opcheck, torch.compile) and its errors."""
+
+import pytest
+import torch
+
+from pydenoise import ops
+from pydenoise.nn import DEFAULT_WIDTHS
+
+from conftest import random_ddae, requires_cuda
+
+BATCHES = [0, 1, 3, 255, 4097]
+RANDOM_WIDTHS = [(256, 384, 96, 200, 256), (64, 7, 64), (40, 512, 33, 40)]
+
+
+def float64_reference(frames, net, residual):
+    weights = [w.double() for w in net.weights()]
+    biases = [b.double() for b in net.biases()]
+    return ops.ddae_reference(frames.double(), weights, biases, residual=residual)
+
+
+def relative_error(result, reference):
+    if reference.numel() == 0:
+        return 0.0
+    return ((result.double() - reference).abs().max() / reference.abs().max()).item()
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("residual", [False, True])
+def test_default_widths_match_float64_reference(batch, residual):
+    net = random_ddae()
+    frames = torch.randn(batch, 256)
+    result = ops.ddae_forward(frames, net.weights(), net.biases(), residual=residual)
+    assert result.shape == (batch, 256) and result.dtype == torch.float32
+    assert relative_error(result, float64_reference(frames, net, residual)) <= 1e-5
+
+
+@pytest.mark.parametrize("widths", RANDOM_WIDTHS)
+@pytest.mark.parametrize("batch", [1, 3, 100])
+def test_other_widths_match_float64_reference(widths, batch):
+    net = random_ddae(widths, seed=len(widths))
+    frames = torch.randn(batch, widths[0])
+    for residual in (False, True):
+        result = ops.ddae_forward(frames, net.weights(), net.biases(), residual=residual)
+        assert relative_error(result, float64_reference(frames, net, residual)) <= 1e-5
+
+
+def test_non_contiguous_and_overlapping_frames():
+    net = random_ddae()
+    column_major = torch.randn(256, 70).t()  # stride (1, 70): copied by the binding
+    signal = torch.randn(64 * 40 + 256)
+    overlapping = signal.unfold(0, 256, 64)  # rows overlap, read in place
+    every_other = torch.randn(140, 256)[::2]
+    for frames in (column_major, overlapping, every_other):
+        assert not frames.is_contiguous()
+        result = ops.ddae_forward(frames, net.weights(), net.biases())
+        assert relative_error(result, float64_reference(frames, net, False)) <= 1e-5
+
+
+def test_bfloat16_weights_within_1e_2():
+    net = random_ddae()
+    frames = torch.randn(300, 256)
+    result = ops.ddae_forward(frames, [w.bfloat16() for w in net.weights()], net.biases())
+    assert relative_error(result, float64_reference(frames, net, False)) <= 1e-2
+
+
+def test_nan_propagates():
+    net = random_ddae()
+    frames = torch.randn(5, 256)
+    frames[2, 17] = float("nan")
+    result = ops.ddae_forward(frames, net.weights(), net.biases())
+    assert torch.isnan(result[2]).any()
+    assert torch.isfinite(result[[0, 1, 3, 4]]).all()
+
+
+def test_opcheck():
+    net = random_ddae((64, 96, 32, 64))
+    weights = [w.detach() for w in net.weights()]
+    biases = [b.detach() for b in net.biases()]
+    for args in [(torch.randn(5, 64), weights, biases, False, False), (torch.randn(1, 64), weights, biases, True, False)]:
+        torch.library.opcheck(torch.ops.pydenoise.ddae_forward.default, args)
+
+
+def test_torch_compile_uses_the_fake_kernel():
+    net = random_ddae()
+    weights = [w.detach() for w in net.weights()]
+    biases = [b.detach() for b in net.biases()]
+
+    def denoise(frames):
+        return ops.ddae_forward(frames * 2.0, weights, biases, residual=True) + 1.0
+
+    compiled = torch.compile(denoise, backend="aot_eager", fullgraph=True)
+    frames = torch.randn(9, 256)
+    torch.testing.assert_close(compiled(frames), denoise(frames))
+
+
+@pytest.mark.parametrize(
+    "make_frames, error, message",
+    [
+        (lambda: torch.randn(256), ValueError, "2-D"),
+        (lambda: torch.randn(2, 3, 256), ValueError, "2-D"),
+        (lambda: torch.randn(4, 128), ValueError, "256 columns"),
+        (lambda: torch.randint(0, 5, (4, 256), dtype=torch.int32), TypeError, "float32"),
+        (lambda: torch.randn(4, 256, dtype=torch.float64), TypeError, "float32"),
+    ],
+)
+def test_bad_frames(make_frames, error, message):
+    net = random_ddae()
+    with pytest.raises(error, match=message):
+        ops.ddae_forward(make_frames(), net.weights(), net.biases())
+
+
+def test_bad_weights():
+    net = random_ddae()
+    weights, biases = [w.detach() for w in net.weights()], [b.detach() for b in net.biases()]
+    frames = torch.randn(3, 256)
+    with pytest.raises(ValueError, match="biases"):
+        ops.ddae_forward(frames, weights, biases[:-1])
+    with pytest.raises(ValueError, match="weights\\[3\\]"):
+        ops.ddae_forward(frames, weights[:3] + [torch.randn(128, 100)] + weights[4:], biases)
+    with pytest.raises(ValueError, match="last layer"):
+        ops.ddae_forward(frames, weights[:-1], biases[:-1])
+    with pytest.raises(TypeError, match="float32 or all bfloat16"):
+        ops.ddae_forward(frames, [weights[0].double()] + weights[1:], biases)
+    with pytest.raises(ValueError, match="contiguous"):
+        ops.ddae_forward(frames, [weights[0].t().contiguous().t()] + weights[1:], biases)
+
+
+def test_weights_on_another_device():
+    net = random_ddae()
+    weights = [w.detach() for w in net.weights()]
+    biases = [b.detach() for b in net.biases()]
+    weights[2] = weights[2].to("meta")
+    with pytest.raises((ValueError, RuntimeError), match="device"):
+        ops.ddae_forward(torch.randn(3, 256), weights, biases)
+
+
+@requires_cuda
+@pytest.mark.parametrize("batch", BATCHES + [65536])
+@pytest.mark.parametrize("residual", [False, True])
+def test_cuda_float32_tf32_bf16(batch, residual):
+    net = random_ddae().cuda()
+    frames = torch.randn(batch, 256, device="cuda")
+    reference = float64_reference(frames, net, residual)
+    fp32 = ops.ddae_forward(frames, net.weights(), net.biases(), residual=residual)
+    tf32 = ops.ddae_forward(frames, net.weights(), net.biases(), residual=residual, allow_tf32=True)
+    bf16 = ops.ddae_forward(frames, [w.bfloat16() for w in net.weights()], net.biases(), residual=residual)
+    assert fp32.device == frames.device
+    assert relative_error(fp32, reference) <= 1e-5
+    assert relative_error(tf32, reference) <= 1e-3
+    assert relative_error(bf16, reference) <= 1e-2
+
+
+@requires_cuda
+@pytest.mark.parametrize("widths", RANDOM_WIDTHS)
+def test_cuda_other_widths(widths):
+    net = random_ddae(widths).cuda()
+    frames = torch.randn(77, widths[0], device="cuda")
+    assert relative_error(ops.ddae_forward(frames, net.weights(), net.biases()), float64_reference(frames, net, False)) <= 1e-5
+
+
+@requires_cuda
+def test_cuda_rejects_cpu_weights():
+    net = random_ddae()
+    with pytest.raises(ValueError, match="device"):
+        ops.ddae_forward(torch.randn(3, 256, device="cuda"), net.weights(), net.biases())
