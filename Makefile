@@ -10,7 +10,7 @@ export MAX_JOBS ?= 2
 
 install:
 	$(PYTHON) -m pip install -q "torch==2.14.1" ninja setuptools wheel
-	$(PYTHON) -m pip install -q --no-build-isolation -e ".[test]"
+	$(PYTHON) -m pip install -q --no-build-isolation -e ".[test,image]"
 
 demo: install
 	pydenoise info

@@ -13,9 +13,6 @@ images are only read here: never trained on, never shipped.
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -28,9 +25,12 @@ import torch
 import pydenoise
 from pydenoise.comparison import available_methods, compare, montage
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import machine_header, markdown_table, write_section  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data" / "images"
-SECTION = "## Image denoising (Set12, BSD68)"
+SECTION = "Image denoising (Set12, BSD68)"
 #: Published set averages at σ = 25 (README of the data folder), for reference.
 PUBLISHED = {("Set12", 25): {"BM3D": 29.97, "DnCNN": 30.44}, ("BSD68", 25): {"BM3D": 28.57, "MLP": 28.96}}
 
@@ -73,32 +73,24 @@ def evaluate(sets, sigmas, methods, limit, montage_path):
 def format_table(table, sets, sigmas) -> str:
     methods = list(dict.fromkeys(key[2] for key in table))
     columns = [(s, sigma) for s in sets for sigma in sigmas]
-    header = "| method | " + " | ".join(f"{s} σ={sigma}" for s, sigma in columns) + " | s / image (σ=25) |"
-    lines = ["PSNR dB / SSIM, mean over each set:", "", header, "|" + "---|" * (len(columns) + 2)]
+    rows = []
     for name in methods:
-        cells = []
-        for key in columns:
-            value = table.get((*key, name))
-            cells.append("–" if value is None else f"{value[0]:.2f} / {value[1]:.3f}")
-        times = [table[(s, 25, name)][2] for s in sets if (s, 25, name) in table]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {np.mean(times):.3f} |" if times else " | – |")
+        cells = [f"{table[(*key, name)][0]:.2f} / {table[(*key, name)][1]:.3f}" if (*key, name) in table else "–"
+                 for key in columns]
+        times = [table[(*key, name)][2] for key in columns if (*key, name) in table]
+        rows.append([name, *cells, f"{np.mean(times):.3f}"])
+    header = ["method", *(f"{s} σ={sigma}" for s, sigma in columns), "s / image"]
     dae = {key[:2]: table[key][0] for key in table if key[2] == "patch DAE"}
-    ratios = []
+    gaps = []
     for peer in ("TV", "NL-means", "BM3D"):
-        gaps = [f"{s} σ={sigma}: {dae[(s, sigma)] - table[(s, sigma, peer)][0]:+.2f}"
-                for s, sigma in columns if (s, sigma, peer) in table and (s, sigma) in dae]
-        if gaps:
-            ratios.append(f"- patch DAE − {peer} (dB): " + ", ".join(gaps))
+        cells = [f"{s} σ={sigma}: {dae[(s, sigma)] - table[(s, sigma, peer)][0]:+.2f}"
+                 for s, sigma in columns if (s, sigma, peer) in table and (s, sigma) in dae]
+        if cells:
+            gaps.append(f"- patch DAE − {peer} (dB): " + ", ".join(cells))
     published = [f"- published {s} σ={sigma}: " + ", ".join(f"{k} {v}" for k, v in values.items())
                  for (s, sigma), values in PUBLISHED.items() if s in sets and sigma in sigmas]
-    return "\n".join(lines + [""] + ratios + published)
-
-
-def write_section(text: str, path: Path) -> None:
-    existing = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = f"{SECTION}\n\n{text}\n\n"
-    path.write_text(pattern.sub(block, existing) if pattern.search(existing) else existing.rstrip() + "\n\n" + block)
+    return "\n".join(["PSNR dB / SSIM, mean over each set; seconds per image averaged over all columns:", "",
+                      markdown_table(header, rows), "", *gaps, *published])
 
 
 def main(argv=None) -> int:
@@ -116,18 +108,18 @@ def main(argv=None) -> int:
     facts = pydenoise.info()
     command = "python benchmarks/eval_image.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = "\n".join([
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-        f"{facts['cpu_kernels']} kernels (shared with other jobs: timings are indicative). "
-        f"Date: {datetime.date.today()}. pydenoise {facts['version']}, torch {facts['torch']}, "
-        f"scikit-image {skimage.__version__}.",
-        f"Command: `{command.strip()}` ({time.time() - started:.0f} s). Images: {', '.join(args.sets)}"
-        + (f" (first {args.limit} of each)" if args.limit else "") + "; montage: `benchmarks/image_montage.png`.",
+        machine_header({"threads": torch.get_num_threads(), "kernels": facts["cpu_kernels"],
+                        "pydenoise": facts["version"], "torch": facts["torch"], "scikit-image": skimage.__version__}),
+        "",
+        f"Command: `{command.strip()}` ({time.time() - started:.0f} s); images: {', '.join(args.sets)}"
+        + (f" (first {args.limit} of each)" if args.limit else "") + ". Montage: `benchmarks/image_montage.png`. "
+        "Protocol: unclipped noise, seed 0 per image, true σ given to every method.",
         "",
         format_table(table, args.sets, sigmas),
     ])
     print(text)
     if not args.no_write:
-        write_section(text, HERE / "RESULTS.md")
+        write_section(SECTION, text)
     return 0
 
 

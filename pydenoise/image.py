@@ -131,11 +131,9 @@ def _load_patch_model(model):
 
     denoiser = load(model)
     patch = math.isqrt(denoiser.window)
-    if patch * patch != denoiser.window or not denoiser.residual:
-        raise ValueError(
-            f"model must be a residual patch model with a square window (e.g. 256 = 16×16), got window "
-            f"{denoiser.window}, residual={denoiser.residual}"
-        )
+    if patch * patch != denoiser.window:
+        raise ValueError(f"model must be a patch model with a square window (e.g. 256 = 16×16), got window "
+                         f"{denoiser.window}")
     return denoiser, patch
 
 
@@ -144,9 +142,9 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
     """Denoise an image with the patch DDAE: overlapping 16×16 patches through the fused kernel.
 
     Every ``stride`` pixels a 16×16 patch (16·16 = 256 values, the fused op's window) is taken, its mean
-    removed and divided by the noise level σ; the noise-learning network estimates its noise, which is
-    subtracted; the denoised patches are scaled back, weighted by a Hann window and averaged where they
-    overlap. Borders are reflect101. Colour images are turned into an orthonormal luma/opponent basis
+    removed and divided by the noise level σ; the network estimates the clean patch (or, for a
+    noise-learning model, its noise, which is subtracted); the denoised patches are scaled back, weighted
+    by a Hann window and averaged where they overlap. Borders are reflect101. Colour images are turned into an orthonormal luma/opponent basis
     first (white noise stays white with the same σ), each channel denoised, and turned back.
 
     Parameters
@@ -161,7 +159,7 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
         Span of valid values; implied for integer images, required for float images. The shipped model was
         trained for σ between 5/255 and 50/255 of it: far outside that range a ``RuntimeWarning`` is given.
     model : str, path or Denoiser
-        A residual patch model: the shipped ``"image"`` (default), a ``.safetensors`` path, or a loaded one.
+        A patch model: the shipped ``"image"`` (default), a ``.safetensors`` path, or a loaded one.
     stride : int, optional
         Pixels between patches, 1..16 (smaller: better and slower). Default: the model's (3).
     channel_axis : int, optional
