@@ -47,7 +47,7 @@ def _add_train(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
-    parser.add_argument("--batch", type=int, default=None, help="examples per step (default 64 conv, 2048 patch)")
+    parser.add_argument("--batch", type=int, default=None, help="examples per step (default 64 conv, 512 patch)")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (cosine decay)")
     parser.add_argument("--seed", type=int, default=0)
     from pydenoise.imagetrain import add_image_arguments

@@ -142,10 +142,11 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
     """Denoise an image with the patch DDAE: overlapping 16×16 patches through the fused kernel.
 
     Every ``stride`` pixels a 16×16 patch (16·16 = 256 values, the fused op's window) is taken, its mean
-    removed and divided by the noise level σ; the network estimates the clean patch (or, for a
-    noise-learning model, its noise, which is subtracted); the denoised patches are scaled back, weighted
-    by a Hann window and averaged where they overlap. Borders are reflect101. Colour images are turned into an orthonormal luma/opponent basis
-    first (white noise stays white with the same σ), each channel denoised, and turned back.
+    removed and divided by the noise level σ; the noise-learning network estimates its noise, which is
+    subtracted (a clean-output model's estimate is used as is); the denoised patches are scaled back,
+    weighted by a Hann window and averaged where they overlap. Borders are reflect101. Colour images are
+    turned into an orthonormal luma/opponent basis first (white noise stays white with the same σ), each
+    channel denoised, and turned back.
 
     Parameters
     ----------

@@ -60,9 +60,9 @@ def test_file_round_trip(tmp_path, variant):
 @pytest.fixture(scope="module")
 def trained_faces(faces, tmp_path_factory):
     torch.manual_seed(0)
-    net = ConvDAE(variant="batchnorm", filters=(32, 64), latent=32, size=(25, 25))
+    net = ConvDAE(variant="pool", filters=(32, 64))
     path = tmp_path_factory.mktemp("faces") / "faces.safetensors"
-    train_conv_dae(net, list(faces[:180] * 255), path, steps=300, batch=64, sigma_range=(20, 40),
+    train_conv_dae(net, list(faces[:180] * 255), path, steps=200, batch=32, crop=24, sigma_range=(20, 40),
                    validation_images=list(faces[180:] * 255), log=lambda line: None)
     return net, path
 
