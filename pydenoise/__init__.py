@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 import torch
 
-from pydenoise import _C, metrics, nn, ops
+from pydenoise import _C, filter_ops, image, metrics, nn, ops
 from pydenoise.denoiser import Denoiser, available_models, load
 
 try:
@@ -19,7 +20,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was built in place
     __version__ = "0.1.0+local"
 
-__all__ = ["__version__", "info", "load", "available_models", "Denoiser", "metrics", "nn", "ops"]
+__all__ = ["__version__", "info", "load", "available_models", "Denoiser", "filter_ops", "image", "metrics", "nn", "ops"]
 
 
 def info() -> dict:
@@ -43,3 +44,13 @@ def info() -> dict:
         "threads": torch.get_num_threads(),
         "models": available_models(),
     }
+
+
+# Domain modules import heavy libraries (ObsPy, ...): `pydenoise.seismic` is imported on first use.
+_LAZY_MODULES = {"seismic", "streaming"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        return import_module(f"pydenoise.{name}")
+    raise AttributeError(f"module 'pydenoise' has no attribute {name!r}")

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
+import tempfile
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
 
 def _add_info(subparsers) -> None:
@@ -104,7 +109,218 @@ def _run_compare(args) -> int:
     return 0
 
 
-COMMANDS = [_add_info, _add_train, _add_compare]
+# ------------------------------------------------------------------------------------------- denoise
+
+#: File types that are not seismic, by extension; everything else goes to ObsPy (miniSEED, SAC, GSE2, ...).
+DOMAINS_BY_EXTENSION = {
+    ".wav": "audio",
+    ".flac": "audio",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".tif": "image",
+    ".tiff": "image",
+}
+
+
+def file_domain(path) -> str:
+    """Which domain handles a file: ``"audio"``, ``"image"`` or ``"seismic"`` (any format ObsPy reads)."""
+    return DOMAINS_BY_EXTENSION.get(Path(path).suffix.lower(), "seismic")
+
+
+@contextmanager
+def atomic_path(destination: Path):
+    """Yield a temporary path beside ``destination`` (same extension) that replaces it only on success.
+
+    On any error or Ctrl-C the temporary file is removed, so no half-written output is ever left behind.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=f".part{destination.suffix}",
+                                         dir=destination.parent)
+    os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; the output gets the usual permissions
+    try:
+        yield Path(temporary)
+        os.replace(temporary, destination)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _denoise_seismic_file(source: Path, destination: Path, args) -> None:
+    from pydenoise import seismic
+
+    before = seismic.read(source)
+    same_name = destination.name == source.name  # folder output: a name without a known extension keeps the format
+    output_format = seismic.output_format(destination, fallback=before[0].stats.get("_format") if same_name else None)
+    after = seismic.denoise(before, model=args.model or "seismic", hop=args.hop, resample=not args.no_resample)
+    with atomic_path(destination) as temporary:
+        seismic.write(after, temporary, output_format)
+    if args.plot:
+        with atomic_path(destination.with_name(destination.name + ".png")) as temporary:
+            seismic.plot_comparison(before, after, temporary)
+
+
+def _denoise_image_file(source: Path, destination: Path, args) -> None:
+    import skimage.io
+
+    from pydenoise import image
+
+    picture = skimage.io.imread(source)
+    if picture.dtype.name != "uint8":
+        raise ValueError(f"an 8-bit image is expected, got {picture.dtype}")
+    if picture.ndim == 3 and picture.shape[-1] not in (1, 3):
+        raise ValueError(f"grayscale or RGB expected, got {picture.shape[-1]} channels (alpha is not denoised)")
+    channel_axis = -1 if picture.ndim == 3 else None
+    out = image.denoise(picture, model=args.model or "image", channel_axis=channel_axis)  # blind: σ estimated
+    with atomic_path(destination) as temporary:
+        skimage.io.imsave(temporary, out, check_contrast=False)
+
+
+#: The function that denoises one file of each domain: ``route(source, destination, args)``.
+ROUTES = {"seismic": _denoise_seismic_file, "image": _denoise_image_file}
+
+
+def _plan_outputs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
+    """(source, destination) pairs: ``output`` is a folder for several inputs or a folder input, else a file."""
+    sources, folder_given = [], False
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            folder_given = True
+            sources += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        else:
+            sources.append(path)
+    if not sources:
+        raise ValueError(f"no input files in {', '.join(inputs)}")
+    target = Path(output)
+    into_folder = len(sources) > 1 or folder_given or target.is_dir() or output.endswith(os.sep)
+    pairs = [(source, target / source.name if into_folder else target) for source in sources]
+    destinations = [destination.resolve() for _, destination in pairs]
+    if len(set(destinations)) < len(destinations):
+        raise ValueError("two inputs have the same file name; they would write the same output file")
+    return pairs
+
+
+def _add_denoise(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "denoise",
+        help="denoise files: miniSEED, SAC or any format ObsPy reads",
+        description=(
+            "Denoise waveform files. Ids, start times, sampling rates and sample counts are kept; gaps stay gaps; "
+            "the output format follows the output name (.mseed, .sac, ...; in an output folder, names without such an "
+            "extension keep the input's format). "
+            "Outputs are written atomically; a file that fails is reported and the others go on."
+        ),
+        epilog=(
+            "examples:\n"
+            "  pydenoise denoise day.mseed -o day.clean.mseed --plot\n"
+            "  pydenoise denoise raw/ -o clean/ --model my_model.safetensors"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="IN", help="input files, or folders (all their files)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output file for one input; a folder for several inputs (created if needed)")
+    parser.add_argument("--model", help="model name or .safetensors path (default: seismic)")
+    parser.add_argument("--hop", type=int, help="hop between windows (divides the window; default: the model's)")
+    parser.add_argument("--no-resample", action="store_true",
+                        help="reject traces whose sampling rate differs from the model's instead of resampling")
+    parser.add_argument("--plot", action="store_true", help="also write OUT.png: each trace before and after")
+    parser.set_defaults(func=_run_denoise)
+
+
+def _run_denoise(args) -> int:
+    from tqdm import tqdm
+
+    try:
+        pairs = _plan_outputs(args.inputs, args.output)
+    except ValueError as error:
+        print(f"pydenoise denoise: {error}", file=sys.stderr)
+        return 2
+    failures = 0
+    progress = tqdm(pairs, unit="file", desc="denoise", disable=None)
+    for source, destination in progress:
+        try:
+            if source.resolve() == destination.resolve():
+                raise ValueError("the output would overwrite the input")
+            domain = file_domain(source)
+            if domain not in ROUTES:
+                raise ValueError(f"{domain} files are not supported by this installation")
+            ROUTES[domain](source, destination, args)
+        except Exception as error:  # one bad file must not stop the others; it is reported below
+            failures += 1
+            progress.write(f"pydenoise denoise: {source}: {error}", file=sys.stderr)
+    if failures:
+        print(f"pydenoise denoise: {failures} of {len(pairs)} files failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+# ------------------------------------------------------------------------------------------ seedlink
+
+
+def _seedlink_stream(text: str) -> tuple[str, str, str]:
+    """``NET_STA[:SELECTORS]`` -> (network, station, selectors); selectors default to every channel."""
+    station_part, _, selectors = text.partition(":")
+    network, _, station = station_part.partition("_")
+    if not network or not station:
+        raise argparse.ArgumentTypeError(f"expected NET_STA[:SELECTORS] (e.g. BW_RJOB:EHZ), got {text!r}")
+    return network, station, selectors.strip() or "???"
+
+
+def _add_seedlink(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "seedlink",
+        help="denoise a SeedLink feed live into miniSEED files",
+        description=(
+            "Connect to a SeedLink server, denoise the selected streams as packets arrive, and append the denoised "
+            "traces to DIR/NET.STA.LOC.CHA.YYYY.DDD.mseed. Reconnects after a dropped connection; Ctrl-C stops "
+            "and writes the samples still held back by the latency."
+        ),
+        epilog="example: pydenoise seedlink localhost:18000 -s BW_RJOB:EHZ -s GE_APE -o live/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("server", metavar="HOST:PORT", help="SeedLink server")
+    parser.add_argument("-s", "--stream", dest="streams", action="append", required=True, type=_seedlink_stream,
+                        metavar="NET_STA[:SELECTORS]",
+                        help="station to follow; SELECTORS space-separated (default ??? = all channels); repeatable")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the miniSEED files")
+    parser.add_argument("--model", default="seismic", help="model name or .safetensors path (default: seismic)")
+    parser.add_argument("--hop", type=int, help="hop between windows (default: the model's)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds without data before reconnecting (default: 60)")
+    parser.add_argument("--reconnect-delay", type=float, default=5.0, help="seconds between attempts (default: 5)")
+    parser.set_defaults(func=_run_seedlink)
+
+
+def _run_seedlink(args) -> int:
+    from obspy.clients.seedlink.seedlinkexception import SeedLinkException
+
+    from pydenoise import seismic
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("pydenoise").setLevel(logging.INFO)
+    writer = seismic.MiniSeedDayFiles(args.output)
+    try:
+        client = seismic.SeedLinkDenoiser(args.server, writer, model=args.model, hop=args.hop,
+                                          timeout=args.timeout, reconnect_delay=args.reconnect_delay)
+        for network, station, selectors in args.streams:
+            client.select_stream(network, station, selectors)
+    except (ValueError, TypeError, OSError, SeedLinkException, seismic.EasySeedLinkClientException) as error:
+        print(f"pydenoise seedlink: {getattr(error, 'value', error)}", file=sys.stderr)  # SeedLinkException.value
+        return 1
+    try:
+        client.run_forever()
+    except KeyboardInterrupt:
+        pass
+    print(f"pydenoise seedlink: {writer.traces_written} denoised traces written to {args.output}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = [_add_info, _add_denoise, _add_seedlink, _add_train, _add_compare]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,12 +13,12 @@ processing give the same samples:
   unchanged;
 * the denoised frames are weighted by a Hann window shifted by half a sample (never zero) and overlap-added;
   dividing by the sum of the weights covering each sample (a length-``h`` periodic vector) makes the
-  reconstruction exact: an identity network returns its input, edges included.
+  reconstruction exact: an identity network returns its input, edges included. Because that sum depends only
+  on the position within a hop, the division is folded into the frame weights (:func:`frame_weights`).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +28,19 @@ import torch
 
 from pydenoise.nn import DDAE, load_model
 
-__all__ = ["Denoiser", "load", "available_models", "synthesis_window", "overlap_normaliser", "frame_count", "pad_edges"]
+__all__ = [
+    "Denoiser",
+    "load",
+    "available_models",
+    "synthesis_window",
+    "overlap_normaliser",
+    "frame_count",
+    "check_hop",
+    "as_signal",
+    "frame_weights",
+    "overlap_add",
+    "pad_edges",
+]
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
@@ -74,6 +86,16 @@ def overlap_normaliser(window: int, hop: int) -> np.ndarray:
     return synthesis_window(window).reshape(window // hop, hop).sum(axis=0)
 
 
+@lru_cache(maxsize=64)
+def frame_weights(window: int, hop: int, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+    """Synthesis weights divided by the overlap normaliser: overlap-adding weighted frames gives final samples.
+
+    Frame sample ``j`` lands on padded index ``k·hop + j``, whose normaliser is ``overlap_normaliser[j % hop]``.
+    """
+    weights = synthesis_window(window) / np.tile(overlap_normaliser(window, hop), window // hop)
+    return torch.as_tensor(weights, dtype=dtype, device=device)
+
+
 def frame_count(samples: int, window: int, hop: int) -> int:
     """Frames needed so that each of ``samples`` input samples is covered by ``window // hop`` frames."""
     return (window - hop + samples - 1) // hop + 1
@@ -94,8 +116,12 @@ def pad_edges(signal: torch.Tensor, left: int, right: int) -> torch.Tensor:
     return torch.cat([signal[:, :1].expand(-1, left), signal, signal[:, -1:].expand(-1, right)], dim=1)
 
 
-def _as_signal(x) -> tuple[torch.Tensor, bool]:
-    """``x`` as a 2-D (channels, samples) float tensor, and whether the caller gave a 1-D signal."""
+def as_signal(x, allow_empty: bool = False) -> tuple[torch.Tensor, bool]:
+    """``x`` as a 2-D (channels, samples) float tensor, and whether the caller gave a 1-D signal.
+
+    Raises ``TypeError`` for anything but float32/float64 numpy arrays or tensors, ``ValueError`` for a wrong
+    rank, NaN/Inf samples, or no samples (unless ``allow_empty``: a stream may receive an empty chunk).
+    """
     if isinstance(x, np.ndarray):
         if not np.issubdtype(x.dtype, np.floating) or x.dtype == np.float16:
             raise TypeError(f"x must be float32 or float64, got dtype {x.dtype}")
@@ -108,9 +134,11 @@ def _as_signal(x) -> tuple[torch.Tensor, bool]:
         raise TypeError(f"x must be a numpy array or a torch tensor, got {type(x).__name__}")
     if tensor.dim() not in (1, 2):
         raise ValueError(f"x must be 1-D (samples) or 2-D (channels, samples), got shape {tuple(tensor.shape)}")
-    if tensor.numel() == 0:
+    if tensor.numel() == 0 and not allow_empty:
         raise ValueError(f"x is empty (shape {tuple(tensor.shape)})")
-    if not bool(torch.isfinite(tensor).all()):
+    # numpy's check costs ~2 µs on a small chunk, torch's ~20 µs: it matters per streaming chunk
+    finite = np.isfinite(x).all() if isinstance(x, np.ndarray) else torch.isfinite(tensor).all()
+    if not bool(finite):
         raise ValueError("x contains NaN or Inf samples")
     return (tensor.unsqueeze(0), True) if tensor.dim() == 1 else (tensor, False)
 
@@ -165,12 +193,10 @@ class Denoiser:
         Mean and scale are computed in the frames' dtype (float64 keeps large offsets exact); the network runs
         in float32. A constant frame comes back unchanged.
         """
-        mean = frames.mean(dim=1, keepdim=True)
-        centred = frames - mean
-        scale = centred.square().mean(dim=1, keepdim=True).sqrt()
-        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-        net_out = self.module_on(frames.device).clean((centred / safe).to(torch.float32))
-        return mean + net_out.to(frames.dtype) * (safe * (scale > 0))
+        scale, mean = torch.std_mean(frames, dim=1, keepdim=True, correction=0)
+        safe = torch.where(scale > 0, scale, 1.0)
+        net_out = self.module_on(frames.device).clean(((frames - mean) / safe).to(torch.float32))
+        return mean + net_out.to(frames.dtype) * scale  # scale 0 (constant frame): the mean, unchanged
 
     def denoise(self, x, hop: int | None = None, device=None):
         """Denoise a trace or a set of traces.
@@ -197,7 +223,7 @@ class Denoiser:
         (1000,)
         """
         hop = self.hop if hop is None else check_hop(hop, self.window)
-        signal, was_1d = _as_signal(x)
+        signal, was_1d = as_signal(x)
         target = torch.device(device) if device is not None else signal.device
         result = self._denoise_signal(signal.to(target), hop).to(signal.device)
         result = result[0] if was_1d else result
@@ -206,17 +232,25 @@ class Denoiser:
     def _denoise_signal(self, signal: torch.Tensor, hop: int) -> torch.Tensor:
         channels, samples = signal.shape
         window = self.window
-        frames_per_channel = frame_count(samples, window, hop)
-        padded_length = (frames_per_channel - 1) * hop + window
-        padded = pad_edges(signal, window - hop, padded_length - (window - hop) - samples)
-        frames = padded.unfold(1, window, hop).reshape(-1, window)  # all channels in one batch
-        weighted = self.denoise_frames(frames) * torch.as_tensor(synthesis_window(window), dtype=signal.dtype,
-                                                                  device=signal.device)
-        summed = overlap_add(weighted.view(channels, frames_per_channel, window), hop)
-        normaliser = torch.as_tensor(overlap_normaliser(window, hop), dtype=signal.dtype, device=signal.device)
-        start = window - hop  # the padding; it is a multiple of hop, so phases line up with `normaliser`
-        phase_normaliser = normaliser.repeat(math.ceil(samples / hop))[:samples]
-        return summed[:, start : start + samples] / phase_normaliser
+        start = window - hop  # the left padding
+        padded_length = (frame_count(samples, window, hop) - 1) * hop + window
+        padded = pad_edges(signal, start, padded_length - start - samples)
+        return self.denoise_overlap_add(padded, hop)[:, start : start + samples]
+
+    def denoise_overlap_add(self, padded: torch.Tensor, hop: int, carry: torch.Tensor | None = None) -> torch.Tensor:
+        """Denoise every full frame of ``padded`` and overlap-add them with the :func:`frame_weights`.
+
+        Frames start at columns ``0, hop, 2·hop, …`` of the ``(channels, length)`` tensor; all channels' frames
+        go to the network in one batch. Returns ``(channels, (K - 1)·hop + window)`` for ``K`` frames; a sample
+        is final once every frame covering it has been added. ``carry`` (``(channels, window - hop)``): sums
+        left by earlier frames, added to the first ``window - hop`` columns (used by the streaming layer).
+        """
+        channels = padded.shape[0]
+        frames = padded.unfold(1, self.window, hop)
+        count = frames.shape[1]
+        weights = frame_weights(self.window, hop, padded.dtype, padded.device)
+        weighted = self.denoise_frames(frames.reshape(-1, self.window)) * weights
+        return overlap_add(weighted.view(channels, count, self.window), hop, carry)
 
     def stream(self, hop: int | None = None):
         """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model."""
@@ -225,14 +259,19 @@ class Denoiser:
         return StreamingDenoiser(self, hop=hop)
 
 
-def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
-    """Sum ``(channels, K, window)`` frames placed ``hop`` apart: ``(channels, (K - 1) * hop + window)``."""
+def overlap_add(frames: torch.Tensor, hop: int, carry: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum ``(channels, K, window)`` frames placed ``hop`` apart: ``(channels, (K - 1) * hop + window)``.
+
+    ``carry``, ``(channels, window - hop)``, seeds the first ``window - hop`` output samples.
+    """
     channels, count, window = frames.shape
     overlaps = window // hop
     blocks = frames.reshape(channels, count, overlaps, hop)
     out = frames.new_zeros(channels, count + overlaps - 1, hop)
+    if carry is not None:
+        out[:, : overlaps - 1] = carry.reshape(channels, overlaps - 1, hop)
     for i in range(overlaps):  # window / hop vectorised adds, not a loop over samples
-        out[:, i : i + count] += blocks[:, :, i]
+        out[:, i : i + count].add_(blocks[:, :, i])  # in place on the view: no write-back copy as with +=
     return out.reshape(channels, -1)
 
 

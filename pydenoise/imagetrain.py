@@ -367,7 +367,11 @@ def run_image_training(args) -> int:
     from pydenoise.nn import ConvDAE
 
     images = folder_images(args.images)
-    command = "pydenoise " + " ".join(sys.argv[1:])
+    options = {key: value for key, value in vars(args).items() if key not in ("func", "command", "images", "output")}
+    command = f"pydenoise train --images {args.images} -o {args.output} " + " ".join(
+        f"--{key.replace('_', '-')} {' '.join(map(str, value)) if isinstance(value, (list, tuple)) else value}"
+        for key, value in options.items() if value is not None
+    )
     common = dict(steps=args.steps, lr=args.lr, sigma_range=tuple(args.sigma), checkpoint=args.checkpoint,
                   seed=args.seed, command=command, log=lambda line: print(line, flush=True))
     if args.arch == "patch":

@@ -1,0 +1,233 @@
+"""Throughput of pydenoise's image filters against OpenCV, scipy.ndimage and kornia, in one run.
+
+For every filter, image size and dtype: megapixels per second of each library (best of ``--repeat`` runs)
+and the ratios ``ours / peer`` of throughput (above 1: we are faster). On a GPU, also the effective memory
+bandwidth of our kernels (bytes read + written per second) as a fraction of a device-to-device copy's.
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/bench_filters.py          # CPU (and CUDA when present), 512² and 4096²
+    PYTHONPATH=. python benchmarks/bench_filters.py --write  # also write the table into benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import scipy
+import torch
+from scipy import ndimage
+
+from pydenoise import image
+
+try:
+    import kornia
+except ImportError:  # kornia is an optional peer
+    kornia = None
+
+SIGMA = 2.0  # Gaussian: 17 taps (OpenCV's float rule, scipy truncate=4)
+BILATERAL = {"d": 9, "sigma_space": 3.0}  # sigma_color: 0.1 of the range
+# kornia's median and bilateral unfold k² copies of the image (5.4 GB for a 9×9 window at 4096²): CPU runs
+# above this many pixels leave them out.
+KORNIA_CPU_UNFOLD_LIMIT = 2048 * 2048
+SECTION = "## Image filters (benchmarks/bench_filters.py)"
+
+
+def best_time(fn: Callable[[], object], repeat: int, sync: Callable[[], None] = lambda: None) -> float:
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def cpu_cases(img: np.ndarray) -> dict[str, dict[str, Callable[[], object]]]:
+    """filter -> library -> call, all on the same numpy image."""
+    sigma_color = 0.1 if img.dtype == np.float32 else 25.5
+    sharpen = image.SHARPEN_KERNEL.astype(np.float32)
+    t = torch.from_numpy(img.astype(np.float32))[None, None] if kornia else None
+    cases = {
+        "box 5×5": {
+            "ours": lambda: image.box(img, 5),
+            "opencv": lambda: cv2.blur(img, (5, 5)),
+            "scipy": lambda: ndimage.uniform_filter(img, 5, mode="mirror"),
+            "kornia": lambda: kornia.filters.box_blur(t, (5, 5), border_type="reflect"),
+        },
+        "gaussian σ=2 (17×17)": {
+            "ours": lambda: image.gaussian(img, SIGMA),
+            "opencv": lambda: cv2.GaussianBlur(img, (0, 0), SIGMA),
+            "scipy": lambda: ndimage.gaussian_filter(img, SIGMA, mode="mirror", truncate=4.0),
+            "kornia": lambda: kornia.filters.gaussian_blur2d(t, (17, 17), (SIGMA, SIGMA), border_type="reflect"),
+        },
+        "median 3×3": {
+            "ours": lambda: image.median(img, 3),
+            "opencv": lambda: cv2.medianBlur(img, 3),
+            "scipy": lambda: ndimage.median_filter(img, 3, mode="mirror"),
+            "kornia": lambda: kornia.filters.median_blur(t, (3, 3)),
+        },
+        "median 5×5": {
+            "ours": lambda: image.median(img, 5),
+            "opencv": lambda: cv2.medianBlur(img, 5),
+            "scipy": lambda: ndimage.median_filter(img, 5, mode="mirror"),
+            "kornia": lambda: kornia.filters.median_blur(t, (5, 5)),
+        },
+        "bilateral d=9": {
+            "ours": lambda: image.bilateral(img, BILATERAL["d"], sigma_color, BILATERAL["sigma_space"]),
+            "opencv": lambda: cv2.bilateralFilter(img, BILATERAL["d"], sigma_color, BILATERAL["sigma_space"]),
+            "kornia": lambda: kornia.filters.bilateral_blur(
+                t, (BILATERAL["d"], BILATERAL["d"]), sigma_color, (BILATERAL["sigma_space"],) * 2, border_type="reflect"
+            ),
+        },
+        "sharpen 3×3": {
+            "ours": lambda: image.sharpen(img),
+            "opencv": lambda: cv2.filter2D(img, -1, sharpen),
+            "scipy": lambda: ndimage.correlate(img, sharpen, mode="mirror"),
+            "kornia": lambda: kornia.filters.filter2d(t, torch.from_numpy(sharpen)[None], border_type="reflect"),
+        },
+    }
+    for name, calls in cases.items():
+        if kornia is None or img.dtype != np.float32:  # kornia filters float tensors only
+            calls.pop("kornia", None)
+        if img.size > KORNIA_CPU_UNFOLD_LIMIT and name.startswith(("median", "bilateral")):
+            calls.pop("kornia", None)
+    return cases
+
+
+def gpu_cases(t: torch.Tensor) -> dict[str, dict[str, Callable[[], object]]]:
+    sigma_color = 0.1 if t.dtype == torch.float32 else 25.5
+    sharpen = torch.from_numpy(image.SHARPEN_KERNEL.astype(np.float32))[None].to(t.device)
+    tf = t.float()
+    cases = {
+        "box 5×5": {"ours": lambda: image.box(t, 5), "kornia": lambda: kornia.filters.box_blur(tf, (5, 5), border_type="reflect")},
+        "gaussian σ=2 (17×17)": {
+            "ours": lambda: image.gaussian(t, SIGMA),
+            "kornia": lambda: kornia.filters.gaussian_blur2d(tf, (17, 17), (SIGMA, SIGMA), border_type="reflect"),
+        },
+        "median 3×3": {"ours": lambda: image.median(t, 3), "kornia": lambda: kornia.filters.median_blur(tf, (3, 3))},
+        "median 5×5": {"ours": lambda: image.median(t, 5), "kornia": lambda: kornia.filters.median_blur(tf, (5, 5))},
+        "bilateral d=9": {
+            "ours": lambda: image.bilateral(t, BILATERAL["d"], sigma_color, BILATERAL["sigma_space"]),
+            "kornia": lambda: kornia.filters.bilateral_blur(
+                tf, (BILATERAL["d"], BILATERAL["d"]), sigma_color, (BILATERAL["sigma_space"],) * 2, border_type="reflect"
+            ),
+        },
+        "sharpen 3×3": {
+            "ours": lambda: image.sharpen(t),
+            "kornia": lambda: kornia.filters.filter2d(tf, sharpen, border_type="reflect"),
+        },
+    }
+    for calls in cases.values():
+        if kornia is None or t.dtype != torch.float32:
+            calls.pop("kornia", None)
+    return cases
+
+
+def copy_bandwidth(t: torch.Tensor, repeat: int) -> float:
+    """Bytes per second of a device-to-device copy of t (read + write)."""
+    dst = torch.empty_like(t)
+    seconds = best_time(lambda: dst.copy_(t), repeat, torch.cuda.synchronize)
+    return 2 * t.numel() * t.element_size() / seconds
+
+
+def run(sizes: list[int], repeat: int, devices: list[str]) -> list[str]:
+    rng = np.random.default_rng(0)
+    lines = []
+    for device in devices:
+        peers = ["opencv", "scipy", "kornia"] if device == "cpu" else ["kornia"]
+        header = "| filter | size | dtype | ours Mpx/s | " + " | ".join(f"{p} Mpx/s" for p in peers)
+        header += " | " + " | ".join(f"ours/{p}" for p in peers)
+        if device == "cuda":
+            header += " | % of copy bandwidth"
+        lines += [f"\n**{device.upper()}**\n", header + " |", "|" + "---|" * (header.count("|") - 0)]
+        for size in sizes:
+            for dtype in (np.float32, np.uint8):
+                base = rng.random((size, size), dtype=np.float32)
+                img = base if dtype == np.float32 else (base * 255).astype(np.uint8)
+                if device == "cpu":
+                    cases, sync, bandwidth = cpu_cases(img), (lambda: None), None
+                else:
+                    t = torch.from_numpy(img)[None, None].cuda()
+                    cases, sync, bandwidth = gpu_cases(t), torch.cuda.synchronize, copy_bandwidth(t, repeat)
+                for name, calls in cases.items():
+                    mpx = {}
+                    for library, call in calls.items():
+                        reps = 1 if (library == "scipy" and size > 1024) else repeat
+                        mpx[library] = size * size / best_time(call, reps, sync) / 1e6
+                    row = [name, f"{size}²", np.dtype(dtype).name, f"{mpx['ours']:.0f}"]
+                    row += [f"{mpx[p]:.0f}" if p in mpx else "–" for p in peers]
+                    row += [f"{mpx['ours'] / mpx[p]:.2f}" if p in mpx else "–" for p in peers]
+                    if bandwidth is not None:
+                        bytes_per_px = 2 * np.dtype(dtype).itemsize
+                        row.append(f"{100 * mpx['ours'] * 1e6 * bytes_per_px / bandwidth:.0f}%")
+                    lines.append("| " + " | ".join(row) + " |")
+                    print(lines[-1], flush=True)
+    return lines
+
+
+def environment(args) -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    return [
+        SECTION,
+        "",
+        f"- date: {datetime.date.today()}; machine: {cpu}, {os.cpu_count()} CPUs, GPU: {gpu}",
+        f"- versions: torch {torch.__version__}, OpenCV {cv2.__version__}, scipy {scipy.__version__}, "
+        f"kornia {getattr(kornia, '__version__', 'absent')}, numpy {np.__version__}; threads: torch "
+        f"{torch.get_num_threads()}, OpenCV {cv2.getNumThreads()}",
+        f"- command: `PYTHONPATH=. python benchmarks/bench_filters.py --sizes {' '.join(map(str, args.sizes))} "
+        f"--repeat {args.repeat} --device {args.device} --threads {args.threads}`",
+        "- Mpx/s = megapixels per second, best of the repeats (scipy at 4096²: one run); ratios above 1 mean",
+        "  pydenoise is faster (scipy.ndimage is single-threaded). Our timings go through the public `pydenoise.image` API (numpy in, numpy out;",
+        "  on CUDA, tensors in and out, including the NaN check). kornia takes float tensors only; its CPU median",
+        "  and bilateral are left out at 4096² (they unfold k² copies of the image).",
+    ]
+
+
+def write_section(lines: list[str], path: str) -> None:
+    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    body = "\n".join(lines) + "\n"
+    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+    text = pattern.sub(lambda _: body.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + body
+    with open(path, "w") as f:
+        f.write(text.rstrip("\n") + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for every library (0: their default)")
+    parser.add_argument("--write", action="store_true", help="write the table into benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    if not torch.cuda.is_available():
+        devices = [d for d in devices if d != "cuda"]
+    lines = environment(args) + run(args.sizes, args.repeat, devices)
+    if args.write:
+        write_section(lines, os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
+    print("\n".join(lines[:8]))
+
+
+if __name__ == "__main__":
+    main()

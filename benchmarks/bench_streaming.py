@@ -1,0 +1,161 @@
+"""Streaming benchmark: real-time factor and per-chunk latency of pydenoise.streaming.StreamingDenoiser.
+
+(a) one 48 kHz channel fed in 64-sample chunks, on one CPU thread;
+(b) N seismic channels at 100 Hz fed as 1-s packets ``(N, 100)``: the largest N processed in real time
+    (every packet, p99 included, done in under a second) with all CPU threads.
+
+The peer in the same run is the offline path, ``Denoiser.denoise`` on the whole signal at once: the ratio
+shows what chunking costs. Results go to the "Streaming" section of benchmarks/RESULTS.md.
+
+    python benchmarks/bench_streaming.py                 # random DDAE (default widths), hop 64
+    python benchmarks/bench_streaming.py --model seismic --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import pydenoise
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Streaming (bench_streaming.py)"
+
+
+def model_for(args, sample_rate: float) -> pydenoise.Denoiser:
+    if args.model:
+        return pydenoise.load(args.model)
+    torch.manual_seed(0)
+    return pydenoise.Denoiser(pydenoise.nn.DDAE(), config={"sample_rate": sample_rate, "hop": args.hop})
+
+
+def timed_stream(model, hop, chunks) -> np.ndarray:
+    """Seconds spent in each ``process`` call (after a short warm-up on a separate stream)."""
+    warm = model.stream(hop=hop)
+    for chunk in chunks[:20]:
+        warm.process(chunk)
+    stream = model.stream(hop=hop)
+    times = np.empty(len(chunks))
+    for i, chunk in enumerate(chunks):
+        start = time.perf_counter()
+        stream.process(chunk)
+        times[i] = time.perf_counter() - start
+    stream.flush()
+    return times
+
+
+def offline_seconds(model, hop, signal) -> float:
+    model.denoise(signal[..., : 4 * model.window], hop=hop)  # warm-up
+    start = time.perf_counter()
+    model.denoise(signal, hop=hop)
+    return time.perf_counter() - start
+
+
+def audio_case(args) -> list[str]:
+    torch.set_num_threads(1)
+    rate, chunk = 48_000, 64
+    model = model_for(args, rate)
+    rows = []
+    for hop in args.hops:
+        signal = np.random.default_rng(0).standard_normal(int(args.seconds * rate)).astype(np.float32)
+        chunks = [signal[i : i + chunk] for i in range(0, signal.size, chunk)]
+        times = timed_stream(model, hop, chunks)
+        rtf = times.sum() / args.seconds
+        offline_rtf = offline_seconds(model, hop, signal) / args.seconds
+        latency_ms = 1e3 * (model.window - hop) / rate
+        rows.append(
+            f"| (a) 1 ch · 48 kHz · 64-sample chunks · hop {hop} | {rtf:.3f} | {offline_rtf:.3f} | "
+            f"{rtf / offline_rtf:.1f}× | {1e6 * np.median(times):.0f} µs | {1e6 * np.percentile(times, 99):.0f} µs | "
+            f"{latency_ms:.1f} ms (+ up to {1e3 * (hop - 1) / rate:.1f}) |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def seismic_trial(model, hop, channels, packets) -> tuple[np.ndarray, float]:
+    rng = np.random.default_rng(channels)
+    signal = rng.standard_normal((channels, 100 * packets)).astype(np.float32)
+    chunks = [signal[:, i * 100 : (i + 1) * 100] for i in range(packets)]
+    return timed_stream(model, hop, chunks), offline_seconds(model, hop, signal) / packets
+
+
+def seismic_case(args) -> list[str]:
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = model_for(args, 100.0)
+    hop = args.hops[0]
+    best, channels, rows = None, args.start_channels, []
+    while channels <= args.max_channels:
+        times, offline = seismic_trial(model, hop, channels, args.packets)
+        realtime = np.percentile(times, 99) < 1.0
+        row = (
+            f"| (b) {channels} ch · 100 Hz · 1-s packets · hop {hop} | {times.mean():.3f} | {offline:.3f} | "
+            f"{times.mean() / offline:.1f}× | {1e3 * np.median(times):.0f} ms | "
+            f"{1e3 * np.percentile(times, 99):.0f} ms | {'real time' if realtime else 'too slow'} |"
+        )
+        print(row, flush=True)
+        rows.append(row)
+        if not realtime:
+            break
+        best = channels
+        channels *= 2
+    rows.append(f"| (b) largest N in real time (doubling search) | **{best}** | | | | | |")
+    return rows
+
+
+def write_results(lines: list[str], args) -> None:
+    info = pydenoise.info()
+    header = [
+        SECTION,
+        "",
+        f"- date: {datetime.date.today()}; machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores (shared with other jobs: load average {os.getloadavg()[0]:.1f} at the end; "
+        "numbers are pessimistic and to be re-run on a quiet machine)",
+        f"- pydenoise {info['version']}, torch {info['torch']}, CPU kernels {info['cpu_kernels']}, "
+        f"model: {args.model or 'random DDAE ' + '-'.join(map(str, pydenoise.nn.DEFAULT_WIDTHS))}",
+        f"- command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`".rstrip(),
+        "- RTF = processing time / signal duration (targets: (a) ≤ 0.05 on one core; (b) N ≥ 10,000 in real "
+        "time). Per-chunk times are wall-clock per `process()` call; the offline peer is `Denoiser.denoise` on "
+        "the whole signal; streaming latency = window − hop samples at block boundaries (worst case window − 1).",
+        "",
+        "| case | RTF (stream) / s per packet | offline | stream ÷ offline | median per chunk | p99 per chunk | "
+        "latency / verdict |",
+        "|---|---|---|---|---|---|---|",
+        *lines,
+        "",
+    ]
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    section = "\n".join(header) + "\n"
+    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+    print(f"written to {RESULTS}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model name or path (default: random DDAE; timing does not depend on it)")
+    parser.add_argument("--hop", type=int, default=64, help="hop of the random model (default 64)")
+    parser.add_argument("--hops", type=lambda s: [int(h) for h in s.split(",")], default=[64, 128, 256],
+                        help="hops for case (a), the first also for (b) (default 64,128,256)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="signal length for case (a)")
+    parser.add_argument("--packets", type=int, default=10, help="1-s packets per trial in case (b)")
+    parser.add_argument("--start-channels", type=int, default=1250)
+    parser.add_argument("--max-channels", type=int, default=80_000)
+    parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
+    args = parser.parse_args()
+    lines = audio_case(args) + seismic_case(args)
+    if not args.no_write:
+        write_results(lines, args)
+
+
+if __name__ == "__main__":
+    main()

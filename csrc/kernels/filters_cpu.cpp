@@ -1,0 +1,333 @@
+// CPU filters: borders, row caching and threading around the vectorised row kernels (filters_cpu_rows.h).
+//
+// Work is split into blocks of kBlockRows output rows of one plane, spread over OpenMP threads. Within a
+// block, the rows a window needs come from a small cache of border-padded copies of source rows, so each
+// source row is padded once per block and stays in L1/L2 while the window slides over it. Separable filters
+// need no padded copies for their vertical pass: it reads the source rows in place and writes one padded
+// float row, which the horizontal pass consumes.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <immintrin.h>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#define PYDENOISE_FILTER_ISA baseline
+#define PYDENOISE_FILTER_AVX2 0
+#include "kernels/filters_cpu_rows.h"
+#undef PYDENOISE_FILTER_ISA
+#undef PYDENOISE_FILTER_AVX2
+
+#include "kernels/ddae.h"  // cpu_has_avx2
+
+namespace pydenoise {
+
+namespace filter_rows {
+RowTable baseline_table() { return baseline::table(); }
+}  // namespace filter_rows
+
+int bilateral_disc(int radius, float sigma_space, int* dy, int* dx, float* weight) {
+  const double coeff = -0.5 / (double(sigma_space) * sigma_space);
+  int count = 0;
+  for (int i = -radius; i <= radius; ++i) {
+    for (int j = -radius; j <= radius; ++j) {
+      if (i * i + j * j > radius * radius || (i == 0 && j == 0)) continue;
+      dy[count] = i;
+      dx[count] = j;
+      weight[count] = static_cast<float>(std::exp((i * i + j * j) * coeff));
+      ++count;
+    }
+  }
+  return count;
+}
+
+namespace {
+
+using filter_rows::BilateralRowArgs;
+using filter_rows::FilterRows;
+using filter_rows::RowTable;
+
+// 32 rows of a 4096-wide float image are 512 KiB: a block's rows stay in L2 while it is filtered.
+constexpr int kBlockRows = 32;
+
+const RowTable& rows_table() {
+  static const RowTable table = cpu_has_avx2() ? filter_rows::avx2_table() : filter_rows::baseline_table();
+  return table;
+}
+
+template <typename T>
+const FilterRows<T>& rows_for(const RowTable& table) {
+  if constexpr (std::is_same_v<T, float>) {
+    return table.f32;
+  } else {
+    return table.u8;
+  }
+}
+
+// A per-thread scratch vector, reused across calls (no allocation or page faults per block).
+template <typename T, int Tag>
+std::vector<T>& scratch(size_t size) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer;
+}
+
+// Below this many pixels per thread, starting and joining threads costs more than it saves (much more on a
+// loaded machine, where a thread may wait a whole time slice to run).
+constexpr int64_t kMinPixelsPerThread = int64_t{1} << 17;
+
+// Runs fn(plane, y0, y1) -> bool over all row blocks of all planes, threaded; true when every call was.
+// row_cost: the work of one row in pixel-sized units (the width, or more for heavier filters).
+template <typename Fn>
+bool for_row_blocks(int64_t planes, int height, int64_t row_cost, int num_threads, Fn fn) {
+  const int64_t useful = std::max<int64_t>(1, planes * height * row_cost / kMinPixelsPerThread);
+  const int threads = static_cast<int>(std::min<int64_t>(num_threads > 0 ? num_threads : omp_get_max_threads(), useful));
+  const int64_t blocks_per_plane = (height + kBlockRows - 1) / kBlockRows;
+  const int64_t blocks = planes * blocks_per_plane;
+  bool ok = true;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(&& : ok) if (blocks > 1 && threads > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t plane = b / blocks_per_plane;
+    const int y0 = static_cast<int>(b % blocks_per_plane) * kBlockRows;
+    ok = fn(plane, y0, std::min(y0 + kBlockRows, height)) && ok;
+  }
+  return ok;
+}
+
+// Fills the `pad` pixels on each side of row[pad .. pad + width) by the border rule (`outside` for constant).
+template <typename T>
+void pad_row(T* row, int width, int pad, Border border, T outside) {
+  for (int j = 1; j <= pad; ++j) {
+    const int left = border_index(-j, width, border);
+    const int right = border_index(width - 1 + j, width, border);
+    row[pad - j] = left < 0 ? outside : row[pad + left];
+    row[pad + width - 1 + j] = right < 0 ? outside : row[pad + right];
+  }
+}
+
+// Border-padded copies of the source rows of one plane, a few at a time (least recently used replaced).
+template <typename T>
+class RowCache {
+ public:
+  RowCache(const T* plane, int height, int width, int pad, Border border, T cval, int slots, T* storage)
+      : plane_(plane), height_(height), width_(width), pad_(pad), border_(border), cval_(cval), slots_(slots),
+        storage_(storage) {
+    for (int s = 0; s < slots; ++s) tag_[s] = kEmpty;
+  }
+
+  static constexpr int kMaxSlots = 256;  // windows up to 255 rows (checked by the callers)
+  static size_t storage_size(int width, int pad, int slots) { return size_t(slots) * (width + 2 * pad); }
+
+  // Row y (any integer: outside rows follow the border) with `pad` pixels each side, from its first pixel.
+  const T* row(int y) {
+    const int source = border_index(y, height_, border_);  // -1: a constant row
+    ++clock_;
+    int victim = 0;
+    for (int s = 0; s < slots_; ++s) {
+      if (tag_[s] == source) {
+        last_use_[s] = clock_;
+        return slot(s);
+      }
+      if (last_use_[s] < last_use_[victim]) victim = s;
+    }
+    tag_[victim] = source;
+    last_use_[victim] = clock_;
+    T* dst = slot(victim);
+    if (source < 0) {
+      std::fill(dst, dst + width_ + 2 * pad_, cval_);
+    } else {
+      const T* src = plane_ + int64_t(source) * width_;
+      if constexpr (std::is_same_v<T, float>) {
+        finite_ = rows_table().copy_finite(dst + pad_, src, width_) && finite_;
+      } else {
+        std::memcpy(dst + pad_, src, sizeof(T) * width_);
+      }
+      pad_row(dst, width_, pad_, border_, cval_);
+    }
+    return dst;
+  }
+
+  bool finite() const { return finite_; }
+
+ private:
+  static constexpr int kEmpty = -2;
+  T* slot(int s) { return storage_ + size_t(s) * (width_ + 2 * pad_); }
+
+  const T* plane_;
+  int height_, width_, pad_;
+  Border border_;
+  T cval_;
+  int slots_;
+  T* storage_;
+  int tag_[kMaxSlots];
+  int64_t last_use_[kMaxSlots] = {};
+  int64_t clock_ = 0;
+  bool finite_ = true;
+};
+
+template <typename T>
+T outside_value(float cval) {
+  if constexpr (std::is_same_v<T, float>) {
+    return cval;
+  } else {
+    return static_cast<T>(std::clamp(std::nearbyint(cval), 0.f, 255.f));
+  }
+}
+
+// A window of 2 r + 1 padded rows around output row y, from the cache.
+template <typename T>
+void window_rows(RowCache<T>& cache, int y, int r, const T** rows) {
+  for (int i = 0; i <= 2 * r; ++i) rows[i] = cache.row(y - r + i);
+}
+
+// Median by selection, one pixel at a time: for windows too large for the sorting networks.
+template <typename T>
+void median_select_row(const T* const* rows, int k, int width, T* out, T* window) {
+  const int n = k * k;
+  for (int x = 0; x < width; ++x) {
+    for (int i = 0; i < k; ++i) std::copy(rows[i] + x, rows[i] + x + k, window + i * k);
+    std::nth_element(window, window + n / 2, window + n);
+    out[x] = window[n / 2];
+  }
+}
+
+}  // namespace
+
+template <typename T>
+bool separable_filter_cpu(const T* in, T* out, PlaneStack s, const float* kernel_y, int ky, const float* kernel_x,
+                          int kx, Border border, float cval, int num_threads) {
+  const RowTable& table = rows_table();
+  const FilterRows<T>& rows = rows_for<T>(table);
+  const int ry = ky / 2, rx = kx / 2, H = s.height, W = s.width;
+  float sum_y = 0.f;
+  for (int i = 0; i < ky; ++i) sum_y += kernel_y[i];
+  const float outside = static_cast<float>(outside_value<T>(cval));
+  return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
+    const T* plane = in + p * H * W;
+    float* padded = scratch<float, 0>(W + 2 * rx).data();
+    const T** sources = scratch<const T*, 1>(ky).data();
+    float* weights = scratch<float, 2>(ky).data();
+    bool finite = true;
+    for (int y = y0; y < y1; ++y) {
+      int count = 0;
+      float bias = 0.f;  // rows of a constant border contribute weight * value
+      for (int i = 0; i < ky; ++i) {
+        const int source = border_index(y - ry + i, H, border);
+        if (source < 0) {
+          bias += kernel_y[i] * outside;
+        } else {
+          sources[count] = plane + int64_t(source) * W;
+          weights[count++] = kernel_y[i];
+        }
+      }
+      if constexpr (std::is_same_v<T, float>) finite = table.copy_finite(nullptr, plane + int64_t(y) * W, W) && finite;
+      rows.weighted_rows(sources, weights, count, bias, W, padded + rx);
+      // Outside columns of the vertical result: the border rule on it, or the constant after the vertical pass.
+      pad_row(padded, W, rx, border, outside * sum_y);
+      rows.horizontal(padded, kernel_x, kx, W, out + (p * H + y) * W);
+    }
+    return finite;
+  });
+}
+
+template <typename T>
+bool correlate2d_cpu(const T* in, T* out, PlaneStack s, const float* kernel, int kh, int kw, Border border,
+                     float cval, int num_threads) {
+  const FilterRows<T>& rows = rows_for<T>(rows_table());
+  const int ry = kh / 2, rx = kw / 2, H = s.height, W = s.width;
+  const int slots = kh + 1;
+  std::vector<filter_rows::Tap> taps;
+  for (int i = 0; i < kh; ++i)
+    for (int j = 0; j < kw; ++j)
+      if (kernel[i * kw + j] != 0.f) taps.push_back({i, j, kernel[i * kw + j]});
+  return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
+    RowCache<T> cache(in + p * H * W, H, W, rx, border, outside_value<T>(cval), slots,
+                      scratch<T, 3>(RowCache<T>::storage_size(W, rx, slots)).data());
+    const T** window = scratch<const T*, 1>(kh).data();
+    for (int y = y0; y < y1; ++y) {
+      window_rows(cache, y, ry, window);
+      rows.correlate(window, taps.data(), int(taps.size()), W, out + (p * H + y) * W);
+    }
+    return cache.finite();
+  });
+}
+
+template <typename T>
+bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border border, float cval, int num_threads) {
+  const FilterRows<T>& rows = rows_for<T>(rows_table());
+  const int r = ksize / 2, H = s.height, W = s.width;
+  const int slots = ksize + 1;
+  return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
+    RowCache<T> cache(in + p * H * W, H, W, r, border, outside_value<T>(cval), slots,
+                      scratch<T, 3>(RowCache<T>::storage_size(W, r, slots)).data());
+    const T** window = scratch<const T*, 1>(ksize).data();
+    for (int y = y0; y < y1; ++y) {
+      window_rows(cache, y, r, window);
+      T* row_out = out + (p * H + y) * W;
+      if (ksize <= 7) {
+        rows.median_network(window, ksize, W, row_out, scratch<T, 4>(3 * size_t(W + 2)).data());
+      } else {
+        median_select_row(window, ksize, W, row_out, scratch<T, 4>(size_t(ksize) * ksize).data());
+      }
+    }
+    return cache.finite();
+  });
+}
+
+bool bilateral_filter_cpu(const float* in, float* out, int64_t images, int channels, int height, int width,
+                          int radius, float sigma_color, float sigma_space, Border border, float cval,
+                          int num_threads) {
+  const RowTable& table = rows_table();
+  const int taps = (2 * radius + 1) * (2 * radius + 1);
+  std::vector<int> dy(taps), dx(taps);
+  std::vector<float> space_weight(taps);
+  BilateralRowArgs args;
+  args.offsets = bilateral_disc(radius, sigma_space, dy.data(), dx.data(), space_weight.data());
+  args.dy = dy.data();
+  args.dx = dx.data();
+  args.space_weight = space_weight.data();
+  args.channels = channels;
+  args.radius = radius;
+  args.width = width;
+  args.color_coeff = -0.5f / (sigma_color * sigma_color);
+  const int window = 2 * radius + 1, slots = window + 1;
+  const size_t cache_size = RowCache<float>::storage_size(width, radius, slots);
+  const int64_t plane_size = int64_t(height) * width;
+  return for_row_blocks(images, height, int64_t(width) * channels * (args.offsets + 1), num_threads, [&](int64_t n, int y0, int y1) {
+    float* storage = scratch<float, 3>(cache_size * channels).data();
+    const float** rows = scratch<const float*, 1>(size_t(window) * channels).data();
+    std::vector<RowCache<float>> caches;
+    BilateralRowArgs a = args;
+    for (int c = 0; c < channels; ++c) {
+      caches.emplace_back(in + (n * channels + c) * plane_size, height, width, radius, border, cval, slots,
+                          storage + c * cache_size);
+      a.rows[c] = rows + c * window;
+    }
+    bool finite = true;
+    for (int y = y0; y < y1; ++y) {
+      for (int c = 0; c < channels; ++c) {
+        window_rows(caches[c], y, radius, rows + c * window);
+        a.out[c] = out + (n * channels + c) * plane_size + int64_t(y) * width;
+      }
+      table.bilateral(a);
+    }
+    for (const auto& cache : caches) finite = finite && cache.finite();
+    return finite;
+  });
+}
+
+template bool separable_filter_cpu<float>(const float*, float*, PlaneStack, const float*, int, const float*, int,
+                                          Border, float, int);
+template bool separable_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, const float*, int, const float*,
+                                            int, Border, float, int);
+template bool correlate2d_cpu<float>(const float*, float*, PlaneStack, const float*, int, int, Border, float, int);
+template bool correlate2d_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, const float*, int, int, Border, float,
+                                       int);
+template bool median_filter_cpu<float>(const float*, float*, PlaneStack, int, Border, float, int);
+template bool median_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, int, Border, float, int);
+
+}  // namespace pydenoise

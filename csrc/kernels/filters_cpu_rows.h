@@ -1,0 +1,359 @@
+// Row kernels of the CPU filters, written once with GCC vector extensions and compiled twice: for the
+// baseline x86-64 target (filters_cpu.cpp) and for AVX2/FMA (filters_cpu_avx2.cpp). Each compilation puts
+// them in its own namespace (PYDENOISE_FILTER_ISA) so the two versions never merge at link time, and the
+// including file must have included <cstring>, <cstdint>, <cmath>, <type_traits>, <utility> and
+// <immintrin.h> before any target pragma.
+//
+// A row kernel computes one output row from row pointers prepared by filters_cpu.cpp (which handles borders,
+// caching and threading). Pixels are processed a vector at a time: 8 float lanes for arithmetic filters, 32
+// uint8 lanes for the uint8 median; row ends are done by one more, overlapping, vector (outputs are written
+// twice with the same value), or with scalar code when the row is narrower than a vector.
+//
+// The vector extensions leave a few operations to the compiler that it does poorly (float min/max become
+// compare + blend, uint8 <-> float conversions become scalar code), so those use SSE2 intrinsics, or AVX
+// ones where the including file enabled AVX2 (PYDENOISE_FILTER_AVX2: GCC's target pragma does not define
+// __AVX2__).
+#if !defined(PYDENOISE_FILTER_ISA) || !defined(PYDENOISE_FILTER_AVX2)
+#error "define PYDENOISE_FILTER_ISA (a namespace name) and PYDENOISE_FILTER_AVX2 (0 or 1) before including"
+#endif
+
+#include "kernels/filters.h"
+#include "kernels/filters_cpu_table.h"
+
+// Vector arguments of inline helpers: no ABI crosses this file, so GCC's note about AVX vector passing is noise.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#include "kernels/filters_median_network.h"
+
+namespace pydenoise::filter_rows::PYDENOISE_FILTER_ISA {
+
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+typedef uint8_t u8x8 __attribute__((vector_size(8)));
+typedef uint8_t u8x32 __attribute__((vector_size(32)));
+
+// min/max for every pixel type the kernels use, one instruction each.
+struct MinMax {
+  PD_NETWORK_INLINE static f32x8 min(f32x8 a, f32x8 b) {
+#if PYDENOISE_FILTER_AVX2
+    return (f32x8)_mm256_min_ps((__m256)a, (__m256)b);
+#else
+    return join(_mm_min_ps(low(a), low(b)), _mm_min_ps(high(a), high(b)));
+#endif
+  }
+  PD_NETWORK_INLINE static f32x8 max(f32x8 a, f32x8 b) {
+#if PYDENOISE_FILTER_AVX2
+    return (f32x8)_mm256_max_ps((__m256)a, (__m256)b);
+#else
+    return join(_mm_max_ps(low(a), low(b)), _mm_max_ps(high(a), high(b)));
+#endif
+  }
+  PD_NETWORK_INLINE static u8x32 min(u8x32 a, u8x32 b) { return a < b ? a : b; }  // these do compile to pminub / pmaxub
+  PD_NETWORK_INLINE static u8x32 max(u8x32 a, u8x32 b) { return a < b ? b : a; }
+  PD_NETWORK_INLINE static float min(float a, float b) { return a < b ? a : b; }
+  PD_NETWORK_INLINE static float max(float a, float b) { return a < b ? b : a; }
+  PD_NETWORK_INLINE static uint8_t min(uint8_t a, uint8_t b) { return a < b ? a : b; }
+  PD_NETWORK_INLINE static uint8_t max(uint8_t a, uint8_t b) { return a < b ? b : a; }
+
+  // Halves and joins as shuffles (register moves), not through memory: a 32-byte load of two 16-byte stores
+  // stalls on store forwarding.
+  PD_NETWORK_INLINE static __m128 low(f32x8 v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3); }
+  PD_NETWORK_INLINE static __m128 high(f32x8 v) { return __builtin_shufflevector(v, v, 4, 5, 6, 7); }
+  PD_NETWORK_INLINE static f32x8 join(__m128 lo, __m128 hi) {
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+  }
+};
+
+template <typename V>
+inline constexpr int kLanes = sizeof(V) / (std::is_same_v<V, u8x32> || std::is_same_v<V, uint8_t> ? 1 : 4);
+
+template <typename V>
+inline V splat(float x) {
+  if constexpr (std::is_same_v<V, float>) {
+    return x;
+  } else {
+    return V{} + x;
+  }
+}
+
+// Pixels p[0 .. lanes) as float lanes.
+template <typename V>
+inline V load_float(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename V>
+inline V load_float(const uint8_t* p) {
+  if constexpr (std::is_same_v<V, float>) {
+    return *p;
+  } else {
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+#if PYDENOISE_FILTER_AVX2
+    return (f32x8)_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+#else
+    const __m128i zero = _mm_setzero_si128();
+    const __m128i words = _mm_unpacklo_epi8(bytes, zero);
+    return MinMax::join(_mm_cvtepi32_ps(_mm_unpacklo_epi16(words, zero)),
+                        _mm_cvtepi32_ps(_mm_unpackhi_epi16(words, zero)));
+#endif
+  }
+}
+
+// Round half to even for 0 <= v < 2^22: adding 1.5 * 2^23 leaves no fraction bits.
+template <typename V>
+inline V round_even(V v) {
+  const V magic = splat<V>(12582912.f);
+  return (v + magic) - magic;
+}
+
+template <typename V>
+inline void store_float(float* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+// Rounded to nearest (ties to even, the MXCSR default that cvtps uses; cvRound does the same) and saturated.
+template <typename V>
+inline void store_float(uint8_t* p, V v) {
+  if constexpr (std::is_same_v<V, float>) {
+    *p = static_cast<uint8_t>(round_even(MinMax::min(MinMax::max(v, 0.f), 255.f)));
+  } else {
+#if PYDENOISE_FILTER_AVX2
+    const __m256i ints = _mm256_cvtps_epi32((__m256)v);
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(ints), _mm256_extracti128_si256(ints, 1));
+#else
+    const __m128i words = _mm_packs_epi32(_mm_cvtps_epi32(MinMax::low(v)), _mm_cvtps_epi32(MinMax::high(v)));
+#endif
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(words, words));
+  }
+}
+
+// A chunk of pixels: U values of type V (vectors, or scalars at the end of narrow rows).
+template <int U, typename V>
+struct Chunk {
+  static constexpr int unroll = U;
+  using type = V;
+};
+
+// Runs body(x, Chunk<U, V>) over [0, width): U vectors at a time, then single vectors (the last one
+// overlapping), then scalars if the row is narrower than a vector.
+template <int U, typename V, typename Body>
+inline void for_each_chunk(int width, Body&& body) {
+  constexpr int L = kLanes<V>;
+  if (width < L) {
+    for (int x = 0; x < width; ++x) body(x, Chunk<1, std::conditional_t<L == 32, uint8_t, float>>{});
+    return;
+  }
+  int x = 0;
+  for (; x + U * L <= width; x += U * L) body(x, Chunk<U, V>{});
+  for (; x < width; x += L) body(x + L <= width ? x : width - L, Chunk<1, V>{});
+}
+
+#define PD_CHUNK_TYPES(chunk)                 \
+  [[maybe_unused]] constexpr int U = decltype(chunk)::unroll; \
+  using V = typename decltype(chunk)::type
+
+// Copies n floats (dst may be null: check only) and tells whether all are finite. x - x is 0 for finite x
+// and NaN for NaN or Inf; the NaN survives the sum.
+inline bool copy_finite(float* dst, const float* src, int64_t n) {
+  f32x8 acc{};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const f32x8 v = load_float<f32x8>(src + i);
+    if (dst) store_float(dst + i, v);
+    acc += v - v;
+  }
+  float total = 0.f;
+  for (int l = 0; l < 8; ++l) total += acc[l];
+  for (; i < n; ++i) {
+    if (dst) dst[i] = src[i];
+    total += src[i] - src[i];
+  }
+  return total == 0.f;
+}
+
+template <typename T>
+void weighted_rows(const T* const* rows, const float* weights, int count, float bias, int width, float* out) {
+  for_each_chunk<4, f32x8>(width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    V acc[U];
+    for (int u = 0; u < U; ++u) acc[u] = splat<V>(bias);
+    for (int i = 0; i < count; ++i) {
+      const V w = splat<V>(weights[i]);
+      for (int u = 0; u < U; ++u) acc[u] += w * load_float<V>(rows[i] + x + u * kLanes<V>);
+    }
+    for (int u = 0; u < U; ++u) store_float(out + x + u * kLanes<V>, acc[u]);
+  });
+}
+
+template <typename T>
+void horizontal(const float* padded, const float* kernel, int k, int width, T* out) {
+  for_each_chunk<4, f32x8>(width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    V acc[U] = {};
+    for (int j = 0; j < k; ++j) {
+      const V w = splat<V>(kernel[j]);
+      for (int u = 0; u < U; ++u) acc[u] += w * load_float<V>(padded + x + j + u * kLanes<V>);
+    }
+    for (int u = 0; u < U; ++u) store_float(out + x + u * kLanes<V>, acc[u]);
+  });
+}
+
+template <typename T>
+void correlate(const T* const* rows, const Tap* taps, int count, int width, T* out) {
+  for_each_chunk<4, f32x8>(width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    V acc[U] = {};
+    for (int t = 0; t < count; ++t) {
+      const V w = splat<V>(taps[t].weight);
+      const T* row = rows[taps[t].row] + x + taps[t].col;
+      for (int u = 0; u < U; ++u) acc[u] += w * load_float<V>(row + u * kLanes<V>);
+    }
+    for (int u = 0; u < U; ++u) store_float(out + x + u * kLanes<V>, acc[u]);
+  });
+}
+
+template <typename V, typename T>
+inline V load_raw(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <typename T, typename V>
+inline void store_raw(T* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+template <int K, typename T>
+void median_network_row(const T* const* rows, int width, T* out) {
+  using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
+  for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    V v[K * K];
+    for (int i = 0; i < K; ++i) {
+      for (int j = 0; j < K; ++j) v[i * K + j] = load_raw<V>(rows[i] + x + j);
+    }
+    store_raw(out + x, median_network::median<K * K>(v, MinMax{}));
+  });
+}
+
+// 3 x 3: sort each column of three once (shared by the three windows that contain it), then the median is
+// med3(largest low, median of the middles, smallest high) over the window's three columns: 18 min/max a pixel
+// instead of the 9-input network's ~40. `sorted` holds 3 (width + 2) pixels.
+template <typename T>
+void median3_row(const T* const* rows, int width, T* out, T* sorted) {
+  using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
+  const MinMax m;
+  T* low = sorted;
+  T* mid = sorted + width + 2;
+  T* high = sorted + 2 * (width + 2);
+  for_each_chunk<1, Vec>(width + 2, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    const V a = load_raw<V>(rows[0] + x), b = load_raw<V>(rows[1] + x), c = load_raw<V>(rows[2] + x);
+    const V ab_low = m.min(a, b), ab_high = m.max(a, b);
+    store_raw(low + x, m.min(ab_low, c));
+    const V top = m.max(ab_low, c);
+    store_raw(mid + x, m.min(ab_high, top));
+    store_raw(high + x, m.max(ab_high, top));
+  });
+  auto med3 = [&](auto p, auto q, auto r) { return m.max(m.min(p, q), m.min(m.max(p, q), r)); };
+  for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    const V lows = m.max(m.max(load_raw<V>(low + x), load_raw<V>(low + x + 1)), load_raw<V>(low + x + 2));
+    const V highs = m.min(m.min(load_raw<V>(high + x), load_raw<V>(high + x + 1)), load_raw<V>(high + x + 2));
+    const V mids = med3(load_raw<V>(mid + x), load_raw<V>(mid + x + 1), load_raw<V>(mid + x + 2));
+    store_raw(out + x, med3(lows, mids, highs));
+  });
+}
+
+template <typename T>
+void median(const T* const* rows, int k, int width, T* out, T* scratch) {
+  switch (k) {
+    case 3:
+      return median3_row(rows, width, out, scratch);
+    case 5:
+      return median_network_row<5>(rows, width, out);
+    default:
+      return median_network_row<7>(rows, width, out);
+  }
+}
+
+// exp(x) for x <= 0: 2^(x log2 e) = 2^n 2^f with n = round, |f| <= 1/2; 2^f by its Taylor series to f^6
+// (relative error < 2e-7), 2^n added to the exponent bits. Arguments below -100 log 2 give 2^-100 (~8e-31),
+// not 0: the weights stay far from denormals, which would cost ~100 cycles an operation.
+inline float exp_nonpositive(float x) { return std::exp(std::fmax(x, -69.3f)); }  // 2^-100, as below
+inline f32x8 exp_nonpositive(f32x8 x) {
+  f32x8 t = x * 1.44269504f;
+  t = MinMax::max(t, splat<f32x8>(-100.f));
+  const f32x8 n = round_even(t + 100.f) - 100.f;  // round_even needs a non-negative argument
+  const f32x8 f = (t - n) * 0.693147181f;
+  f32x8 p = 1.f / 720.f + f * (1.f / 5040.f);
+  p = 1.f / 120.f + f * p;
+  p = 1.f / 24.f + f * p;
+  p = 1.f / 6.f + f * p;
+  p = 0.5f + f * p;
+  p = 1.f + f * p;
+  p = 1.f + f * p;
+  const i32x8 bits = (i32x8)p + (__builtin_convertvector(n, i32x8) << 23);
+  return (f32x8)bits;
+}
+
+inline float abs_value(float v) { return std::fabs(v); }
+inline f32x8 abs_value(f32x8 v) { return (f32x8)((i32x8)v & 0x7fffffff); }
+
+template <int C>
+void bilateral_channels(const BilateralRowArgs& a) {
+  // Two vectors of pixels at a time: the per-offset scalar work (row pointer, weights) is shared and the two
+  // exp chains overlap.
+  for_each_chunk<2, f32x8>(a.width, [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    constexpr int L = kLanes<V>;
+    const int r = a.radius;
+    V center[U][C], sum[U][C], weight_sum[U];
+    for (int u = 0; u < U; ++u) {
+      weight_sum[u] = splat<V>(1.f);  // the centre: both weights are 1
+      for (int c = 0; c < C; ++c) sum[u][c] = center[u][c] = load_float<V>(a.rows[c][r] + x + r + u * L);
+    }
+    for (int o = 0; o < a.offsets; ++o) {
+      const float* neighbour[C];
+      for (int c = 0; c < C; ++c) neighbour[c] = a.rows[c][r + a.dy[o]] + x + r + a.dx[o];
+      for (int u = 0; u < U; ++u) {
+        V value[C];
+        V distance = splat<V>(0.f);
+        for (int c = 0; c < C; ++c) {
+          value[c] = load_float<V>(neighbour[c] + u * L);
+          distance += abs_value(value[c] - center[u][c]);
+        }
+        const V w = a.space_weight[o] * exp_nonpositive(distance * distance * a.color_coeff);
+        weight_sum[u] += w;
+        for (int c = 0; c < C; ++c) sum[u][c] += w * value[c];
+      }
+    }
+    for (int u = 0; u < U; ++u)
+      for (int c = 0; c < C; ++c) store_float(a.out[c] + x + u * L, sum[u][c] / weight_sum[u]);
+  });
+}
+
+inline void bilateral(const BilateralRowArgs& a) {
+  switch (a.channels) {
+    case 1:
+      return bilateral_channels<1>(a);
+    case 2:
+      return bilateral_channels<2>(a);
+    case 3:
+      return bilateral_channels<3>(a);
+    default:
+      return bilateral_channels<4>(a);
+  }
+}
+
+template <typename T>
+FilterRows<T> rows_of() {
+  return FilterRows<T>{&weighted_rows<T>, &horizontal<T>, &correlate<T>, &median<T>};
+}
+
+inline RowTable table() { return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &copy_finite}; }
+
+}  // namespace pydenoise::filter_rows::PYDENOISE_FILTER_ISA
+
+#pragma GCC diagnostic pop

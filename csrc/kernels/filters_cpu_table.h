@@ -1,0 +1,50 @@
+// The row kernels of the CPU filters as a table of function pointers, one table per instruction set
+// (filters_cpu_rows.h is compiled into each); filters_cpu.cpp picks the table once by CPU features.
+#pragma once
+
+#include <cstdint>
+
+namespace pydenoise::filter_rows {
+
+// One non-zero coefficient of a 2-D kernel (zero taps are dropped: the sharpening kernel has 4 of 9).
+struct Tap {
+  int row, col;
+  float weight;
+};
+
+template <typename T>
+struct FilterRows {
+  // out[x] = bias + sum_i weights[i] * rows[i][x], in float32 (the vertical pass of a separable filter).
+  void (*weighted_rows)(const T* const* rows, const float* weights, int count, float bias, int width, float* out);
+  // out[x] = sum_j kernel[j] * padded[x + j] (the horizontal pass; `padded` holds k - 1 extra pixels).
+  void (*horizontal)(const float* padded, const float* kernel, int k, int width, T* out);
+  // out[x] = sum_t taps[t].weight * rows[taps[t].row][x + taps[t].col] (rows padded by kw - 1 pixels).
+  void (*correlate)(const T* const* rows, const Tap* taps, int count, int width, T* out);
+  // out[x] = median of rows[i][x + j], i, j < k, for k in {3, 5, 7} (rows padded by k - 1 pixels);
+  // scratch: 3 (width + 2) pixels.
+  void (*median_network)(const T* const* rows, int k, int width, T* out, T* scratch);
+};
+
+struct BilateralRowArgs {
+  const float* const* rows[4];  // rows[c][i]: padded row y - radius + i of channel c (radius pixels each side)
+  float* out[4];                // output row of each channel
+  int channels = 0, radius = 0, width = 0;
+  const int* dy = nullptr;  // the disc offsets but the centre, and their space weights
+  const int* dx = nullptr;
+  const float* space_weight = nullptr;
+  int offsets = 0;
+  float color_coeff = 0.f;  // -1 / (2 sigma_color^2)
+};
+
+struct RowTable {
+  FilterRows<float> f32;
+  FilterRows<uint8_t> u8;
+  void (*bilateral)(const BilateralRowArgs& args);
+  // Copies n floats to dst (unless dst is null) and returns whether they are all finite.
+  bool (*copy_finite)(float* dst, const float* src, int64_t n);
+};
+
+RowTable baseline_table();
+RowTable avx2_table();  // call only when cpu_has_avx2()
+
+}  // namespace pydenoise::filter_rows
