@@ -6,6 +6,7 @@ the true σ; PSNR (data_range 255) and SSIM per image, averaged over the set; wa
 images are only read here: never trained on, never shipped.
 
     python benchmarks/eval_image.py                                 # everything, writes RESULTS.md + montage
+    python benchmarks/eval_image.py --sets BSD68 --montage benchmarks/image_montage_bsd68.png   # one set
     python benchmarks/eval_image.py --sets Set12 --sigmas 25 --no-write
     python benchmarks/eval_image.py --methods noisy "patch DAE" NL-means --limit 4 --no-write
 """
@@ -30,7 +31,6 @@ from results import machine_header, markdown_table, write_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data" / "images"
-SECTION = "Image denoising (Set12, BSD68)"
 #: Published set averages at σ = 25 (README of the data folder), for reference.
 PUBLISHED = {("Set12", 25): {"BM3D": 29.97, "DnCNN": 30.44}, ("BSD68", 25): {"BM3D": 28.57, "MLP": 28.96}}
 
@@ -103,12 +103,14 @@ def main(argv=None) -> int:
     parser.add_argument("--bm3d-sets", nargs="+", default=["Set12"],
                         help="sets BM3D runs on (default Set12: ~10 s per BSD68 image on one core)")
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set (quick runs)")
+    parser.add_argument("--montage", type=Path, default=HERE / "image_montage.png",
+                        help="montage of the first image at σ=25 (default benchmarks/image_montage.png)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md and the montage")
     args = parser.parse_args(argv)
     sigmas = [int(s) if float(s).is_integer() else s for s in args.sigmas]
     started = time.time()
     table = evaluate(args.data, args.sets, sigmas, args.methods, args.limit,
-                     None if args.no_write else HERE / "image_montage.png", args.bm3d_sets)
+                     None if args.no_write else args.montage, args.bm3d_sets)
     facts = pydenoise.info()
     command = "python benchmarks/eval_image.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = "\n".join([
@@ -116,7 +118,7 @@ def main(argv=None) -> int:
                         "pydenoise": facts["version"], "torch": facts["torch"], "scikit-image": skimage.__version__}),
         "",
         f"Command: `{command.strip()}` ({time.time() - started:.0f} s); images: {', '.join(args.sets)}"
-        + (f" (first {args.limit} of each)" if args.limit else "") + ". Montage: `benchmarks/image_montage.png`. "
+        + (f" (first {args.limit} of each)" if args.limit else "") + f". Montage: `{args.montage.name}`. "
         f"Protocol: unclipped noise, seed 0 per image, true σ given to every method; BM3D on "
         f"{', '.join(args.bm3d_sets)} only.",
         "",
@@ -124,7 +126,7 @@ def main(argv=None) -> int:
     ])
     print(text)
     if not args.no_write:
-        write_section(SECTION, text)
+        write_section(f"Image denoising ({', '.join(args.sets)})", text)
     return 0
 
 

@@ -518,7 +518,7 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
     >>> clean = data.camera().astype(float)
     >>> noisy = clean + rng.normal(0, 25, clean.shape)
     >>> out = pydenoise.image.denoise(noisy, sigma=25, data_range=255)
-    >>> pydenoise.metrics.psnr(clean, out, data_range=255) > 29
+    >>> pydenoise.metrics.psnr(clean, out, data_range=255) > 28.5
     True
     """
     tensor, layout, data_range = _patch_input(img, data_range, channel_axis)
