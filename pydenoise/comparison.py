@@ -153,7 +153,7 @@ def montage(clean, results, path, title: str = "") -> None:
     ]
     columns = min(5, len(panels))
     rows = -(-len(panels) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.6 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 4.0 * rows), squeeze=False)
     for axis in axes.ravel():
         axis.axis("off")
     for axis, (name, picture, caption) in zip(axes.ravel(), panels):
