@@ -23,7 +23,7 @@ system-deps:
 
 install: system-deps
 	$(PYTHON) -m pip install -q "torch==2.14.1" ninja setuptools wheel
-	$(PYTHON) -m pip install -q --no-build-isolation -e ".[test,audio]"
+	$(PYTHON) -m pip install -q --no-build-isolation -e ".[test,audio,image]"
 
 # The CMU ARCTIC clips of benchmarks/eval_audio.py live in these sdists (read in place, never at run time).
 eval-audio-data:

@@ -40,6 +40,46 @@ def _run_info(args) -> int:
     return 0
 
 
+def _add_compare(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare image denoisers (filters, patch DAE, TV, NL-means, BM3D) on one image",
+        description="Add white Gaussian noise of standard deviation --sigma (0..255 scale, unclipped) to IMAGE, "
+        "denoise it with every method and print PSNR, SSIM and time per method; optionally write a montage PNG.",
+        epilog="example: pydenoise compare photo.png --sigma 25 --montage compare.png",
+    )
+    parser.add_argument("image", help="clean image file (PNG, JPEG, TIFF); colour is compared in colour")
+    parser.add_argument("--sigma", type=float, default=25.0, help="noise standard deviation, 0..255 scale (default 25)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    parser.add_argument("--methods", nargs="+", default=None, help="subset of methods to run (default: all)")
+    parser.add_argument("--model", default="image", help="patch model name or .safetensors path (default image)")
+    parser.add_argument("--montage", metavar="PNG", help="write the images side by side to this PNG")
+    parser.set_defaults(func=_run_compare)
+
+
+def _run_compare(args) -> int:
+    import skimage.io
+
+    from pydenoise.comparison import compare, montage
+
+    clean = skimage.io.imread(args.image)
+    if clean.dtype.name != "uint8":
+        raise SystemExit(f"pydenoise compare: {args.image} is {clean.dtype}; an 8-bit image is expected")
+    if clean.ndim == 3 and clean.shape[-1] == 4:
+        raise SystemExit(f"pydenoise compare: {args.image} has an alpha channel; save it as RGB or grayscale")
+    channel_axis = -1 if clean.ndim == 3 else None
+    _, results = compare(clean, args.sigma, seed=args.seed, methods=args.methods, channel_axis=channel_axis,
+                         model=args.model)
+    print(f"{args.image}  {clean.shape}  sigma {args.sigma:g}")
+    print(f"{'method':<12} {'PSNR dB':>8} {'SSIM':>6} {'time s':>8}")
+    for r in results:
+        print(f"{r.method:<12} {r.psnr:8.2f} {r.ssim:6.3f} {r.seconds:8.3f}")
+    if args.montage:
+        montage(clean, results, args.montage, title=f"{args.image}, sigma {args.sigma:g}")
+        print(f"montage: {args.montage}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- denoise
 
 #: File types that are not seismic, by extension; everything else goes to ObsPy (miniSEED, SAC, GSE2, ...).
@@ -112,8 +152,25 @@ def _denoise_audio_file(source: Path, destination: Path, args) -> None:
                            resample=not args.no_resample, announce=announce)
 
 
+
+def _denoise_image_file(source: Path, destination: Path, args) -> None:
+    import skimage.io
+
+    from pydenoise import image
+
+    picture = skimage.io.imread(source)
+    if picture.dtype.name != "uint8":
+        raise ValueError(f"an 8-bit image is expected, got {picture.dtype}")
+    if picture.ndim == 3 and picture.shape[-1] not in (1, 3):
+        raise ValueError(f"grayscale or RGB expected, got {picture.shape[-1]} channels (alpha is not denoised)")
+    channel_axis = -1 if picture.ndim == 3 else None
+    out = image.denoise(picture, model=args.model or "image", channel_axis=channel_axis)  # blind: σ estimated
+    with atomic_path(destination) as temporary:
+        skimage.io.imsave(temporary, out, check_contrast=False)
+
+
 #: The function that denoises one file of each domain: ``route(source, destination, args)``.
-ROUTES = {"seismic": _denoise_seismic_file, "audio": _denoise_audio_file}
+ROUTES = {"seismic": _denoise_seismic_file, "audio": _denoise_audio_file, "image": _denoise_image_file}
 
 
 def _plan_outputs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
@@ -285,7 +342,8 @@ def _add_train(subparsers) -> None:
                         help="training SNR range in dB (default -10 40)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--steps-per-epoch", type=int, default=250)
-    parser.add_argument("--batch", type=int, default=256, help="windows per step (default 256)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="windows per step (default 256; images: 64 conv, 512 patch)")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (cosine decay)")
     parser.add_argument("--validation-windows", type=int, default=4096, help="size of the fixed validation set")
     parser.add_argument("--patience", type=int, default=8, help="epochs without improvement before stopping")
@@ -293,10 +351,17 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--resume", action="store_true", help="continue from the output's .ckpt checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from pydenoise.imagetrain import add_image_arguments
+
+    add_image_arguments(parser)
     parser.set_defaults(func=_run_train)
 
 
 def _run_train(args) -> int:
+    if args.images is not None:
+        from pydenoise.imagetrain import run_image_training
+
+        return run_image_training(args)
     from pydenoise.train import TrainConfig, command_line, train
 
     settings = {"mode": args.mode or "nldae", "sample_rate": args.sample_rate or 100.0}
@@ -312,7 +377,7 @@ def _run_train(args) -> int:
         settings["widths"] = tuple(args.widths)
     config = TrainConfig(
         output=args.output, init=args.init, signal_files=args.signal, noise_files=args.noise, hop=args.hop,
-        snr_db=tuple(args.snr), epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch=args.batch,
+        snr_db=tuple(args.snr), epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch=args.batch or 256,
         lr=args.lr, patience=args.patience, validation_windows=args.validation_windows, seed=args.seed,
         device=args.device, resume=args.resume, progress=not args.no_progress, command=command_line(args.argv),
         **settings,
@@ -372,7 +437,7 @@ def _run_live(args) -> int:
 
 
 
-COMMANDS = [_add_info, _add_denoise, _add_seedlink, _add_train, _add_live]
+COMMANDS = [_add_info, _add_denoise, _add_seedlink, _add_train, _add_live, _add_compare]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from pydenoise import ops
 
-__all__ = ["DEFAULT_WIDTHS", "DDAE", "save_model", "load_model"]
+__all__ = ["DEFAULT_WIDTHS", "DDAE", "ConvDAE", "save_model", "load_model"]
 
 #: Layer widths of the seeds' DDAE: a 256-sample window in and out.
 DEFAULT_WIDTHS = (256, 512, 256, 128, 128, 256, 512, 256)
@@ -86,20 +86,139 @@ class DDAE(torch.nn.Module):
         """The clean estimate: ``f(frames)``, or ``frames - f(frames)`` in noise-learning mode."""
         return self._run(frames, residual=self.residual)
 
+    def architecture(self) -> dict:
+        """What :func:`load_model` needs to rebuild the module (stored in the file's metadata)."""
+        return {"kind": "ddae", "widths": list(self.widths), "residual": self.residual}
 
-def save_model(module: DDAE, path: str | os.PathLike, config: dict | None = None) -> None:
+
+class ConvDAE(torch.nn.Module):
+    """Convolutional denoising autoencoder of the image seeds, for ``(N, C, H, W)`` images in [0, 1].
+
+    Two variants, as in the seed documents:
+
+    * ``"pool"``: per encoder width a 3×3 convolution + ReLU + 2×2 max pooling; the decoder mirrors it with
+      3×3 convolution + ReLU + 2× nearest upsampling; a last 3×3 convolution back to the channels.
+    * ``"batchnorm"``: per encoder width a strided (2) 3×3 convolution + LeakyReLU (0.2) + BatchNorm; the
+      decoder mirrors it with strided 3×3 transposed convolutions; a last 3×3 transposed convolution.
+
+    Parameters
+    ----------
+    channels : int
+        Image channels (1 grayscale, 3 colour).
+    filters : sequence of int
+        Encoder widths, e.g. ``(32, 64)``; the decoder uses them in reverse.
+    variant : {"pool", "batchnorm"}
+    latent : int, optional
+        Size of a dense latent vector between encoder and decoder (the seeds' "connected latent vector");
+        needs ``size``. Without it the network is fully convolutional and takes any image size.
+    size : (int, int), optional
+        Image height and width, required with ``latent``.
+    output : {"sigmoid", "linear"}
+        Sigmoid output for [0, 1] data (MSE or binary cross-entropy), or linear.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = ConvDAE(filters=(32, 64), variant="batchnorm", latent=16, size=(28, 28)).eval()
+    >>> net(torch.rand(2, 1, 28, 28)).shape, net.encode(torch.rand(2, 1, 28, 28)).shape
+    (torch.Size([2, 1, 28, 28]), torch.Size([2, 16]))
+    """
+
+    def __init__(self, channels=1, filters=(32, 64), variant="pool", latent=None, size=None, output="sigmoid"):
+        super().__init__()
+        filters = tuple(int(f) for f in filters)
+        if not filters or min(filters) < 1 or channels < 1:
+            raise ValueError(f"channels and filters must be positive, got {channels} and {filters}")
+        if variant not in ("pool", "batchnorm"):
+            raise ValueError(f"variant must be 'pool' or 'batchnorm', got {variant!r}")
+        if output not in ("sigmoid", "linear"):
+            raise ValueError(f"output must be 'sigmoid' or 'linear', got {output!r}")
+        if latent is not None and size is None:
+            raise ValueError("size=(height, width) is needed with a dense latent vector")
+        self.config = {
+            "channels": int(channels), "filters": list(filters), "variant": variant,
+            "latent": None if latent is None else int(latent),
+            "size": None if size is None else [int(v) for v in size], "output": output,
+        }  # fmt: skip
+        self.factor = 2 ** len(filters)
+        self.encoder, self.decoder = _conv_stacks(channels, filters, variant)
+        self.to_latent = self.from_latent = None
+        if latent is not None:
+            code_shape = (filters[-1], -(-size[0] // self.factor), -(-size[1] // self.factor))
+            self.code_shape = code_shape
+            self.to_latent = torch.nn.Linear(code_shape[0] * code_shape[1] * code_shape[2], latent)
+            self.from_latent = torch.nn.Linear(latent, self.to_latent.in_features)
+
+    def _padding(self, x: torch.Tensor) -> tuple[int, int]:
+        size = self.config["size"]
+        if size is not None and list(x.shape[-2:]) != size:
+            raise ValueError(f"x must be {size[0]}×{size[1]} pixels for this model, got {tuple(x.shape[-2:])}")
+        return (-x.shape[-2] % self.factor, -x.shape[-1] % self.factor)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code of ``x``: the latent vector ``(N, latent)``, or the bottleneck feature maps."""
+        bottom, right = self._padding(x)
+        code = self.encoder(torch.nn.functional.pad(x, (0, right, 0, bottom), mode="replicate"))
+        return code if self.to_latent is None else self.to_latent(code.flatten(1))
+
+    def decode(self, code: torch.Tensor, size=None) -> torch.Tensor:
+        """Images from codes, cropped to ``size`` (default: the model's size, else the decoded size)."""
+        if self.from_latent is not None:
+            code = self.from_latent(code).view(-1, *self.code_shape)
+        out = self.decoder(code)
+        out = torch.sigmoid(out) if self.config["output"] == "sigmoid" else out
+        height, width = size or self.config["size"] or out.shape[-2:]
+        return out[..., :height, :width]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The clean estimate of ``x`` (same shape)."""
+        return self.decode(self.encode(x), x.shape[-2:])
+
+    def clean(self, x: torch.Tensor) -> torch.Tensor:
+        """Same as calling the module: the clean estimate (the name shared with :class:`DDAE`)."""
+        return self(x)
+
+    def architecture(self) -> dict:
+        """What :func:`load_model` needs to rebuild the module (stored in the file's metadata)."""
+        return {"kind": "convdae", **self.config}
+
+
+def _conv_stacks(channels: int, filters: tuple, variant: str):
+    nn = torch.nn
+    encoder, decoder = [], []
+    widths = (channels, *filters)
+    for wide_in, wide_out in pairwise(widths):
+        if variant == "pool":
+            encoder += [nn.Conv2d(wide_in, wide_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        else:
+            encoder += [nn.Conv2d(wide_in, wide_out, 3, stride=2, padding=1), nn.LeakyReLU(0.2), nn.BatchNorm2d(wide_out)]
+    for wide_in, wide_out in pairwise(filters[::-1] + filters[:1]):
+        if variant == "pool":
+            decoder += [nn.Conv2d(wide_in, wide_out, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2)]
+        else:
+            decoder += [
+                nn.ConvTranspose2d(wide_in, wide_out, 3, stride=2, padding=1, output_padding=1),
+                nn.LeakyReLU(0.2),
+                nn.BatchNorm2d(wide_out),
+            ]
+    last = nn.Conv2d if variant == "pool" else nn.ConvTranspose2d
+    decoder.append(last(filters[0], channels, 3, padding=1))
+    return nn.Sequential(*encoder), nn.Sequential(*decoder)
+
+
+def save_model(module: DDAE | ConvDAE, path: str | os.PathLike, config: dict | None = None) -> None:
     """Write ``module`` to a safetensors file with its architecture and ``config`` in the metadata.
 
     ``config`` holds what a :class:`~pydenoise.denoiser.Denoiser` needs beyond the weights (sample rate, hop,
     normalisation) and how the model was made (training data, command). Never pickled.
     """
     metadata = dict(config or {})
-    metadata.update(kind="ddae", widths=list(module.widths), residual=module.residual)
+    metadata.update(module.architecture())
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()}
     save_file(tensors, os.fspath(path), metadata={_METADATA_KEY: json.dumps(metadata)})
 
 
-def load_model(path: str | os.PathLike) -> tuple[DDAE, dict]:
+def load_model(path: str | os.PathLike) -> tuple[DDAE | ConvDAE, dict]:
     """Read a model written by :func:`save_model`; returns ``(module in eval mode, config)``.
 
     Raises ``ValueError`` naming the file when it is missing, truncated, corrupt or not a pydenoise model.
@@ -119,8 +238,12 @@ def load_model(path: str | os.PathLike) -> tuple[DDAE, dict]:
         raise ValueError(f"model file {path!r} has no pydenoise metadata (not a pydenoise model)")
     try:
         config = json.loads(raw)
-        module = DDAE(config["widths"], residual=config["residual"])
+        if config.get("kind", "ddae") == "convdae":
+            names = ("channels", "filters", "variant", "latent", "size", "output")
+            module = ConvDAE(**{name: config[name] for name in names})
+        else:
+            module = DDAE(config["widths"], residual=config["residual"])
         module.load_state_dict(tensors)
     except (ValueError, KeyError, RuntimeError, TypeError) as error:
-        raise ValueError(f"model file {path!r} does not hold a valid DDAE: {error}") from None
+        raise ValueError(f"model file {path!r} does not hold a valid model: {error}") from None
     return module.eval(), config
