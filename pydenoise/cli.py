@@ -204,7 +204,7 @@ def _add_denoise(subparsers) -> None:
             "extension keep the input's format). "
             "Sound files (.wav, .flac, .ogg, .aiff, .w64, .caf) go through the speech model: any sampling rate "
             "(resampled to the model's and back), every channel, the input's subtype where the output format "
-            "allows. "
+            "allows. 8-bit images (.png, .jpg, .tif) go through the image model (noise level estimated). "
             "Outputs are written atomically; a file that fails is reported and the others go on."
         ),
         epilog=(
