@@ -110,10 +110,11 @@ void pad_row(T* row, int width, int pad, Border border, T outside) {
 }
 
 // Border-padded copies of the source rows of one plane, a few at a time (least recently used replaced).
-template <typename T>
+// Rows are stored as T; uint8 sources of a float cache are widened once per row, not once per tap.
+template <typename T, typename Source = T>
 class RowCache {
  public:
-  RowCache(const T* plane, int height, int width, int pad, Border border, T cval, int slots, T* storage)
+  RowCache(const Source* plane, int height, int width, int pad, Border border, T cval, int slots, T* storage)
       : plane_(plane), height_(height), width_(width), pad_(pad), border_(border), cval_(cval), slots_(slots),
         storage_(storage) {
     for (int s = 0; s < slots; ++s) tag_[s] = kEmpty;
@@ -140,8 +141,10 @@ class RowCache {
     if (source < 0) {
       std::fill(dst, dst + width_ + 2 * pad_, cval_);
     } else {
-      const T* src = plane_ + int64_t(source) * width_;
-      if constexpr (std::is_same_v<T, float>) {
+      const Source* src = plane_ + int64_t(source) * width_;
+      if constexpr (!std::is_same_v<T, Source>) {
+        rows_table().widen(dst + pad_, src, width_);
+      } else if constexpr (std::is_same_v<T, float>) {
         finite_ = rows_table().copy_finite(dst + pad_, src, width_) && finite_;
       } else {
         std::memcpy(dst + pad_, src, sizeof(T) * width_);
@@ -157,7 +160,7 @@ class RowCache {
   static constexpr int kEmpty = -2;
   T* slot(int s) { return storage_ + size_t(s) * (width_ + 2 * pad_); }
 
-  const T* plane_;
+  const Source* plane_;
   int height_, width_, pad_;
   Border border_;
   T cval_;
@@ -206,10 +209,17 @@ bool separable_filter_cpu(const T* in, T* out, PlaneStack s, const float* kernel
   float sum_y = 0.f;
   for (int i = 0; i < ky; ++i) sum_y += kernel_y[i];
   const float outside = static_cast<float>(outside_value<T>(cval));
+  // uint8 source rows are widened to float once per block (each feeds up to ky output rows) and the vertical
+  // pass runs on those; float rows are read in place.
+  const bool widen = std::is_same_v<T, uint8_t> && ky < RowCache<float>::kMaxSlots;
+  const int slots = widen ? ky + 1 : 0;
   return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
     const T* plane = in + p * H * W;
+    RowCache<float, T> cache(plane, H, W, 0, border, 0.f, slots,
+                             scratch<float, 5>(RowCache<float>::storage_size(W, 0, slots)).data());
     float* padded = scratch<float, 0>(W + 2 * rx).data();
     const T** sources = scratch<const T*, 1>(ky).data();
+    const float** widened = scratch<const float*, 6>(ky).data();
     float* weights = scratch<float, 2>(ky).data();
     bool finite = true;
     for (int y = y0; y < y1; ++y) {
@@ -219,13 +229,21 @@ bool separable_filter_cpu(const T* in, T* out, PlaneStack s, const float* kernel
         const int source = border_index(y - ry + i, H, border);
         if (source < 0) {
           bias += kernel_y[i] * outside;
+          continue;
+        }
+        if (widen) {
+          widened[count] = cache.row(y - ry + i);
         } else {
           sources[count] = plane + int64_t(source) * W;
-          weights[count++] = kernel_y[i];
         }
+        weights[count++] = kernel_y[i];
       }
       if constexpr (std::is_same_v<T, float>) finite = table.copy_finite(nullptr, plane + int64_t(y) * W, W) && finite;
-      rows.weighted_rows(sources, weights, count, bias, W, padded + rx);
+      if (widen) {
+        table.f32.weighted_rows(widened, weights, count, bias, W, padded + rx);
+      } else {
+        rows.weighted_rows(sources, weights, count, bias, W, padded + rx);
+      }
       // Outside columns of the vertical result: the border rule on it, or the constant after the vertical pass.
       pad_row(padded, W, rx, border, outside * sum_y);
       rows.horizontal(padded, kernel_x, kx, W, out + (p * H + y) * W);

@@ -171,6 +171,15 @@ inline bool copy_finite(float* dst, const float* src, int64_t n) {
   return total == 0.f;
 }
 
+// dst[i] = src[i], uint8 to float or float to uint8 (rounded and saturated like every uint8 result).
+template <typename Dst, typename Src>
+void convert(Dst* dst, const Src* src, int64_t n) {
+  for_each_chunk<4, f32x8>(int(n), [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    for (int u = 0; u < U; ++u) store_float(dst + x + u * kLanes<V>, load_float<V>(src + x + u * kLanes<V>));
+  });
+}
+
 template <typename T>
 void weighted_rows(const T* const* rows, const float* weights, int count, float bias, int width, float* out) {
   for_each_chunk<4, f32x8>(width, [&](int x, auto chunk) {
@@ -352,7 +361,10 @@ FilterRows<T> rows_of() {
   return FilterRows<T>{&weighted_rows<T>, &horizontal<T>, &correlate<T>, &median<T>};
 }
 
-inline RowTable table() { return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &copy_finite}; }
+inline RowTable table() {
+  return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &copy_finite, &convert<float, uint8_t>,
+                  &convert<uint8_t, float>};
+}
 
 }  // namespace pydenoise::filter_rows::PYDENOISE_FILTER_ISA
 

@@ -27,7 +27,7 @@ struct FilterRows {
 
 struct BilateralRowArgs {
   const float* const* rows[4];  // rows[c][i]: padded row y - radius + i of channel c (radius pixels each side)
-  float* out[4];                // output row of each channel
+  float* out[4];                // output row of each channel (float32: uint8 images are rounded by the caller)
   int channels = 0, radius = 0, width = 0;
   const int* dy = nullptr;  // the disc offsets but the centre, and their space weights
   const int* dx = nullptr;
@@ -42,6 +42,10 @@ struct RowTable {
   void (*bilateral)(const BilateralRowArgs& args);
   // Copies n floats to dst (unless dst is null) and returns whether they are all finite.
   bool (*copy_finite)(float* dst, const float* src, int64_t n);
+  // dst[i] = src[i] as float (uint8 rows are widened once, not once per filter tap).
+  void (*widen)(float* dst, const uint8_t* src, int64_t n);
+  // dst[i] = src[i] rounded to nearest (ties to even) and saturated to [0, 255].
+  void (*narrow)(uint8_t* dst, const float* src, int64_t n);
 };
 
 RowTable baseline_table();
