@@ -136,9 +136,25 @@ def test_bilateral_default_diameter_and_uint8(gray_u8):
 # uint8, layouts, devices
 
 
-def test_uint8_box_gaussian_sharpen_round_like_opencv(gray_u8):
+@pytest.mark.parametrize("border", list(CV_BORDERS))
+def test_uint8_box_bit_exact_opencv(gray_u8, border):
+    # Exact integer window sums, rounded once: the same as OpenCV's, for every window shape.
+    for ksize in [(5, 5), (3, 7), (1, 9), (15, 17)]:
+        expected = cv2.blur(gray_u8, ksize[::-1], borderType=CV_BORDERS[border])
+        np.testing.assert_array_equal(image.box(gray_u8, ksize, border), expected)
+
+
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("shape", [(1, 1), (2, 37), (4, 3), (23, 40)])
+def test_uint8_box_equals_rounded_window_means(shape, border, rng):
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    for ksize in [(7, 5), (3, 17)]:
+        expected = np.rint(windows(img, *ksize, border, cval=77).mean(axis=(-2, -1)))
+        np.testing.assert_array_equal(image.box(img, ksize, border, cval=77), expected)
+
+
+def test_uint8_gaussian_sharpen_round_like_opencv(gray_u8):
     # OpenCV's uint8 paths are fixed-point; ours are float32 then rounded: at most one level apart.
-    assert max_error(image.box(gray_u8, 5), cv2.blur(gray_u8, (5, 5))) <= 1
     assert max_error(image.gaussian(gray_u8, 1.5, ksize=9), cv2.GaussianBlur(gray_u8, (9, 9), 1.5)) <= 1
     out = image.sharpen(gray_u8)
     assert out.dtype == np.uint8

@@ -198,11 +198,53 @@ void median_select_row(const T* const* rows, int k, int width, T* out, T* window
   }
 }
 
+// Both kernels constant (a box filter, up to a scale) and window sums of uint8 pixels below 2^16.
+bool is_uint8_box(const float* kernel_y, int ky, const float* kernel_x, int kx) {
+  if (int64_t(ky) * kx * 255 >= (1 << 16)) return false;
+  return std::all_of(kernel_y, kernel_y + ky, [&](float w) { return w == kernel_y[0]; }) &&
+         std::all_of(kernel_x, kernel_x + kx, [&](float w) { return w == kernel_x[0]; });
+}
+
+// The uint8 box filter in integers: each block keeps the column sums of its window (uint16), updated by one
+// added and one removed row per output row, so the cost does not grow with ky; then a horizontal window sum
+// and one multiply per pixel. The sums are exact, so the result is round(scale * window sum).
+bool box_filter_u8(const uint8_t* in, uint8_t* out, PlaneStack s, int ky, int kx, float scale, Border border,
+                   float cval, int num_threads) {
+  const RowTable& table = rows_table();
+  const int ry = ky / 2, rx = kx / 2, H = s.height, W = s.width;
+  const uint8_t outside = outside_value<uint8_t>(cval);
+  return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
+    const uint8_t* plane = in + p * H * W;
+    uint8_t* zeros = scratch<uint8_t, 7>(2 * size_t(W)).data();
+    uint8_t* constant = zeros + W;
+    std::fill(zeros, zeros + W, 0);
+    std::fill(constant, constant + W, outside);
+    auto row = [&](int y) {
+      const int source = border_index(y, H, border);
+      return source < 0 ? constant : plane + int64_t(source) * W;
+    };
+    uint16_t* padded = scratch<uint16_t, 8>(W + 2 * rx).data();
+    uint16_t* sums = padded + rx;
+    std::fill(sums, sums + W, 0);
+    for (int i = y0 - ry; i < y0 + ry; ++i) table.running_sum(sums, row(i), zeros, W);
+    for (int y = y0; y < y1; ++y) {
+      table.running_sum(sums, row(y + ry), y == y0 ? zeros : row(y - ry - 1), W);
+      pad_row(padded, W, rx, border, static_cast<uint16_t>(outside * ky));
+      table.box_horizontal(padded, kx, scale, W, out + (p * H + y) * W);
+    }
+    return true;
+  });
+}
+
 }  // namespace
 
 template <typename T>
 bool separable_filter_cpu(const T* in, T* out, PlaneStack s, const float* kernel_y, int ky, const float* kernel_x,
                           int kx, Border border, float cval, int num_threads) {
+  if constexpr (std::is_same_v<T, uint8_t>) {
+    if (is_uint8_box(kernel_y, ky, kernel_x, kx))
+      return box_filter_u8(in, out, s, ky, kx, kernel_y[0] * kernel_x[0], border, cval, num_threads);
+  }
   const RowTable& table = rows_table();
   const FilterRows<T>& rows = rows_for<T>(table);
   const int ry = ky / 2, rx = kx / 2, H = s.height, W = s.width;

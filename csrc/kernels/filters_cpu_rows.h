@@ -31,6 +31,8 @@ typedef float f32x8 __attribute__((vector_size(32)));
 typedef int32_t i32x8 __attribute__((vector_size(32)));
 typedef uint8_t u8x8 __attribute__((vector_size(8)));
 typedef uint8_t u8x32 __attribute__((vector_size(32)));
+typedef uint8_t u8x16 __attribute__((vector_size(16)));
+typedef uint16_t u16x16 __attribute__((vector_size(32)));
 
 // min/max for every pixel type the kernels use, one instruction each.
 struct MinMax {
@@ -180,6 +182,45 @@ void convert(Dst* dst, const Src* src, int64_t n) {
   });
 }
 
+template <typename V, typename T>
+inline V load_raw(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <typename T, typename V>
+inline void store_raw(T* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+inline void running_sum(uint16_t* sums, const uint8_t* add, const uint8_t* sub, int width) {
+  int x = 0;
+  for (; x + 16 <= width; x += 16) {
+    const u16x16 added = __builtin_convertvector(load_raw<u8x16>(add + x), u16x16);
+    const u16x16 removed = __builtin_convertvector(load_raw<u8x16>(sub + x), u16x16);
+    store_raw(sums + x, load_raw<u16x16>(sums + x) + added - removed);
+  }
+  for (; x < width; ++x) sums[x] = static_cast<uint16_t>(sums[x] + add[x] - sub[x]);
+}
+
+inline void box_horizontal(const uint16_t* padded, int k, float scale, int width, uint8_t* out) {
+  int x = 0;
+  for (; x + 16 <= width; x += 16) {
+    u16x16 sum = load_raw<u16x16>(padded + x);
+    for (int j = 1; j < k; ++j) sum += load_raw<u16x16>(padded + x + j);
+    const f32x8 low = __builtin_convertvector(__builtin_shufflevector(sum, sum, 0, 1, 2, 3, 4, 5, 6, 7), f32x8);
+    const f32x8 high = __builtin_convertvector(__builtin_shufflevector(sum, sum, 8, 9, 10, 11, 12, 13, 14, 15), f32x8);
+    store_float(out + x, low * scale);
+    store_float(out + x + 8, high * scale);
+  }
+  for (; x < width; ++x) {
+    int sum = 0;
+    for (int j = 0; j < k; ++j) sum += padded[x + j];
+    store_float(out + x, float(sum) * scale);
+  }
+}
+
 template <typename T>
 void weighted_rows(const T* const* rows, const float* weights, int count, float bias, int width, float* out) {
   for_each_chunk<4, f32x8>(width, [&](int x, auto chunk) {
@@ -219,18 +260,6 @@ void correlate(const T* const* rows, const Tap* taps, int count, int width, T* o
     }
     for (int u = 0; u < U; ++u) store_float(out + x + u * kLanes<V>, acc[u]);
   });
-}
-
-template <typename V, typename T>
-inline V load_raw(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-template <typename T, typename V>
-inline void store_raw(T* p, V v) {
-  std::memcpy(p, &v, sizeof v);
 }
 
 template <int K, typename T>
@@ -362,8 +391,8 @@ FilterRows<T> rows_of() {
 }
 
 inline RowTable table() {
-  return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &copy_finite, &convert<float, uint8_t>,
-                  &convert<uint8_t, float>};
+  return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &copy_finite, &running_sum, &box_horizontal,
+                  &convert<float, uint8_t>, &convert<uint8_t, float>};
 }
 
 }  // namespace pydenoise::filter_rows::PYDENOISE_FILTER_ISA

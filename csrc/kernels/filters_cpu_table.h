@@ -42,6 +42,11 @@ struct RowTable {
   void (*bilateral)(const BilateralRowArgs& args);
   // Copies n floats to dst (unless dst is null) and returns whether they are all finite.
   bool (*copy_finite)(float* dst, const float* src, int64_t n);
+  // sums[x] += add[x] - sub[x], modulo 2^16 (the running column sums of the uint8 box filter).
+  void (*running_sum)(uint16_t* sums, const uint8_t* add, const uint8_t* sub, int width);
+  // out[x] = round(scale * sum_j padded[x + j], j < k) (the horizontal pass of the uint8 box filter; the window
+  // sums must stay below 2^16).
+  void (*box_horizontal)(const uint16_t* padded, int k, float scale, int width, uint8_t* out);
   // dst[i] = src[i] as float (uint8 rows are widened once, not once per filter tap).
   void (*widen)(float* dst, const uint8_t* src, int64_t n);
   // dst[i] = src[i] rounded to nearest (ties to even) and saturated to [0, 255].
