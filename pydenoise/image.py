@@ -68,10 +68,10 @@ class _Layout:
         return array[0] if self.ndim == 2 else np.moveaxis(array, 0, self.channel_axis)
 
 
-def _as_nchw(img, channel_axis: int | None, float_only: bool = False) -> tuple[torch.Tensor, _Layout]:
+def _as_nchw(img, channel_axis: int | None) -> tuple[torch.Tensor, _Layout]:
     """Convert ``img`` to a contiguous (N, C, H, W) float32 or uint8 tensor, and the layout to convert back.
 
-    uint8 stays uint8 unless ``float_only``; any float becomes float32; other dtypes are a ``TypeError``.
+    uint8 stays uint8; any float becomes float32; other dtypes are a ``TypeError``.
     """
     if isinstance(img, torch.Tensor):
         if img.dim() != 4:
@@ -99,11 +99,9 @@ def _as_nchw(img, channel_axis: int | None, float_only: bool = False) -> tuple[t
             raise ValueError(f"img: a numpy image must be H×W or H×W×C (3-D with channel_axis), got shape {array.shape}")
         tensor = torch.from_numpy(np.ascontiguousarray(array))
         layout = _Layout(True, tensor.dtype, ndim, None if channel_axis is None else channel_axis % 3)
-    if tensor.dtype == torch.uint8:
-        tensor = tensor.float() if float_only else tensor
-    elif tensor.dtype.is_floating_point:
+    if tensor.dtype.is_floating_point:
         tensor = tensor.float()
-    else:
+    elif tensor.dtype != torch.uint8:
         raise TypeError(f"img: expected a uint8 or floating-point image, got {tensor.dtype}")
     if tensor.shape[-1] == 0 or tensor.shape[-2] == 0:
         raise ValueError(f"img: the image is empty (shape {tuple(img.shape)})")
@@ -150,16 +148,10 @@ def _pair(value, name: str) -> tuple[float, float]:
     return _positive(value, name), _positive(value, name)
 
 
-def _filtered(img, channel_axis, run, float_only: bool = False):
-    """Convert ``img``, run ``run(tensor)`` on the (N, C, H, W) tensor and convert the result back.
-
-    With ``float_only`` (a float-only op), uint8 input is filtered as float32 and rounded back.
-    """
-    tensor, layout = _as_nchw(img, channel_axis, float_only)
-    out = run(tensor)
-    if float_only and layout.dtype == torch.uint8:
-        out = out.round_().clamp_(0, 255).to(torch.uint8)
-    return layout.restore(out)
+def _filtered(img, channel_axis, run):
+    """Convert ``img``, run ``run(tensor)`` on the (N, C, H, W) tensor and convert the result back."""
+    tensor, layout = _as_nchw(img, channel_axis)
+    return layout.restore(run(tensor))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -301,7 +293,7 @@ def bilateral(
     Parameters
     ----------
     img : numpy.ndarray or torch.Tensor
-        As for :func:`box`; uint8 is filtered in float32 and rounded back.
+        As for :func:`box`; uint8 is filtered in float32 arithmetic and rounded.
     d : int or None
         Odd diameter of the disc (≥ 3), or None for OpenCV's ``d <= 0`` rule, radius ``round(1.5 sigma_space)``
         (at least 1).
@@ -333,7 +325,6 @@ def bilateral(
         img,
         channel_axis,
         lambda t: filter_ops.bilateral_filter(t, radius, sigma_color, sigma_space, border, cval),
-        float_only=True,
     )
 
 

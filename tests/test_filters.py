@@ -126,10 +126,20 @@ def test_bilateral_colour_is_l1_like_opencv(rng):
     assert max_error(image.bilateral(colour, 5, 0.2, 2.0, channel_axis=-1), expected) <= 1e-3
 
 
-def test_bilateral_default_diameter_and_uint8(gray_u8):
-    # d=None is OpenCV's d <= 0 rule (radius round(1.5 sigma_space)); uint8 is rounded back within 1 level.
+def test_bilateral_default_diameter_and_uint8(gray_u8, rng):
+    # d=None is OpenCV's d <= 0 rule (radius round(1.5 sigma_space)); uint8 is within 1 level of OpenCV's.
     expected = cv2.bilateralFilter(gray_u8, -1, 30.0, 2.0)
     assert max_error(image.bilateral(gray_u8, None, 30.0, 2.0), expected) <= 1
+    colour = rng.integers(0, 256, (29, 41, 3), dtype=np.uint8)
+    assert max_error(image.bilateral(colour, 5, 40.0, 2.0, channel_axis=-1), cv2.bilateralFilter(colour, 5, 40.0, 2.0)) <= 1
+
+
+@pytest.mark.parametrize("border", BORDERS)
+def test_bilateral_uint8_is_the_float_result_rounded(gray_u8, border):
+    got = image.bilateral(gray_u8, 7, 30.0, 2.0, border, cval=40)
+    expected = image.bilateral(gray_u8.astype(np.float32), 7, 30.0, 2.0, border, cval=40)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, np.clip(np.rint(expected), 0, 255))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -202,6 +212,7 @@ def test_ops_pass_opcheck(rng):
         torch.library.opcheck(torch.ops.pydenoise.correlate2d.default, (x, [1.0] * 9, [3, 3], "wrap", 0.0))
         torch.library.opcheck(torch.ops.pydenoise.median_filter.default, (x, 3, "replicate", 0.0))
     torch.library.opcheck(torch.ops.pydenoise.bilateral_filter.default, (img, 2, 0.5, 1.5, "reflect101", 0.0))
+    torch.library.opcheck(torch.ops.pydenoise.bilateral_filter.default, (img_u8, 2, 30.0, 1.5, "wrap", 0.0))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -182,8 +182,8 @@ T outside_value(float cval) {
 }
 
 // A window of 2 r + 1 padded rows around output row y, from the cache.
-template <typename T>
-void window_rows(RowCache<T>& cache, int y, int r, const T** rows) {
+template <typename T, typename Source>
+void window_rows(RowCache<T, Source>& cache, int y, int r, const T** rows) {
   for (int i = 0; i <= 2 * r; ++i) rows[i] = cache.row(y - r + i);
 }
 
@@ -338,9 +338,9 @@ bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border bord
   });
 }
 
-bool bilateral_filter_cpu(const float* in, float* out, int64_t images, int channels, int height, int width,
-                          int radius, float sigma_color, float sigma_space, Border border, float cval,
-                          int num_threads) {
+template <typename T>
+bool bilateral_filter_cpu(const T* in, T* out, int64_t images, int channels, int height, int width, int radius,
+                          float sigma_color, float sigma_space, Border border, float cval, int num_threads) {
   const RowTable& table = rows_table();
   const int taps = (2 * radius + 1) * (2 * radius + 1);
   std::vector<int> dy(taps), dx(taps);
@@ -357,23 +357,34 @@ bool bilateral_filter_cpu(const float* in, float* out, int64_t images, int chann
   const int window = 2 * radius + 1, slots = window + 1;
   const size_t cache_size = RowCache<float>::storage_size(width, radius, slots);
   const int64_t plane_size = int64_t(height) * width;
+  const float outside = static_cast<float>(outside_value<T>(cval));
   return for_row_blocks(images, height, int64_t(width) * channels * (args.offsets + 1), num_threads, [&](int64_t n, int y0, int y1) {
     float* storage = scratch<float, 3>(cache_size * channels).data();
     const float** rows = scratch<const float*, 1>(size_t(window) * channels).data();
-    std::vector<RowCache<float>> caches;
+    float* rounded = scratch<float, 9>(size_t(width) * channels).data();  // uint8: float rows before rounding
+    std::vector<RowCache<float, T>> caches;
     BilateralRowArgs a = args;
     for (int c = 0; c < channels; ++c) {
-      caches.emplace_back(in + (n * channels + c) * plane_size, height, width, radius, border, cval, slots,
+      caches.emplace_back(in + (n * channels + c) * plane_size, height, width, radius, border, outside, slots,
                           storage + c * cache_size);
       a.rows[c] = rows + c * window;
     }
     bool finite = true;
     for (int y = y0; y < y1; ++y) {
+      T* out_rows[kMaxBilateralChannels];
       for (int c = 0; c < channels; ++c) {
         window_rows(caches[c], y, radius, rows + c * window);
-        a.out[c] = out + (n * channels + c) * plane_size + int64_t(y) * width;
+        out_rows[c] = out + (n * channels + c) * plane_size + int64_t(y) * width;
+        if constexpr (std::is_same_v<T, float>) {
+          a.out[c] = out_rows[c];
+        } else {
+          a.out[c] = rounded + size_t(c) * width;
+        }
       }
       table.bilateral(a);
+      if constexpr (std::is_same_v<T, uint8_t>) {
+        for (int c = 0; c < channels; ++c) table.narrow(out_rows[c], a.out[c], width);
+      }
     }
     for (const auto& cache : caches) finite = finite && cache.finite();
     return finite;
@@ -389,5 +400,9 @@ template bool correlate2d_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, con
                                        int);
 template bool median_filter_cpu<float>(const float*, float*, PlaneStack, int, Border, float, int);
 template bool median_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, int, Border, float, int);
+template bool bilateral_filter_cpu<float>(const float*, float*, int64_t, int, int, int, int, float, float, Border,
+                                          float, int);
+template bool bilateral_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, int64_t, int, int, int, int, float, float,
+                                            Border, float, int);
 
 }  // namespace pydenoise
