@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from pydenoise import _C  # noqa: F401  (loading the extension registers torch.ops.pydenoise)
@@ -37,7 +38,11 @@ def separable_filter(
     >>> round(float(out[0, 0, 2, 2]), 4)
     12.0
     """
-    return torch.ops.pydenoise.separable_filter(img, list(map(float, kernel_y)), list(map(float, kernel_x)), border, cval)
+    return torch.ops.pydenoise.separable_filter(img, _floats(kernel_y), _floats(kernel_x), border, cval)
+
+
+def _floats(values: Sequence[float]) -> list[float]:
+    return values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
 
 
 def correlate2d(img: torch.Tensor, kernel, border: str = "reflect101", cval: float = 0.0) -> torch.Tensor:
@@ -51,10 +56,11 @@ def correlate2d(img: torch.Tensor, kernel, border: str = "reflect101", cval: flo
     >>> float(out[0, 0, 2, 1])   # correlation: the kernel is not flipped
     1.0
     """
-    kernel = torch.as_tensor(kernel, dtype=torch.float64, device="cpu")
-    if kernel.dim() != 2:
-        raise ValueError(f"correlate2d: kernel must be 2-D, got shape {tuple(kernel.shape)}")
-    return torch.ops.pydenoise.correlate2d(img, kernel.flatten().tolist(), list(kernel.shape), border, cval)
+    kernel = kernel.cpu().numpy() if isinstance(kernel, torch.Tensor) else kernel
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2:
+        raise ValueError(f"correlate2d: kernel must be 2-D, got shape {kernel.shape}")
+    return torch.ops.pydenoise.correlate2d(img, kernel.ravel().tolist(), list(kernel.shape), border, cval)
 
 
 def median_filter(img: torch.Tensor, ksize: int, border: str = "reflect101", cval: float = 0.0) -> torch.Tensor:

@@ -20,6 +20,7 @@ out (float64 input is filtered in float32 arithmetic). NaN or Inf in the image r
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -61,10 +62,11 @@ class _Layout:
 
     def restore(self, out: torch.Tensor):
         """The (N, C, H, W) result in the caller's type, layout and dtype."""
-        out = out.to(self.dtype)
+        if out.dtype != self.dtype:
+            out = out.to(self.dtype)
         if not self.is_numpy:
             return out
-        array = out.cpu().numpy()[0]
+        array = out.numpy()[0]  # numpy input ran on the CPU
         return array[0] if self.ndim == 2 else np.moveaxis(array, 0, self.channel_axis)
 
 
@@ -82,7 +84,7 @@ def _as_nchw(img, channel_axis: int | None) -> tuple[torch.Tensor, _Layout]:
         layout = _Layout(False, img.dtype, 4, 1)
     else:
         array = np.asarray(img)
-        if array.dtype != np.uint8 and not np.issubdtype(array.dtype, np.floating):
+        if array.dtype != np.uint8 and array.dtype.kind != "f":
             raise TypeError(f"img: expected a uint8 or floating-point image, got {array.dtype}")
         ndim = array.ndim
         if array.ndim == 2:
@@ -189,7 +191,7 @@ def box(img, ksize, border: str = "reflect101", *, cval: float = 0.0, channel_ax
     """
     kh, kw = _size_pair(ksize)
     border = _check_border(border)
-    return _filtered(img, channel_axis, lambda t: filter_ops.separable_filter(t, [1 / kh] * kh, [1 / kw] * kw, border, cval))
+    return _filtered(img, channel_axis, lambda t: filter_ops.separable_filter(t, (1 / kh,) * kh, (1 / kw,) * kw, border, cval))
 
 
 def gaussian_kernel(sigma: float, ksize: int) -> np.ndarray:
@@ -203,6 +205,12 @@ def gaussian_kernel(sigma: float, ksize: int) -> np.ndarray:
     x = np.arange(ksize, dtype=np.float64) - (ksize - 1) / 2
     weights = np.exp(-0.5 * (x / sigma) ** 2)
     return weights / weights.sum()
+
+
+@functools.lru_cache(maxsize=64)
+def _gaussian_taps(sigma: float, ksize: int) -> tuple[float, ...]:
+    # Kernels repeat from call to call (video frames, batches): building one costs more than filtering 64².
+    return tuple(gaussian_kernel(sigma, ksize).tolist())
 
 
 def default_gaussian_size(sigma: float) -> int:
@@ -252,7 +260,7 @@ def gaussian(
     else:
         kh, kw = _size_pair(ksize)
     border = _check_border(border)
-    ky, kx = gaussian_kernel(sigma_y, kh), gaussian_kernel(sigma_x, kw)
+    ky, kx = _gaussian_taps(sigma_y, kh), _gaussian_taps(sigma_x, kw)
     return _filtered(img, channel_axis, lambda t: filter_ops.separable_filter(t, ky, kx, border, cval))
 
 
