@@ -236,6 +236,43 @@ bool box_filter_u8(const uint8_t* in, uint8_t* out, PlaneStack s, int ky, int kx
   });
 }
 
+// The 3 x 3 median, two rows at a time, reading the source rows in place: sorting a column commutes with
+// the border rule, so the sorted columns are padded instead of the rows (no row copies).
+template <typename T>
+bool median3_filter(const T* in, T* out, PlaneStack s, Border border, float cval, int num_threads) {
+  const RowTable& table = rows_table();
+  const FilterRows<T>& rows = rows_for<T>(table);
+  const int H = s.height, W = s.width;
+  const T outside = outside_value<T>(cval);
+  return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
+    const T* plane = in + p * H * W;
+    T* constant = scratch<T, 10>(W).data();
+    std::fill(constant, constant + W, outside);
+    T* storage = scratch<T, 4>(6 * size_t(W + 2)).data();
+    T* padded[6];   // sorted columns with one border pixel each side
+    T* columns[6];  // their first pixel
+    for (int c = 0; c < 6; ++c) {
+      padded[c] = storage + c * size_t(W + 2);
+      columns[c] = padded[c] + 1;
+    }
+    bool finite = true;
+    for (int y = y0; y < y1; y += 2) {
+      const T* sources[4];
+      for (int i = 0; i < 4; ++i) {
+        const int source = border_index(y - 1 + i, H, border);
+        sources[i] = source < 0 ? constant : plane + int64_t(source) * W;
+      }
+      rows.median3_columns(sources, W, columns);
+      for (int r = 0; r < 2 && y + r < y1; ++r) {
+        if constexpr (std::is_same_v<T, float>) finite = table.copy_finite(nullptr, sources[r + 1], W) && finite;
+        for (int c = 3 * r; c < 3 * r + 3; ++c) pad_row(padded[c], W, 1, border, outside);
+        rows.median3_combine(padded + 3 * r, W, out + (p * H + y + r) * W);
+      }
+    }
+    return finite;
+  });
+}
+
 }  // namespace
 
 template <typename T>
@@ -318,6 +355,7 @@ bool correlate2d_cpu(const T* in, T* out, PlaneStack s, const float* kernel, int
 
 template <typename T>
 bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border border, float cval, int num_threads) {
+  if (ksize == 3) return median3_filter(in, out, s, border, cval, num_threads);
   const FilterRows<T>& rows = rows_for<T>(rows_table());
   const int r = ksize / 2, H = s.height, W = s.width;
   const int slots = ksize + 1;
@@ -329,7 +367,7 @@ bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border bord
       window_rows(cache, y, r, window);
       T* row_out = out + (p * H + y) * W;
       if (ksize <= 7) {
-        rows.median_network(window, ksize, W, row_out, scratch<T, 4>(3 * size_t(W + 2)).data());
+        rows.median_network(window, ksize, W, row_out);
       } else {
         median_select_row(window, ksize, W, row_out, scratch<T, 4>(size_t(ksize) * ksize).data());
       }

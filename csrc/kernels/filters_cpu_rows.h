@@ -275,25 +275,32 @@ void median_network_row(const T* const* rows, int width, T* out) {
   });
 }
 
-// 3 x 3: sort each column of three once (shared by the three windows that contain it), then the median is
-// med3(largest low, median of the middles, smallest high) over the window's three columns: 18 min/max a pixel
-// instead of the 9-input network's ~40. `sorted` holds 3 (width + 2) pixels.
+// 3 x 3 medians, two output rows at a time. Each column of three is sorted once and shared by the three
+// windows that contain it; the median is then med3(largest low, median of the middles, smallest high) over a
+// window's three columns: 18 min/max a pixel instead of the 9-input network's ~40. Output rows y and y + 1
+// share source rows y and y + 1, so their middle pair is sorted once for both.
 template <typename T>
-void median3_row(const T* const* rows, int width, T* out, T* sorted) {
+void median3_columns(const T* const* rows, int width, T* const* columns) {
   using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
   const MinMax m;
-  T* low = sorted;
-  T* mid = sorted + width + 2;
-  T* high = sorted + 2 * (width + 2);
-  for_each_chunk<1, Vec>(width + 2, [&](int x, auto chunk) {
+  for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
-    const V a = load_raw<V>(rows[0] + x), b = load_raw<V>(rows[1] + x), c = load_raw<V>(rows[2] + x);
-    const V ab_low = m.min(a, b), ab_high = m.max(a, b);
-    store_raw(low + x, m.min(ab_low, c));
-    const V top = m.max(ab_low, c);
-    store_raw(mid + x, m.min(ab_high, top));
-    store_raw(high + x, m.max(ab_high, top));
+    const V b = load_raw<V>(rows[1] + x), c = load_raw<V>(rows[2] + x);
+    const V low = m.min(b, c), high = m.max(b, c);
+    for (int r = 0; r < 2; ++r) {  // the top row of output row y, then the bottom row of output row y + 1
+      const V a = load_raw<V>(rows[3 * r] + x);
+      store_raw(columns[3 * r] + x, m.min(a, low));
+      store_raw(columns[3 * r + 1] + x, m.max(low, m.min(a, high)));
+      store_raw(columns[3 * r + 2] + x, m.max(a, high));
+    }
   });
+}
+
+template <typename T>
+void median3_combine(const T* const* columns, int width, T* out) {
+  using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
+  const MinMax m;
+  const T *low = columns[0], *mid = columns[1], *high = columns[2];
   auto med3 = [&](auto p, auto q, auto r) { return m.max(m.min(p, q), m.min(m.max(p, q), r)); };
   for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
@@ -305,15 +312,8 @@ void median3_row(const T* const* rows, int width, T* out, T* sorted) {
 }
 
 template <typename T>
-void median(const T* const* rows, int k, int width, T* out, T* scratch) {
-  switch (k) {
-    case 3:
-      return median3_row(rows, width, out, scratch);
-    case 5:
-      return median_network_row<5>(rows, width, out);
-    default:
-      return median_network_row<7>(rows, width, out);
-  }
+void median(const T* const* rows, int k, int width, T* out) {
+  return k == 5 ? median_network_row<5>(rows, width, out) : median_network_row<7>(rows, width, out);
 }
 
 // exp(x) for x <= 0: 2^(x log2 e) = 2^n 2^f with n = round, |f| <= 1/2; 2^f by its Taylor series to f^6
@@ -387,7 +387,8 @@ inline void bilateral(const BilateralRowArgs& a) {
 
 template <typename T>
 FilterRows<T> rows_of() {
-  return FilterRows<T>{&weighted_rows<T>, &horizontal<T>, &correlate<T>, &median<T>};
+  return FilterRows<T>{&weighted_rows<T>, &horizontal<T>, &correlate<T>, &median<T>, &median3_columns<T>,
+                      &median3_combine<T>};
 }
 
 inline RowTable table() {
