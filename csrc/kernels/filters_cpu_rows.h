@@ -265,11 +265,13 @@ void correlate(const T* const* rows, const Tap* taps, int count, int width, T* o
 template <int K, typename T>
 void median_network_row(const T* const* rows, int width, T* out) {
   using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
+  const T* row[K];  // a local copy: uint8 stores could alias `rows`, which would be re-read every chunk
+  for (int i = 0; i < K; ++i) row[i] = rows[i];
   for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
     V v[K * K];
     for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < K; ++j) v[i * K + j] = load_raw<V>(rows[i] + x + j);
+      for (int j = 0; j < K; ++j) v[i * K + j] = load_raw<V>(row[i] + x + j);
     }
     store_raw(out + x, median_network::median<K * K>(v, MinMax{}));
   });
@@ -283,16 +285,22 @@ template <typename T>
 void median3_columns(const T* const* rows, int width, T* const* columns) {
   using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
   const MinMax m;
+  // Local copies: uint8 stores may alias anything, so pointers read through `rows` and `columns` would be
+  // reloaded after every store.
+  const T *top = rows[0], *upper = rows[1], *lower = rows[2], *bottom = rows[3];
+  T* out[6];
+  for (int c = 0; c < 6; ++c) out[c] = columns[c];
   for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
-    const V b = load_raw<V>(rows[1] + x), c = load_raw<V>(rows[2] + x);
+    const V b = load_raw<V>(upper + x), c = load_raw<V>(lower + x);
     const V low = m.min(b, c), high = m.max(b, c);
-    for (int r = 0; r < 2; ++r) {  // the top row of output row y, then the bottom row of output row y + 1
-      const V a = load_raw<V>(rows[3 * r] + x);
-      store_raw(columns[3 * r] + x, m.min(a, low));
-      store_raw(columns[3 * r + 1] + x, m.max(low, m.min(a, high)));
-      store_raw(columns[3 * r + 2] + x, m.max(a, high));
-    }
+    const V a = load_raw<V>(top + x), d = load_raw<V>(bottom + x);
+    store_raw(out[0] + x, m.min(a, low));
+    store_raw(out[1] + x, m.max(low, m.min(a, high)));
+    store_raw(out[2] + x, m.max(a, high));
+    store_raw(out[3] + x, m.min(d, low));
+    store_raw(out[4] + x, m.max(low, m.min(d, high)));
+    store_raw(out[5] + x, m.max(d, high));
   });
 }
 
