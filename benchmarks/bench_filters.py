@@ -33,7 +33,7 @@ try:
 except ImportError:  # kornia is an optional peer
     kornia = None
 
-SIGMA = 2.0  # Gaussian: 17 taps (OpenCV's float rule, scipy truncate=4)
+SIGMA = 2.0  # Gaussian: 17 taps for float (OpenCV's rule, scipy truncate=4), 13 for uint8 (OpenCV's rule)
 BILATERAL = {"d": 9, "sigma_space": 3.0}  # sigma_color: 0.1 of the range
 # kornia's median and bilateral unfold k² copies of the image (5.4 GB for a 9×9 window at 4096²): CPU runs
 # above this many pixels leave them out.
@@ -65,7 +65,7 @@ def cpu_cases(img: np.ndarray) -> dict[str, dict[str, Callable[[], object]]]:
             "scipy": lambda: ndimage.uniform_filter(img, 5, mode="mirror"),
             "kornia": lambda: kornia.filters.box_blur(t, (5, 5), border_type="reflect"),
         },
-        "gaussian σ=2 (17×17)": {
+        "gaussian σ=2": {
             "ours": lambda: image.gaussian(img, SIGMA),
             "opencv": lambda: cv2.GaussianBlur(img, (0, 0), SIGMA),
             "scipy": lambda: ndimage.gaussian_filter(img, SIGMA, mode="mirror", truncate=4.0),
@@ -111,7 +111,7 @@ def gpu_cases(t: torch.Tensor) -> dict[str, dict[str, Callable[[], object]]]:
     tf = t.float()
     cases = {
         "box 5×5": {"ours": lambda: image.box(t, 5), "kornia": lambda: kornia.filters.box_blur(tf, (5, 5), border_type="reflect")},
-        "gaussian σ=2 (17×17)": {
+        "gaussian σ=2": {
             "ours": lambda: image.gaussian(t, SIGMA),
             "kornia": lambda: kornia.filters.gaussian_blur2d(tf, (17, 17), (SIGMA, SIGMA), border_type="reflect"),
         },

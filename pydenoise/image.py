@@ -110,6 +110,10 @@ def _as_nchw(img, channel_axis: int | None) -> tuple[torch.Tensor, _Layout]:
     return tensor.contiguous(), layout
 
 
+def _is_uint8(img) -> bool:
+    return img.dtype == torch.uint8 if isinstance(img, torch.Tensor) else np.asarray(img).dtype == np.uint8
+
+
 def _check_border(border: str) -> str:
     if border not in BORDERS:
         raise ValueError(f"border must be one of {', '.join(repr(b) for b in BORDERS)}, got {border!r}")
@@ -213,15 +217,18 @@ def _gaussian_taps(sigma: float, ksize: int) -> tuple[float, ...]:
     return tuple(gaussian_kernel(sigma, ksize).tolist())
 
 
-def default_gaussian_size(sigma: float) -> int:
-    """OpenCV's window for float images when none is given: ``round(8 sigma + 1)``, made odd.
+def default_gaussian_size(sigma: float, uint8: bool = False) -> int:
+    """OpenCV's window when none is given: ``round(8 sigma + 1)`` made odd (±4 sigma), ``round(6 sigma + 1)``
+    (±3 sigma) for uint8 images, whose 8-bit results the farther taps hardly change.
 
     Examples
     --------
     >>> default_gaussian_size(1.0), default_gaussian_size(2.0), default_gaussian_size(1.1)
     (9, 17, 11)
+    >>> default_gaussian_size(2.0, uint8=True)
+    13
     """
-    return int(round(8 * sigma + 1)) | 1
+    return int(round((6 if uint8 else 8) * sigma + 1)) | 1
 
 
 def gaussian(
@@ -242,7 +249,8 @@ def gaussian(
     sigma : float or (float, float)
         Standard deviation in pixels, one for both axes or ``(sigma_y, sigma_x)``; must be positive.
     ksize : int or (int, int), optional
-        Odd window. Default: OpenCV's rule for float images, ``round(8 sigma + 1)`` made odd (±4 sigma).
+        Odd window. Default: OpenCV's rule, ``round(8 sigma + 1)`` made odd (±4 sigma) for float images,
+        ``round(6 sigma + 1)`` (±3 sigma) for uint8 ones (see :func:`default_gaussian_size`).
     border, cval, channel_axis
         As for :func:`box`.
 
@@ -256,7 +264,8 @@ def gaussian(
     """
     sigma_y, sigma_x = _pair(sigma, "sigma")
     if ksize is None:
-        kh, kw = default_gaussian_size(sigma_y), default_gaussian_size(sigma_x)
+        uint8 = _is_uint8(img)
+        kh, kw = default_gaussian_size(sigma_y, uint8), default_gaussian_size(sigma_x, uint8)
     else:
         kh, kw = _size_pair(ksize)
     border = _check_border(border)

@@ -70,9 +70,13 @@ def test_box_gaussian_convolve_equal_opencv(gray, border, rng):
     assert max_error(image.convolve(gray, kernel, border), cv2.filter2D(gray, -1, kernel.astype(np.float32), borderType=cb)) <= 1e-5
 
 
-def test_gaussian_default_size_is_opencvs(gray):
+def test_gaussian_default_size_is_opencvs(gray, gray_u8):
     for sigma in (0.6, 1.1, 2.0):
         assert max_error(image.gaussian(gray, sigma), cv2.GaussianBlur(gray, (0, 0), sigma)) <= 1e-5
+        # uint8: OpenCV's smaller (±3 sigma) default window, and the same for torch input.
+        assert max_error(image.gaussian(gray_u8, sigma), cv2.GaussianBlur(gray_u8, (0, 0), sigma)) <= 1
+        expected = torch.from_numpy(image.gaussian(gray_u8, sigma))
+        assert torch.equal(image.gaussian(torch.from_numpy(gray_u8)[None, None], sigma)[0, 0], expected)
 
 
 @pytest.mark.parametrize("border", BORDERS)
