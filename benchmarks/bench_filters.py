@@ -191,7 +191,8 @@ def environment(args) -> list[str]:
     return [
         SECTION,
         "",
-        f"- date: {datetime.date.today()}; machine: {cpu}, {os.cpu_count()} CPUs, GPU: {gpu}",
+        f"- date: {datetime.date.today()}; machine: {cpu}, {os.cpu_count()} CPUs, GPU: {gpu}; load average at the "
+        f"end: {os.getloadavg()[0]:.1f} (other jobs share the machine: compare ratios, not Mpx/s)",
         f"- versions: torch {torch.__version__}, OpenCV {cv2.__version__}, scipy {scipy.__version__}, "
         f"kornia {getattr(kornia, '__version__', 'absent')}, numpy {np.__version__}; threads: torch "
         f"{torch.get_num_threads()}, OpenCV {cv2.getNumThreads()}",
