@@ -33,23 +33,27 @@ try:
 except ImportError:  # kornia is an optional peer
     kornia = None
 
-SIGMA = 2.0  # Gaussian: 17 taps (OpenCV's float rule, scipy truncate=4)
+SIGMA = 2.0  # Gaussian: 17 taps for float (OpenCV's rule, scipy truncate=4), 13 for uint8 (OpenCV's rule)
 BILATERAL = {"d": 9, "sigma_space": 3.0}  # sigma_color: 0.1 of the range
 # kornia's median and bilateral unfold k² copies of the image (5.4 GB for a 9×9 window at 4096²): CPU runs
 # above this many pixels leave them out.
 KORNIA_CPU_UNFOLD_LIMIT = 2048 * 2048
+MIN_SECONDS = 0.2  # per library and case: the best of many runs for small images
 SECTION = "## Image filters (benchmarks/bench_filters.py)"
 
 
 def best_time(fn: Callable[[], object], repeat: int, sync: Callable[[], None] = lambda: None) -> float:
+    """Best of at least ``repeat`` runs, and of as many as fit in MIN_SECONDS (fast calls on a loaded machine
+    need many tries to catch one that no other process interrupted)."""
     fn()
     sync()
-    best = float("inf")
-    for _ in range(repeat):
+    best, runs, spent = float("inf"), 0, 0.0
+    while runs < repeat or spent < MIN_SECONDS:
         start = time.perf_counter()
         fn()
         sync()
-        best = min(best, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        best, runs, spent = min(best, elapsed), runs + 1, spent + elapsed
     return best
 
 
@@ -65,7 +69,7 @@ def cpu_cases(img: np.ndarray) -> dict[str, dict[str, Callable[[], object]]]:
             "scipy": lambda: ndimage.uniform_filter(img, 5, mode="mirror"),
             "kornia": lambda: kornia.filters.box_blur(t, (5, 5), border_type="reflect"),
         },
-        "gaussian σ=2 (17×17)": {
+        "gaussian σ=2": {
             "ours": lambda: image.gaussian(img, SIGMA),
             "opencv": lambda: cv2.GaussianBlur(img, (0, 0), SIGMA),
             "scipy": lambda: ndimage.gaussian_filter(img, SIGMA, mode="mirror", truncate=4.0),
@@ -111,7 +115,7 @@ def gpu_cases(t: torch.Tensor) -> dict[str, dict[str, Callable[[], object]]]:
     tf = t.float()
     cases = {
         "box 5×5": {"ours": lambda: image.box(t, 5), "kornia": lambda: kornia.filters.box_blur(tf, (5, 5), border_type="reflect")},
-        "gaussian σ=2 (17×17)": {
+        "gaussian σ=2": {
             "ours": lambda: image.gaussian(t, SIGMA),
             "kornia": lambda: kornia.filters.gaussian_blur2d(tf, (17, 17), (SIGMA, SIGMA), border_type="reflect"),
         },
@@ -187,16 +191,18 @@ def environment(args) -> list[str]:
     return [
         SECTION,
         "",
-        f"- date: {datetime.date.today()}; machine: {cpu}, {os.cpu_count()} CPUs, GPU: {gpu}",
+        f"- date: {datetime.date.today()}; machine: {cpu}, {os.cpu_count()} CPUs, GPU: {gpu}; load average at the "
+        f"end: {os.getloadavg()[0]:.1f} (other jobs share the machine: compare ratios, not Mpx/s)",
         f"- versions: torch {torch.__version__}, OpenCV {cv2.__version__}, scipy {scipy.__version__}, "
         f"kornia {getattr(kornia, '__version__', 'absent')}, numpy {np.__version__}; threads: torch "
         f"{torch.get_num_threads()}, OpenCV {cv2.getNumThreads()}",
         f"- command: `PYTHONPATH=. python benchmarks/bench_filters.py --sizes {' '.join(map(str, args.sizes))} "
         f"--repeat {args.repeat} --device {args.device} --threads {args.threads}`",
-        "- Mpx/s = megapixels per second, best of the repeats (scipy at 4096²: one run); ratios above 1 mean",
-        "  pydenoise is faster (scipy.ndimage is single-threaded). Our timings go through the public `pydenoise.image` API (numpy in, numpy out;",
-        "  on CUDA, tensors in and out, including the NaN check). kornia takes float tensors only; its CPU median",
-        "  and bilateral are left out at 4096² (they unfold k² copies of the image).",
+        "- Mpx/s = megapixels per second, best of the repeats or of 0.2 s of runs if more (scipy at 4096²: one",
+        "  run); ratios above 1 mean pydenoise is faster (scipy.ndimage is single-threaded). Our timings go through",
+        "  the public `pydenoise.image` API (numpy in, numpy out; on CUDA, tensors in and out, including the NaN",
+        "  check). kornia takes float tensors only; its CPU median and bilateral are left out at 4096² (they unfold",
+        "  k² copies of the image). The Gaussian window is OpenCV's default: 17 taps for float32, 13 for uint8.",
     ]
 
 

@@ -1,8 +1,8 @@
 """The 2D filter custom ops on (N, C, H, W) tensors, and their fake (meta) kernels.
 
 These are the compiled kernels behind :mod:`pydenoise.image` (``torch.ops.pydenoise.*``); they dispatch to
-the CPU or CUDA kernel by the image's device and work under ``torch.compile``. Images are float32 or uint8
-(``bilateral_filter``: float32); the result has the input's shape, dtype and device, uint8 results rounded
+the CPU or CUDA kernel by the image's device and work under ``torch.compile``. Images are float32 or uint8;
+the result has the input's shape, dtype and device, uint8 results rounded
 to nearest and saturated. Every op raises ``ValueError`` for an image holding NaN or Inf.
 
 ``border`` is one of ``"reflect101"`` (``dcb|abcd|cba``, OpenCV's default), ``"reflect"`` (``cba|abcd|dcb``),
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from pydenoise import _C  # noqa: F401  (loading the extension registers torch.ops.pydenoise)
@@ -37,7 +38,11 @@ def separable_filter(
     >>> round(float(out[0, 0, 2, 2]), 4)
     12.0
     """
-    return torch.ops.pydenoise.separable_filter(img, list(map(float, kernel_y)), list(map(float, kernel_x)), border, cval)
+    return torch.ops.pydenoise.separable_filter(img, _floats(kernel_y), _floats(kernel_x), border, cval)
+
+
+def _floats(values: Sequence[float]) -> list[float]:
+    return values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
 
 
 def correlate2d(img: torch.Tensor, kernel, border: str = "reflect101", cval: float = 0.0) -> torch.Tensor:
@@ -51,10 +56,11 @@ def correlate2d(img: torch.Tensor, kernel, border: str = "reflect101", cval: flo
     >>> float(out[0, 0, 2, 1])   # correlation: the kernel is not flipped
     1.0
     """
-    kernel = torch.as_tensor(kernel, dtype=torch.float64, device="cpu")
-    if kernel.dim() != 2:
-        raise ValueError(f"correlate2d: kernel must be 2-D, got shape {tuple(kernel.shape)}")
-    return torch.ops.pydenoise.correlate2d(img, kernel.flatten().tolist(), list(kernel.shape), border, cval)
+    kernel = kernel.cpu().numpy() if isinstance(kernel, torch.Tensor) else kernel
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2:
+        raise ValueError(f"correlate2d: kernel must be 2-D, got shape {kernel.shape}")
+    return torch.ops.pydenoise.correlate2d(img, kernel.ravel().tolist(), list(kernel.shape), border, cval)
 
 
 def median_filter(img: torch.Tensor, ksize: int, border: str = "reflect101", cval: float = 0.0) -> torch.Tensor:
@@ -78,7 +84,7 @@ def bilateral_filter(
     border: str = "reflect101",
     cval: float = 0.0,
 ) -> torch.Tensor:
-    """Bilateral filter of float32 (N, C, H, W) images with 1 to 4 channels, OpenCV's definition.
+    """Bilateral filter of (N, C, H, W) images with 1 to 4 channels, OpenCV's definition (float32 arithmetic).
 
     The support is the disc ``dy² + dx² ≤ radius²``; a neighbour weighs
     ``exp(-(dy² + dx²) / (2 sigma_space²)) · exp(-d² / (2 sigma_color²))`` with ``d`` the L1 distance between
@@ -95,9 +101,8 @@ def bilateral_filter(
     return torch.ops.pydenoise.bilateral_filter(img, radius, sigma_color, sigma_space, border, cval)
 
 
-def _fake_image(op: str, img: torch.Tensor, allow_uint8: bool = True) -> torch.Tensor:
-    allowed = (torch.float32, torch.uint8) if allow_uint8 else (torch.float32,)
-    torch._check(img.dtype in allowed, lambda: f"{op}: img must be float32{' or uint8' if allow_uint8 else ''}")
+def _fake_image(op: str, img: torch.Tensor) -> torch.Tensor:
+    torch._check(img.dtype in (torch.float32, torch.uint8), lambda: f"{op}: img must be float32 or uint8")
     torch._check(img.dim() == 4, lambda: f"{op}: img must be 4-D (N, C, H, W), got {img.dim()}-D")
     return torch.empty_like(img, memory_format=torch.contiguous_format)
 
@@ -119,4 +124,4 @@ def _median_filter_fake(img, ksize, border="reflect101", cval=0.0):
 
 @torch.library.register_fake("pydenoise::bilateral_filter")
 def _bilateral_filter_fake(img, radius, sigma_color, sigma_space, border="reflect101", cval=0.0):
-    return _fake_image("bilateral_filter", img, allow_uint8=False)
+    return _fake_image("bilateral_filter", img)

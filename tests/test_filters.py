@@ -70,9 +70,13 @@ def test_box_gaussian_convolve_equal_opencv(gray, border, rng):
     assert max_error(image.convolve(gray, kernel, border), cv2.filter2D(gray, -1, kernel.astype(np.float32), borderType=cb)) <= 1e-5
 
 
-def test_gaussian_default_size_is_opencvs(gray):
+def test_gaussian_default_size_is_opencvs(gray, gray_u8):
     for sigma in (0.6, 1.1, 2.0):
         assert max_error(image.gaussian(gray, sigma), cv2.GaussianBlur(gray, (0, 0), sigma)) <= 1e-5
+        # uint8: OpenCV's smaller (±3 sigma) default window, and the same for torch input.
+        assert max_error(image.gaussian(gray_u8, sigma), cv2.GaussianBlur(gray_u8, (0, 0), sigma)) <= 1
+        expected = torch.from_numpy(image.gaussian(gray_u8, sigma))
+        assert torch.equal(image.gaussian(torch.from_numpy(gray_u8)[None, None], sigma)[0, 0], expected)
 
 
 @pytest.mark.parametrize("border", BORDERS)
@@ -126,19 +130,45 @@ def test_bilateral_colour_is_l1_like_opencv(rng):
     assert max_error(image.bilateral(colour, 5, 0.2, 2.0, channel_axis=-1), expected) <= 1e-3
 
 
-def test_bilateral_default_diameter_and_uint8(gray_u8):
-    # d=None is OpenCV's d <= 0 rule (radius round(1.5 sigma_space)); uint8 is rounded back within 1 level.
+def test_bilateral_default_diameter_and_uint8(gray_u8, rng):
+    # d=None is OpenCV's d <= 0 rule (radius round(1.5 sigma_space)); uint8 is within 1 level of OpenCV's.
     expected = cv2.bilateralFilter(gray_u8, -1, 30.0, 2.0)
     assert max_error(image.bilateral(gray_u8, None, 30.0, 2.0), expected) <= 1
+    colour = rng.integers(0, 256, (29, 41, 3), dtype=np.uint8)
+    assert max_error(image.bilateral(colour, 5, 40.0, 2.0, channel_axis=-1), cv2.bilateralFilter(colour, 5, 40.0, 2.0)) <= 1
+
+
+@pytest.mark.parametrize("border", BORDERS)
+def test_bilateral_uint8_is_the_float_result_rounded(gray_u8, border):
+    got = image.bilateral(gray_u8, 7, 30.0, 2.0, border, cval=40)
+    expected = image.bilateral(gray_u8.astype(np.float32), 7, 30.0, 2.0, border, cval=40)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, np.clip(np.rint(expected), 0, 255))
 
 
 # --------------------------------------------------------------------------------------------------------
 # uint8, layouts, devices
 
 
-def test_uint8_box_gaussian_sharpen_round_like_opencv(gray_u8):
+@pytest.mark.parametrize("border", list(CV_BORDERS))
+def test_uint8_box_bit_exact_opencv(gray_u8, border):
+    # Exact integer window sums, rounded once: the same as OpenCV's, for every window shape.
+    for ksize in [(5, 5), (3, 7), (1, 9), (15, 17)]:
+        expected = cv2.blur(gray_u8, ksize[::-1], borderType=CV_BORDERS[border])
+        np.testing.assert_array_equal(image.box(gray_u8, ksize, border), expected)
+
+
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("shape", [(1, 1), (2, 37), (4, 3), (23, 40)])
+def test_uint8_box_equals_rounded_window_means(shape, border, rng):
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    for ksize in [(7, 5), (3, 17)]:
+        expected = np.rint(windows(img, *ksize, border, cval=77).mean(axis=(-2, -1)))
+        np.testing.assert_array_equal(image.box(img, ksize, border, cval=77), expected)
+
+
+def test_uint8_gaussian_sharpen_round_like_opencv(gray_u8):
     # OpenCV's uint8 paths are fixed-point; ours are float32 then rounded: at most one level apart.
-    assert max_error(image.box(gray_u8, 5), cv2.blur(gray_u8, (5, 5))) <= 1
     assert max_error(image.gaussian(gray_u8, 1.5, ksize=9), cv2.GaussianBlur(gray_u8, (9, 9), 1.5)) <= 1
     out = image.sharpen(gray_u8)
     assert out.dtype == np.uint8
@@ -186,6 +216,7 @@ def test_ops_pass_opcheck(rng):
         torch.library.opcheck(torch.ops.pydenoise.correlate2d.default, (x, [1.0] * 9, [3, 3], "wrap", 0.0))
         torch.library.opcheck(torch.ops.pydenoise.median_filter.default, (x, 3, "replicate", 0.0))
     torch.library.opcheck(torch.ops.pydenoise.bilateral_filter.default, (img, 2, 0.5, 1.5, "reflect101", 0.0))
+    torch.library.opcheck(torch.ops.pydenoise.bilateral_filter.default, (img_u8, 2, 30.0, 1.5, "wrap", 0.0))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

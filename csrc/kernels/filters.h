@@ -82,11 +82,12 @@ bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border bord
 // Bilateral filter with OpenCV's definition: the support is the disc of the given radius (offsets with
 // dy^2 + dx^2 <= radius^2), weight exp(-(dy^2 + dx^2) / (2 sigma_space^2)) * exp(-d^2 / (2 sigma_color^2))
 // where d is the L1 distance between the colours (the sum over channels of |difference|).
-// `in`/`out`: `images` images of `channels` planes each (NCHW); channels <= kMaxBilateralChannels.
+// `in`/`out`: `images` images of `channels` planes each (NCHW); channels <= kMaxBilateralChannels. uint8
+// images are filtered in float32 and rounded.
 constexpr int kMaxBilateralChannels = 4;
-bool bilateral_filter_cpu(const float* in, float* out, int64_t images, int channels, int height, int width,
-                          int radius, float sigma_color, float sigma_space, Border border, float cval,
-                          int num_threads);
+template <typename T>
+bool bilateral_filter_cpu(const T* in, T* out, int64_t images, int channels, int height, int width, int radius,
+                          float sigma_color, float sigma_space, Border border, float cval, int num_threads);
 
 // Offsets (dy, dx) of the bilateral disc and their space weights, row by row; returns the count.
 // dy, dx, weight must hold (2 radius + 1)^2 entries.

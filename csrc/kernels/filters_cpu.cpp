@@ -110,10 +110,11 @@ void pad_row(T* row, int width, int pad, Border border, T outside) {
 }
 
 // Border-padded copies of the source rows of one plane, a few at a time (least recently used replaced).
-template <typename T>
+// Rows are stored as T; uint8 sources of a float cache are widened once per row, not once per tap.
+template <typename T, typename Source = T>
 class RowCache {
  public:
-  RowCache(const T* plane, int height, int width, int pad, Border border, T cval, int slots, T* storage)
+  RowCache(const Source* plane, int height, int width, int pad, Border border, T cval, int slots, T* storage)
       : plane_(plane), height_(height), width_(width), pad_(pad), border_(border), cval_(cval), slots_(slots),
         storage_(storage) {
     for (int s = 0; s < slots; ++s) tag_[s] = kEmpty;
@@ -140,8 +141,10 @@ class RowCache {
     if (source < 0) {
       std::fill(dst, dst + width_ + 2 * pad_, cval_);
     } else {
-      const T* src = plane_ + int64_t(source) * width_;
-      if constexpr (std::is_same_v<T, float>) {
+      const Source* src = plane_ + int64_t(source) * width_;
+      if constexpr (!std::is_same_v<T, Source>) {
+        rows_table().widen(dst + pad_, src, width_);
+      } else if constexpr (std::is_same_v<T, float>) {
         finite_ = rows_table().copy_finite(dst + pad_, src, width_) && finite_;
       } else {
         std::memcpy(dst + pad_, src, sizeof(T) * width_);
@@ -157,7 +160,7 @@ class RowCache {
   static constexpr int kEmpty = -2;
   T* slot(int s) { return storage_ + size_t(s) * (width_ + 2 * pad_); }
 
-  const T* plane_;
+  const Source* plane_;
   int height_, width_, pad_;
   Border border_;
   T cval_;
@@ -179,8 +182,8 @@ T outside_value(float cval) {
 }
 
 // A window of 2 r + 1 padded rows around output row y, from the cache.
-template <typename T>
-void window_rows(RowCache<T>& cache, int y, int r, const T** rows) {
+template <typename T, typename Source>
+void window_rows(RowCache<T, Source>& cache, int y, int r, const T** rows) {
   for (int i = 0; i <= 2 * r; ++i) rows[i] = cache.row(y - r + i);
 }
 
@@ -195,21 +198,107 @@ void median_select_row(const T* const* rows, int k, int width, T* out, T* window
   }
 }
 
+// Both kernels constant (a box filter, up to a scale) and window sums of uint8 pixels below 2^16.
+bool is_uint8_box(const float* kernel_y, int ky, const float* kernel_x, int kx) {
+  if (int64_t(ky) * kx * 255 >= (1 << 16)) return false;
+  return std::all_of(kernel_y, kernel_y + ky, [&](float w) { return w == kernel_y[0]; }) &&
+         std::all_of(kernel_x, kernel_x + kx, [&](float w) { return w == kernel_x[0]; });
+}
+
+// The uint8 box filter in integers: each block keeps the column sums of its window (uint16), updated by one
+// added and one removed row per output row, so the cost does not grow with ky; then a horizontal window sum
+// and one multiply per pixel. The sums are exact, so the result is round(scale * window sum).
+bool box_filter_u8(const uint8_t* in, uint8_t* out, PlaneStack s, int ky, int kx, float scale, Border border,
+                   float cval, int num_threads) {
+  const RowTable& table = rows_table();
+  const int ry = ky / 2, rx = kx / 2, H = s.height, W = s.width;
+  const uint8_t outside = outside_value<uint8_t>(cval);
+  return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
+    const uint8_t* plane = in + p * H * W;
+    uint8_t* zeros = scratch<uint8_t, 7>(2 * size_t(W)).data();
+    uint8_t* constant = zeros + W;
+    std::fill(zeros, zeros + W, 0);
+    std::fill(constant, constant + W, outside);
+    auto row = [&](int y) {
+      const int source = border_index(y, H, border);
+      return source < 0 ? constant : plane + int64_t(source) * W;
+    };
+    uint16_t* padded = scratch<uint16_t, 8>(W + 2 * rx).data();
+    uint16_t* sums = padded + rx;
+    std::fill(sums, sums + W, 0);
+    for (int i = y0 - ry; i < y0 + ry; ++i) table.running_sum(sums, row(i), zeros, W);
+    for (int y = y0; y < y1; ++y) {
+      table.running_sum(sums, row(y + ry), y == y0 ? zeros : row(y - ry - 1), W);
+      pad_row(padded, W, rx, border, static_cast<uint16_t>(outside * ky));
+      table.box_horizontal(padded, kx, scale, W, out + (p * H + y) * W);
+    }
+    return true;
+  });
+}
+
+// The 3 x 3 median, two rows at a time, reading the source rows in place: sorting a column commutes with
+// the border rule, so the sorted columns are padded instead of the rows (no row copies).
+template <typename T>
+bool median3_filter(const T* in, T* out, PlaneStack s, Border border, float cval, int num_threads) {
+  const RowTable& table = rows_table();
+  const FilterRows<T>& rows = rows_for<T>(table);
+  const int H = s.height, W = s.width;
+  const T outside = outside_value<T>(cval);
+  return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
+    const T* plane = in + p * H * W;
+    T* constant = scratch<T, 10>(W).data();
+    std::fill(constant, constant + W, outside);
+    T* storage = scratch<T, 4>(6 * size_t(W + 2)).data();
+    T* padded[6];   // sorted columns with one border pixel each side
+    T* columns[6];  // their first pixel
+    for (int c = 0; c < 6; ++c) {
+      padded[c] = storage + c * size_t(W + 2);
+      columns[c] = padded[c] + 1;
+    }
+    bool finite = true;
+    for (int y = y0; y < y1; y += 2) {
+      const T* sources[4];
+      for (int i = 0; i < 4; ++i) {
+        const int source = border_index(y - 1 + i, H, border);
+        sources[i] = source < 0 ? constant : plane + int64_t(source) * W;
+      }
+      rows.median3_columns(sources, W, columns);
+      for (int r = 0; r < 2 && y + r < y1; ++r) {
+        if constexpr (std::is_same_v<T, float>) finite = table.copy_finite(nullptr, sources[r + 1], W) && finite;
+        for (int c = 3 * r; c < 3 * r + 3; ++c) pad_row(padded[c], W, 1, border, outside);
+        rows.median3_combine(padded + 3 * r, W, out + (p * H + y + r) * W);
+      }
+    }
+    return finite;
+  });
+}
+
 }  // namespace
 
 template <typename T>
 bool separable_filter_cpu(const T* in, T* out, PlaneStack s, const float* kernel_y, int ky, const float* kernel_x,
                           int kx, Border border, float cval, int num_threads) {
+  if constexpr (std::is_same_v<T, uint8_t>) {
+    if (is_uint8_box(kernel_y, ky, kernel_x, kx))
+      return box_filter_u8(in, out, s, ky, kx, kernel_y[0] * kernel_x[0], border, cval, num_threads);
+  }
   const RowTable& table = rows_table();
   const FilterRows<T>& rows = rows_for<T>(table);
   const int ry = ky / 2, rx = kx / 2, H = s.height, W = s.width;
   float sum_y = 0.f;
   for (int i = 0; i < ky; ++i) sum_y += kernel_y[i];
   const float outside = static_cast<float>(outside_value<T>(cval));
+  // uint8 source rows are widened to float once per block (each feeds up to ky output rows) and the vertical
+  // pass runs on those; float rows are read in place.
+  const bool widen = std::is_same_v<T, uint8_t> && ky < RowCache<float>::kMaxSlots;
+  const int slots = widen ? ky + 1 : 0;
   return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
     const T* plane = in + p * H * W;
+    RowCache<float, T> cache(plane, H, W, 0, border, 0.f, slots,
+                             scratch<float, 5>(RowCache<float>::storage_size(W, 0, slots)).data());
     float* padded = scratch<float, 0>(W + 2 * rx).data();
     const T** sources = scratch<const T*, 1>(ky).data();
+    const float** widened = scratch<const float*, 6>(ky).data();
     float* weights = scratch<float, 2>(ky).data();
     bool finite = true;
     for (int y = y0; y < y1; ++y) {
@@ -219,13 +308,21 @@ bool separable_filter_cpu(const T* in, T* out, PlaneStack s, const float* kernel
         const int source = border_index(y - ry + i, H, border);
         if (source < 0) {
           bias += kernel_y[i] * outside;
+          continue;
+        }
+        if (widen) {
+          widened[count] = cache.row(y - ry + i);
         } else {
           sources[count] = plane + int64_t(source) * W;
-          weights[count++] = kernel_y[i];
         }
+        weights[count++] = kernel_y[i];
       }
       if constexpr (std::is_same_v<T, float>) finite = table.copy_finite(nullptr, plane + int64_t(y) * W, W) && finite;
-      rows.weighted_rows(sources, weights, count, bias, W, padded + rx);
+      if (widen) {
+        table.f32.weighted_rows(widened, weights, count, bias, W, padded + rx);
+      } else {
+        rows.weighted_rows(sources, weights, count, bias, W, padded + rx);
+      }
       // Outside columns of the vertical result: the border rule on it, or the constant after the vertical pass.
       pad_row(padded, W, rx, border, outside * sum_y);
       rows.horizontal(padded, kernel_x, kx, W, out + (p * H + y) * W);
@@ -258,6 +355,7 @@ bool correlate2d_cpu(const T* in, T* out, PlaneStack s, const float* kernel, int
 
 template <typename T>
 bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border border, float cval, int num_threads) {
+  if (ksize == 3) return median3_filter(in, out, s, border, cval, num_threads);
   const FilterRows<T>& rows = rows_for<T>(rows_table());
   const int r = ksize / 2, H = s.height, W = s.width;
   const int slots = ksize + 1;
@@ -269,7 +367,7 @@ bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border bord
       window_rows(cache, y, r, window);
       T* row_out = out + (p * H + y) * W;
       if (ksize <= 7) {
-        rows.median_network(window, ksize, W, row_out, scratch<T, 4>(3 * size_t(W + 2)).data());
+        rows.median_network(window, ksize, W, row_out);
       } else {
         median_select_row(window, ksize, W, row_out, scratch<T, 4>(size_t(ksize) * ksize).data());
       }
@@ -278,9 +376,9 @@ bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border bord
   });
 }
 
-bool bilateral_filter_cpu(const float* in, float* out, int64_t images, int channels, int height, int width,
-                          int radius, float sigma_color, float sigma_space, Border border, float cval,
-                          int num_threads) {
+template <typename T>
+bool bilateral_filter_cpu(const T* in, T* out, int64_t images, int channels, int height, int width, int radius,
+                          float sigma_color, float sigma_space, Border border, float cval, int num_threads) {
   const RowTable& table = rows_table();
   const int taps = (2 * radius + 1) * (2 * radius + 1);
   std::vector<int> dy(taps), dx(taps);
@@ -297,23 +395,34 @@ bool bilateral_filter_cpu(const float* in, float* out, int64_t images, int chann
   const int window = 2 * radius + 1, slots = window + 1;
   const size_t cache_size = RowCache<float>::storage_size(width, radius, slots);
   const int64_t plane_size = int64_t(height) * width;
+  const float outside = static_cast<float>(outside_value<T>(cval));
   return for_row_blocks(images, height, int64_t(width) * channels * (args.offsets + 1), num_threads, [&](int64_t n, int y0, int y1) {
     float* storage = scratch<float, 3>(cache_size * channels).data();
     const float** rows = scratch<const float*, 1>(size_t(window) * channels).data();
-    std::vector<RowCache<float>> caches;
+    float* rounded = scratch<float, 9>(size_t(width) * channels).data();  // uint8: float rows before rounding
+    std::vector<RowCache<float, T>> caches;
     BilateralRowArgs a = args;
     for (int c = 0; c < channels; ++c) {
-      caches.emplace_back(in + (n * channels + c) * plane_size, height, width, radius, border, cval, slots,
+      caches.emplace_back(in + (n * channels + c) * plane_size, height, width, radius, border, outside, slots,
                           storage + c * cache_size);
       a.rows[c] = rows + c * window;
     }
     bool finite = true;
     for (int y = y0; y < y1; ++y) {
+      T* out_rows[kMaxBilateralChannels];
       for (int c = 0; c < channels; ++c) {
         window_rows(caches[c], y, radius, rows + c * window);
-        a.out[c] = out + (n * channels + c) * plane_size + int64_t(y) * width;
+        out_rows[c] = out + (n * channels + c) * plane_size + int64_t(y) * width;
+        if constexpr (std::is_same_v<T, float>) {
+          a.out[c] = out_rows[c];
+        } else {
+          a.out[c] = rounded + size_t(c) * width;
+        }
       }
       table.bilateral(a);
+      if constexpr (std::is_same_v<T, uint8_t>) {
+        for (int c = 0; c < channels; ++c) table.narrow(out_rows[c], a.out[c], width);
+      }
     }
     for (const auto& cache : caches) finite = finite && cache.finite();
     return finite;
@@ -329,5 +438,9 @@ template bool correlate2d_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, con
                                        int);
 template bool median_filter_cpu<float>(const float*, float*, PlaneStack, int, Border, float, int);
 template bool median_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, int, Border, float, int);
+template bool bilateral_filter_cpu<float>(const float*, float*, int64_t, int, int, int, int, float, float, Border,
+                                          float, int);
+template bool bilateral_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, int64_t, int, int, int, int, float, float,
+                                            Border, float, int);
 
 }  // namespace pydenoise

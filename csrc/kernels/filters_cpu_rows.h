@@ -31,6 +31,8 @@ typedef float f32x8 __attribute__((vector_size(32)));
 typedef int32_t i32x8 __attribute__((vector_size(32)));
 typedef uint8_t u8x8 __attribute__((vector_size(8)));
 typedef uint8_t u8x32 __attribute__((vector_size(32)));
+typedef uint8_t u8x16 __attribute__((vector_size(16)));
+typedef uint16_t u16x16 __attribute__((vector_size(32)));
 
 // min/max for every pixel type the kernels use, one instruction each.
 struct MinMax {
@@ -171,6 +173,54 @@ inline bool copy_finite(float* dst, const float* src, int64_t n) {
   return total == 0.f;
 }
 
+// dst[i] = src[i], uint8 to float or float to uint8 (rounded and saturated like every uint8 result).
+template <typename Dst, typename Src>
+void convert(Dst* dst, const Src* src, int64_t n) {
+  for_each_chunk<4, f32x8>(int(n), [&](int x, auto chunk) {
+    PD_CHUNK_TYPES(chunk);
+    for (int u = 0; u < U; ++u) store_float(dst + x + u * kLanes<V>, load_float<V>(src + x + u * kLanes<V>));
+  });
+}
+
+template <typename V, typename T>
+inline V load_raw(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <typename T, typename V>
+inline void store_raw(T* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+inline void running_sum(uint16_t* sums, const uint8_t* add, const uint8_t* sub, int width) {
+  int x = 0;
+  for (; x + 16 <= width; x += 16) {
+    const u16x16 added = __builtin_convertvector(load_raw<u8x16>(add + x), u16x16);
+    const u16x16 removed = __builtin_convertvector(load_raw<u8x16>(sub + x), u16x16);
+    store_raw(sums + x, load_raw<u16x16>(sums + x) + added - removed);
+  }
+  for (; x < width; ++x) sums[x] = static_cast<uint16_t>(sums[x] + add[x] - sub[x]);
+}
+
+inline void box_horizontal(const uint16_t* padded, int k, float scale, int width, uint8_t* out) {
+  int x = 0;
+  for (; x + 16 <= width; x += 16) {
+    u16x16 sum = load_raw<u16x16>(padded + x);
+    for (int j = 1; j < k; ++j) sum += load_raw<u16x16>(padded + x + j);
+    const f32x8 low = __builtin_convertvector(__builtin_shufflevector(sum, sum, 0, 1, 2, 3, 4, 5, 6, 7), f32x8);
+    const f32x8 high = __builtin_convertvector(__builtin_shufflevector(sum, sum, 8, 9, 10, 11, 12, 13, 14, 15), f32x8);
+    store_float(out + x, low * scale);
+    store_float(out + x + 8, high * scale);
+  }
+  for (; x < width; ++x) {
+    int sum = 0;
+    for (int j = 0; j < k; ++j) sum += padded[x + j];
+    store_float(out + x, float(sum) * scale);
+  }
+}
+
 template <typename T>
 void weighted_rows(const T* const* rows, const float* weights, int count, float bias, int width, float* out) {
   for_each_chunk<4, f32x8>(width, [&](int x, auto chunk) {
@@ -212,50 +262,53 @@ void correlate(const T* const* rows, const Tap* taps, int count, int width, T* o
   });
 }
 
-template <typename V, typename T>
-inline V load_raw(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-template <typename T, typename V>
-inline void store_raw(T* p, V v) {
-  std::memcpy(p, &v, sizeof v);
-}
-
 template <int K, typename T>
 void median_network_row(const T* const* rows, int width, T* out) {
   using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
+  const T* row[K];  // a local copy: uint8 stores could alias `rows`, which would be re-read every chunk
+  for (int i = 0; i < K; ++i) row[i] = rows[i];
   for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
     V v[K * K];
     for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < K; ++j) v[i * K + j] = load_raw<V>(rows[i] + x + j);
+      for (int j = 0; j < K; ++j) v[i * K + j] = load_raw<V>(row[i] + x + j);
     }
     store_raw(out + x, median_network::median<K * K>(v, MinMax{}));
   });
 }
 
-// 3 x 3: sort each column of three once (shared by the three windows that contain it), then the median is
-// med3(largest low, median of the middles, smallest high) over the window's three columns: 18 min/max a pixel
-// instead of the 9-input network's ~40. `sorted` holds 3 (width + 2) pixels.
+// 3 x 3 medians, two output rows at a time. Each column of three is sorted once and shared by the three
+// windows that contain it; the median is then med3(largest low, median of the middles, smallest high) over a
+// window's three columns: 18 min/max a pixel instead of the 9-input network's ~40. Output rows y and y + 1
+// share source rows y and y + 1, so their middle pair is sorted once for both.
 template <typename T>
-void median3_row(const T* const* rows, int width, T* out, T* sorted) {
+void median3_columns(const T* const* rows, int width, T* const* columns) {
   using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
   const MinMax m;
-  T* low = sorted;
-  T* mid = sorted + width + 2;
-  T* high = sorted + 2 * (width + 2);
-  for_each_chunk<1, Vec>(width + 2, [&](int x, auto chunk) {
+  // Local copies: uint8 stores may alias anything, so pointers read through `rows` and `columns` would be
+  // reloaded after every store.
+  const T *top = rows[0], *upper = rows[1], *lower = rows[2], *bottom = rows[3];
+  T* out[6];
+  for (int c = 0; c < 6; ++c) out[c] = columns[c];
+  for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
-    const V a = load_raw<V>(rows[0] + x), b = load_raw<V>(rows[1] + x), c = load_raw<V>(rows[2] + x);
-    const V ab_low = m.min(a, b), ab_high = m.max(a, b);
-    store_raw(low + x, m.min(ab_low, c));
-    const V top = m.max(ab_low, c);
-    store_raw(mid + x, m.min(ab_high, top));
-    store_raw(high + x, m.max(ab_high, top));
+    const V b = load_raw<V>(upper + x), c = load_raw<V>(lower + x);
+    const V low = m.min(b, c), high = m.max(b, c);
+    const V a = load_raw<V>(top + x), d = load_raw<V>(bottom + x);
+    store_raw(out[0] + x, m.min(a, low));
+    store_raw(out[1] + x, m.max(low, m.min(a, high)));
+    store_raw(out[2] + x, m.max(a, high));
+    store_raw(out[3] + x, m.min(d, low));
+    store_raw(out[4] + x, m.max(low, m.min(d, high)));
+    store_raw(out[5] + x, m.max(d, high));
   });
+}
+
+template <typename T>
+void median3_combine(const T* const* columns, int width, T* out) {
+  using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
+  const MinMax m;
+  const T *low = columns[0], *mid = columns[1], *high = columns[2];
   auto med3 = [&](auto p, auto q, auto r) { return m.max(m.min(p, q), m.min(m.max(p, q), r)); };
   for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
@@ -267,15 +320,8 @@ void median3_row(const T* const* rows, int width, T* out, T* sorted) {
 }
 
 template <typename T>
-void median(const T* const* rows, int k, int width, T* out, T* scratch) {
-  switch (k) {
-    case 3:
-      return median3_row(rows, width, out, scratch);
-    case 5:
-      return median_network_row<5>(rows, width, out);
-    default:
-      return median_network_row<7>(rows, width, out);
-  }
+void median(const T* const* rows, int k, int width, T* out) {
+  return k == 5 ? median_network_row<5>(rows, width, out) : median_network_row<7>(rows, width, out);
 }
 
 // exp(x) for x <= 0: 2^(x log2 e) = 2^n 2^f with n = round, |f| <= 1/2; 2^f by its Taylor series to f^6
@@ -349,10 +395,14 @@ inline void bilateral(const BilateralRowArgs& a) {
 
 template <typename T>
 FilterRows<T> rows_of() {
-  return FilterRows<T>{&weighted_rows<T>, &horizontal<T>, &correlate<T>, &median<T>};
+  return FilterRows<T>{&weighted_rows<T>, &horizontal<T>, &correlate<T>, &median<T>, &median3_columns<T>,
+                      &median3_combine<T>};
 }
 
-inline RowTable table() { return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &copy_finite}; }
+inline RowTable table() {
+  return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &copy_finite, &running_sum, &box_horizontal,
+                  &convert<float, uint8_t>, &convert<uint8_t, float>};
+}
 
 }  // namespace pydenoise::filter_rows::PYDENOISE_FILTER_ISA
 

@@ -20,14 +20,18 @@ struct FilterRows {
   void (*horizontal)(const float* padded, const float* kernel, int k, int width, T* out);
   // out[x] = sum_t taps[t].weight * rows[taps[t].row][x + taps[t].col] (rows padded by kw - 1 pixels).
   void (*correlate)(const T* const* rows, const Tap* taps, int count, int width, T* out);
-  // out[x] = median of rows[i][x + j], i, j < k, for k in {3, 5, 7} (rows padded by k - 1 pixels);
-  // scratch: 3 (width + 2) pixels.
-  void (*median_network)(const T* const* rows, int k, int width, T* out, T* scratch);
+  // out[x] = median of rows[i][x + j], i, j < k, for k in {5, 7} (rows padded by k - 1 pixels).
+  void (*median_network)(const T* const* rows, int k, int width, T* out);
+  // The 3 x 3 median of two output rows in two steps. median3_columns sorts the columns of source rows
+  // rows[0..3) into columns[0..3) (low, middle, high) and those of rows[1..4) into columns[3..6);
+  // median3_combine takes one such triple, border-padded by one pixel each side, to the output row.
+  void (*median3_columns)(const T* const* rows, int width, T* const* columns);
+  void (*median3_combine)(const T* const* columns, int width, T* out);
 };
 
 struct BilateralRowArgs {
   const float* const* rows[4];  // rows[c][i]: padded row y - radius + i of channel c (radius pixels each side)
-  float* out[4];                // output row of each channel
+  float* out[4];                // output row of each channel (float32: uint8 images are rounded by the caller)
   int channels = 0, radius = 0, width = 0;
   const int* dy = nullptr;  // the disc offsets but the centre, and their space weights
   const int* dx = nullptr;
@@ -42,6 +46,15 @@ struct RowTable {
   void (*bilateral)(const BilateralRowArgs& args);
   // Copies n floats to dst (unless dst is null) and returns whether they are all finite.
   bool (*copy_finite)(float* dst, const float* src, int64_t n);
+  // sums[x] += add[x] - sub[x], modulo 2^16 (the running column sums of the uint8 box filter).
+  void (*running_sum)(uint16_t* sums, const uint8_t* add, const uint8_t* sub, int width);
+  // out[x] = round(scale * sum_j padded[x + j], j < k) (the horizontal pass of the uint8 box filter; the window
+  // sums must stay below 2^16).
+  void (*box_horizontal)(const uint16_t* padded, int k, float scale, int width, uint8_t* out);
+  // dst[i] = src[i] as float (uint8 rows are widened once, not once per filter tap).
+  void (*widen)(float* dst, const uint8_t* src, int64_t n);
+  // dst[i] = src[i] rounded to nearest (ties to even) and saturated to [0, 255].
+  void (*narrow)(uint8_t* dst, const float* src, int64_t n);
 };
 
 RowTable baseline_table();

@@ -132,7 +132,7 @@ at::Tensor median_filter_cpu_op(const at::Tensor& img, int64_t ksize, c10::strin
 void check_bilateral(const at::Tensor& img, int64_t radius, double sigma_color, double sigma_space,
                      int64_t max_radius) {
   constexpr const char* op = "bilateral_filter";
-  check_image(op, img, false);
+  check_image(op, img, true);
   TORCH_CHECK_VALUE(img.size(1) >= 1 && img.size(1) <= kMaxBilateralChannels, op, ": img must have 1 to ",
                     kMaxBilateralChannels, " channels, got shape ", img.sizes());
   TORCH_CHECK_VALUE(radius >= 1 && radius <= max_radius, op, ": radius must be in [1, ", max_radius, "], got ",
@@ -153,10 +153,12 @@ at::Tensor bilateral_filter_cpu_op(const at::Tensor& img, int64_t radius, double
   const Border b = parse_border(op, std::string(border));
   const at::Tensor in = img.contiguous();
   at::Tensor out = new_output(in);
-  const bool finite =
-      bilateral_filter_cpu(in.data_ptr<float>(), out.data_ptr<float>(), in.size(0), int(in.size(1)), int(in.size(2)),
-                           int(in.size(3)), int(radius), float(sigma_color), float(sigma_space), b, float(cval),
-                           threads());
+  const bool finite = with_pixel_type(in, [&](auto pixel) {
+    using T = decltype(pixel);
+    return bilateral_filter_cpu(in.data_ptr<T>(), out.data_ptr<T>(), in.size(0), int(in.size(1)), int(in.size(2)),
+                                int(in.size(3)), int(radius), float(sigma_color), float(sigma_space), b, float(cval),
+                                threads());
+  });
   if (!finite) fail_nonfinite(op);
   return out;
 }

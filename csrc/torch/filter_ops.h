@@ -25,7 +25,7 @@ void check_kernel_shape(const char* op, c10::ArrayRef<double> kernel, c10::IntAr
 
 std::vector<float> to_float(c10::ArrayRef<double> values);
 
-// Checks the bilateral filter's image (float32, 1 to kMaxBilateralChannels channels) and parameters.
+// Checks the bilateral filter's image (float32 or uint8, 1 to kMaxBilateralChannels channels) and parameters.
 void check_bilateral(const at::Tensor& img, int64_t radius, double sigma_color, double sigma_space, int64_t max_radius);
 
 // fn(T{}) with T the image's pixel type (float or uint8_t): one body serves both dtypes.
