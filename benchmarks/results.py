@@ -18,6 +18,9 @@ def time_call(fn, min_time: float = 0.2, repeats: int = 5, sync=None) -> float:
     ``sync`` (e.g. ``torch.cuda.synchronize``) is called before reading the clock, for asynchronous devices.
     """
     sync = sync or (lambda: None)
+    # Thread pools of the previous method (ONNX Runtime's, OpenMP's) spin for a while after their last call;
+    # let them fall asleep so they do not steal the cores from this one.
+    time.sleep(0.3)
     fn()
     sync()
     calls = 1
