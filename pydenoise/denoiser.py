@@ -295,7 +295,7 @@ class Denoiser:
         if padded.device.type == "cpu" and module.layers[0].weight.dtype == torch.float32:
             carry = padded.new_zeros(channels, self.window - hop) if carry is None else carry
             with torch.no_grad():
-                return ops.ddae_overlap_add(padded, module.weights(), module.biases(), self.residual, hop, weights, carry)
+                return ops.ddae_overlap_add(padded, *module.inference_tensors(), self.residual, hop, weights, carry)
         frames = padded.unfold(1, self.window, hop)
         weighted = self.denoise_frames(frames.reshape(-1, self.window)) * weights
         return overlap_add(weighted.view(channels, frames.shape[1], self.window), hop, carry)

@@ -54,6 +54,7 @@ class DDAE(torch.nn.Module):
         self.widths = widths
         self.residual = bool(residual)
         self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in pairwise(widths))
+        self._inference_cache = (None, [], [])
 
     @property
     def window(self) -> int:
@@ -68,6 +69,19 @@ class DDAE(torch.nn.Module):
         """The layers' bias vectors."""
         return [layer.bias for layer in self.layers]
 
+    def inference_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Weights and biases detached from autograd, for the fused ops.
+
+        Handing ``nn.Parameter`` objects to a custom op costs ~3 µs each in the autograd fallback even under
+        ``no_grad`` (~45 µs a call for this network, as much as the kernel at B = 1). The detached views share
+        the parameters' storage, so training updates show through; they are rebuilt when a parameter is
+        replaced (``.to()``, a new dtype).
+        """
+        key = tuple(p.data_ptr() for p in self.parameters())
+        if self._inference_cache[0] != key:
+            self._inference_cache = (key, [w.detach() for w in self.weights()], [b.detach() for b in self.biases()])
+        return self._inference_cache[1], self._inference_cache[2]
+
     def _fused(self, frames: torch.Tensor) -> bool:
         # Autograd needs the differentiable reference; the kernels take float32 only.
         needs_grad = torch.is_grad_enabled() and (frames.requires_grad or self.layers[0].weight.requires_grad)
@@ -75,7 +89,7 @@ class DDAE(torch.nn.Module):
 
     def _run(self, frames: torch.Tensor, residual: bool) -> torch.Tensor:
         if self._fused(frames):
-            return ops.ddae_forward(frames, self.weights(), self.biases(), residual=residual)
+            return ops.ddae_forward(frames, *self.inference_tensors(), residual=residual)
         return ops.ddae_reference(frames, self.weights(), self.biases(), residual=residual)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:

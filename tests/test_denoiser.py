@@ -142,3 +142,16 @@ def test_module_trains_through_the_reference_and_infers_through_the_kernel():
     net.eval()
     with torch.no_grad():
         torch.testing.assert_close(net(x), pydenoise.ops.ddae_reference(x, net.weights(), net.biases()), atol=1e-5, rtol=1e-5)
+
+
+def test_inference_tensors_follow_parameter_updates_and_replacements():
+    net = random_ddae()
+    x = torch.randn(4, 256)
+    with torch.no_grad():
+        before = net.clean(x)
+        other = random_ddae(seed=7)
+        net.load_state_dict(other.state_dict())  # in place: the cached views see it
+        torch.testing.assert_close(net.clean(x), other.clean(x))
+        net.double().float()  # parameters replaced: the cache is rebuilt
+        torch.testing.assert_close(net.clean(x), other.clean(x))
+    assert not torch.equal(before, net.clean(x))
