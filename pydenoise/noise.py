@@ -23,6 +23,7 @@ import numpy as np
 from pydenoise.metrics import checked_pair
 
 __all__ = [
+    "unit_rms",
     "white",
     "coloured",
     "pink",
@@ -43,7 +44,8 @@ def _shape(shape) -> tuple[int, ...]:
     return tuple(int(n) for n in shape)
 
 
-def _unit_rms(x: np.ndarray) -> np.ndarray:
+def unit_rms(x: np.ndarray) -> np.ndarray:
+    """``x`` scaled to unit RMS along its last axis (all-zero rows stay zero)."""
     rms = np.sqrt(np.mean(x**2, axis=-1, keepdims=True))
     return x / np.where(rms > 0, rms, 1.0)
 
@@ -65,7 +67,7 @@ def _shaped(shape, gain, rng) -> np.ndarray:
     shape = _shape(shape)
     spectrum = np.fft.rfft(white(shape, rng), axis=-1)
     frequency = np.fft.rfftfreq(shape[-1])
-    return _unit_rms(np.fft.irfft(spectrum * gain(frequency), n=shape[-1], axis=-1))
+    return unit_rms(np.fft.irfft(spectrum * gain(frequency), n=shape[-1], axis=-1))
 
 
 def coloured(shape, exponent: float, rng=None) -> np.ndarray:
@@ -198,7 +200,7 @@ def from_recording(recording, shape, rng=None, augment: bool = True) -> np.ndarr
     if augment:
         segments = np.where(rng.random(shape[:-1] + (1,)) < 0.5, segments[..., ::-1], segments)
         segments = segments * rng.choice([-1.0, 1.0], size=shape[:-1] + (1,))
-    return _unit_rms(segments)
+    return unit_rms(segments)
 
 
 _OBSPY_NOISE = {"ref_STS2": "signal/tests/data/ref_STS2", "ref_unknown": "signal/tests/data/ref_unknown"}

@@ -30,6 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pydenoise.noise import unit_rms
+from pydenoise.noise import white as white_noise
+
 __all__ = [
     "SAMPLE_RATE",
     "sentences",
@@ -286,14 +289,9 @@ def prepare_corpus(cache: str | os.PathLike, utterances: int = 400, seed: int = 
     return SpeechCorpus(np.concatenate(audio), starts, lengths, speakers, description)
 
 
-def _unit_rms(x: np.ndarray) -> np.ndarray:
-    rms = np.sqrt(np.mean(x**2, axis=-1, keepdims=True))
-    return x / np.where(rms > 0, rms, 1.0)
-
-
 def white(count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
     """``(count, samples)`` Gaussian white noise, unit RMS per row."""
-    return _unit_rms(rng.standard_normal((count, samples)))
+    return unit_rms(white_noise((count, samples), rng))  # the same draws as rng.standard_normal
 
 
 def pink(count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -301,7 +299,7 @@ def pink(count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
     spectrum = np.fft.rfft(rng.standard_normal((count, samples)), axis=1)
     frequency = np.arange(spectrum.shape[1], dtype=float)
     frequency[0] = 1.0  # no DC boost: the DC bin keeps the white level
-    return _unit_rms(np.fft.irfft(spectrum / np.sqrt(frequency), n=samples, axis=1))
+    return unit_rms(np.fft.irfft(spectrum / np.sqrt(frequency), n=samples, axis=1))
 
 
 def hum(count: int, samples: int, rng: np.random.Generator, rate: float = SAMPLE_RATE) -> np.ndarray:
@@ -326,7 +324,7 @@ def hum(count: int, samples: int, rng: np.random.Generator, rate: float = SAMPLE
         spectrum[harmonics] = gains * np.exp(1j * (offsets - np.pi / 2)) * table_phase.size / 2
         table = np.fft.irfft(spectrum, n=table_phase.size)  # = sum of gains · sin(k·phase + offset)
         out[row] = np.interp(phase, table_phase, table, period=2 * np.pi)
-    return _unit_rms(_unit_rms(out) + 10 ** (-35 / 20) * rng.standard_normal((count, samples)))
+    return unit_rms(unit_rms(out) + 10 ** (-35 / 20) * rng.standard_normal((count, samples)))
 
 
 def fan(count: int, samples: int, rng: np.random.Generator, rate: float = SAMPLE_RATE) -> np.ndarray:
@@ -337,14 +335,14 @@ def fan(count: int, samples: int, rng: np.random.Generator, rate: float = SAMPLE
     tilt = rng.uniform(0.0, 1.5, (count, 1))
     corner = np.exp(rng.uniform(np.log(300.0), np.log(4000.0), (count, 1)))
     gain = np.maximum(frequency, 20.0) ** (-tilt / 2) / np.sqrt(1 + (frequency / corner) ** 4)
-    broadband = _unit_rms(np.fft.irfft(spectrum * gain, n=samples, axis=1))
+    broadband = unit_rms(np.fft.irfft(spectrum * gain, n=samples, axis=1))
     t = np.arange(samples) / rate
     blade = rng.uniform(80.0, 400.0, (count, 1))
     tone = sum(rng.uniform(0.3, 1.0, (count, 1)) / k * np.sin(2 * np.pi * k * blade * t + rng.uniform(0, 7, (count, 1)))
                for k in (1, 2, 3))
     tone_level = 10 ** (rng.uniform(-20, -5, (count, 1)) / 20)
     modulation = 1 + rng.uniform(0, 0.3, (count, 1)) * np.sin(2 * np.pi * rng.uniform(0.3, 4, (count, 1)) * t)
-    return _unit_rms((broadband + tone_level * _unit_rms(tone)) * modulation)
+    return unit_rms((broadband + tone_level * unit_rms(tone)) * modulation)
 
 
 def babble(count: int, samples: int, rng: np.random.Generator, corpus: SpeechCorpus) -> np.ndarray:
@@ -352,8 +350,8 @@ def babble(count: int, samples: int, rng: np.random.Generator, corpus: SpeechCor
     out = np.zeros((count, samples))
     for row in range(count):
         for _ in range(rng.integers(3, 8)):
-            out[row] += rng.uniform(0.5, 1.0) * _unit_rms(_speech_stretch(corpus, samples, rng))
-    return _unit_rms(out)
+            out[row] += rng.uniform(0.5, 1.0) * unit_rms(_speech_stretch(corpus, samples, rng))
+    return unit_rms(out)
 
 
 def _speech_stretch(corpus: SpeechCorpus, samples: int, rng: np.random.Generator) -> np.ndarray:

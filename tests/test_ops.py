@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from pydenoise import ops
-from pydenoise.nn import DEFAULT_WIDTHS
 
 from conftest import random_ddae, requires_cuda
 
