@@ -289,16 +289,31 @@ class Denoiser:
         is final once every frame covering it has been added. ``carry`` (``(channels, window - hop)``): sums
         left by earlier frames, added to the first ``window - hop`` columns (used by the streaming layer).
         """
-        channels = padded.shape[0]
-        weights = frame_weights(self.window, hop, padded.dtype, padded.device)
-        module = self.module_on(padded.device)
-        if padded.device.type == "cpu" and module.layers[0].weight.dtype == torch.float32:
-            carry = padded.new_zeros(channels, self.window - hop) if carry is None else carry
-            with torch.no_grad():
-                return ops.ddae_overlap_add(padded, *module.inference_tensors(), self.residual, hop, weights, carry)
-        frames = padded.unfold(1, self.window, hop)
-        weighted = self.denoise_frames(frames.reshape(-1, self.window)) * weights
-        return overlap_add(weighted.view(channels, frames.shape[1], self.window), hop, carry)
+        return self.overlap_add_step(hop, padded.dtype, padded.device)(padded, carry)
+
+    def overlap_add_step(self, hop: int, dtype: torch.dtype, device: torch.device):
+        """:meth:`denoise_overlap_add` for one framing, with its lookups done once: ``step(padded, carry=None)``.
+
+        A stream calls it per chunk, where the lookups would cost as much as the network at B = 1. The module's
+        tensors are bound now: in-place updates show through, a parameter replaced later does not.
+        """
+        weights = frame_weights(self.window, hop, dtype, device)
+        module = self.module_on(device)
+        if torch.device(device).type == "cpu" and module.layers[0].weight.dtype == torch.float32:
+            tensors = module.inference_tensors()  # detached: the op needs no autograd
+
+            def fused_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
+                carry = padded.new_zeros(padded.shape[0], self.window - hop) if carry is None else carry
+                return ops.ddae_overlap_add(padded, *tensors, self.residual, hop, weights, carry)
+
+            return fused_step
+
+        def framed_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
+            frames = padded.unfold(1, self.window, hop)
+            weighted = self.denoise_frames(frames.reshape(-1, self.window)) * weights
+            return overlap_add(weighted.view(padded.shape[0], frames.shape[1], self.window), hop, carry)
+
+        return framed_step
 
     def stream(self, hop: int | None = None, offset=None):
         """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model.

@@ -77,7 +77,8 @@ class DDAE(torch.nn.Module):
         the parameters' storage, so training updates show through; they are rebuilt when a parameter is
         replaced (``.to()``, a new dtype).
         """
-        key = tuple(p.data_ptr() for p in self.parameters())
+        # Walking ``_parameters`` directly: ``self.parameters()`` costs ~30 µs, this check ~3 µs per streaming chunk.
+        key = tuple(p.data_ptr() for layer in self.layers for p in layer._parameters.values())
         if self._inference_cache[0] != key:
             self._inference_cache = (key, [w.detach() for w in self.weights()], [b.detach() for b in self.biases()])
         return self._inference_cache[1], self._inference_cache[2]

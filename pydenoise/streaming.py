@@ -61,6 +61,12 @@ class StreamingDenoiser:
     Chunks may be empty. Output has the same layout, with a sample count that is a multiple of ``hop`` (the
     last output of :meth:`flush` excepted).
 
+    The network's tensors are bound when the first sample arrives: in-place updates of the model (a training
+    step, ``load_state_dict``) show through, a model moved or converted afterwards needs :meth:`reset`.
+
+    On the CPU the per-chunk bookkeeping runs on numpy views of the state (a torch op costs several times a
+    numpy one on a 64-sample chunk, and at 48 kHz such a chunk lasts 1.3 ms): only the network is a torch op.
+
     Examples
     --------
     >>> import numpy as np, pydenoise
@@ -95,10 +101,18 @@ class StreamingDenoiser:
         self.samples_in = 0
         self.samples_out = 0
         self.offset = None  # (channels, 1) tensor once known
+        self._level = None  # the offset as a host array (below)
         self._layout = None  # (channels, was_1d, dtype, device, numpy?) fixed by the first chunk
+        self._on_cpu = True
+        self._empty = None
         self._held = None  # input received before the offset is known
-        self._pending = None  # offset-free input from the next frame's start on, in padded coordinates
+        # Offset-free input from the next frame's start on, in padded coordinates: the first `_filled` columns of
+        # `_buffers[0]`. Two buffers of 2·window columns, swapped when the unframed rest moves to the front (a
+        # copy between distinct arrays, and no allocation on the hot path).
+        self._buffers = None
+        self._filled = 0
         self._overlap = None  # overlap-add sums of the `latency` samples after the last final one
+        self._network = None  # Denoiser.overlap_add_step, bound at the first sample
         self._frames = 0  # frames denoised so far
         self._padding_left = self.latency  # left-padding samples not yet dropped from the output
 
@@ -116,7 +130,9 @@ class StreamingDenoiser:
         """
         signal = self._accept(chunk)
         self.samples_in += signal.shape[1]
-        return self._emit(self._feed(self._without_offset(signal, end=False)), limit=None)
+        if self._level is None:
+            signal = self._release_held(signal, end=False)
+        return self._emit(self._feed(signal), limit=None)
 
     def flush(self):
         """Finish the signal: pad its end as the offline path does, return every remaining sample, and reset.
@@ -126,77 +142,142 @@ class StreamingDenoiser:
         if self._layout is None:
             self.reset()
             return np.empty(0)
-        channels, _, dtype, device, _ = self._layout
-        final = self._feed(self._without_offset(torch.empty(channels, 0, dtype=dtype, device=device), end=True))
-        if self._pending is not None:
+        final = self._feed(self._release_held(self._held, end=True)) if self._level is None else self._nothing()
+        if self._buffers is not None:
             remaining_frames = frame_count(self.samples_in, self.window, self.hop) - self._frames
-            needed = (remaining_frames - 1) * self.hop + self.window - self._pending.shape[1]
+            pending = self._buffers[0][:, : self._filled]
+            needed = (remaining_frames - 1) * self.hop + self.window - self._filled
             if remaining_frames > 0 and needed > 0:
-                self._pending = pad_edges(self._pending, 0, needed)
-            final = torch.cat([final, self._advance()], dim=1)
+                pending = self._host(pad_edges(self._torch(pending), 0, needed))
+            final = self._concat([final, self._advance(pending)])
         tail = self._emit(final, limit=self.samples_in - self.samples_out)
         self.reset()
         return tail
 
-    def _accept(self, chunk) -> torch.Tensor:
+    # Host arrays: numpy on the CPU (views of the same memory as the tensors), torch tensors on other devices.
+
+    def _host(self, tensor: torch.Tensor):
+        return tensor.numpy() if self._on_cpu else tensor
+
+    def _torch(self, array) -> torch.Tensor:
+        return torch.from_numpy(array) if self._on_cpu else array
+
+    def _concat(self, arrays):
+        return np.concatenate(arrays, axis=1) if self._on_cpu else torch.cat(arrays, dim=1)
+
+    def _nothing(self):
+        return self._empty
+
+    def _accept(self, chunk):
+        """The chunk as a 2-D host array, checked against the stream's layout (fixed by the first chunk)."""
+        if self._layout is not None and self._on_cpu:
+            array = self._like_before(chunk)
+            if array is not None:
+                return array
         signal, was_1d = as_signal(chunk, allow_empty=True)
         layout = (signal.shape[0], was_1d, signal.dtype, signal.device, isinstance(chunk, np.ndarray))
         if self._layout is None:
             self._layout = layout
-            self._held = signal[:, :0]
+            self._on_cpu = signal.device.type == "cpu"
+            self._empty = self._host(signal[:, :0])  # (channels, 0): "no output", never written to
+            self._held = self._empty
             if self._offset_request is not None:
-                self.offset = channel_offset(signal, self._offset_request)
+                self._set_offset(channel_offset(signal, self._offset_request))
         elif layout != self._layout:
             raise ValueError(
                 f"chunk does not match the stream: got {_describe(layout)}, the stream carries "
                 f"{_describe(self._layout)} (call reset() or flush() to start a different signal)"
             )
-        return signal
+        return self._host(signal)
 
-    def _without_offset(self, signal: torch.Tensor, end: bool) -> torch.Tensor:
-        """``signal`` minus the offset; until the offset is known (a full first window), input is held back."""
-        if self.offset is None:
-            self._held = torch.cat([self._held, signal], dim=1)
-            if self._held.shape[1] < self.window and not (end and self._held.shape[1] > 0):
-                return signal[:, :0]
-            self.offset = channel_offset(self._held[:, : self.window], None)
-            signal, self._held = self._held, None
-        return signal - self.offset
+    def _like_before(self, chunk) -> np.ndarray | None:
+        """A CPU chunk of the stream's layout as a 2-D numpy view, with as_signal's checks at numpy's cost;
+        None for anything else (the full checks then give the error)."""
+        channels, was_1d, dtype, _, numpy_in = self._layout
+        if numpy_in and type(chunk) is np.ndarray:
+            array = chunk
+        elif not numpy_in and type(chunk) is torch.Tensor and chunk.dtype == dtype and chunk.device.type == "cpu":
+            array = chunk.detach().numpy()
+        else:
+            return None
+        if array.dtype != self._empty.dtype or array.ndim != 2 - was_1d or not np.isfinite(array).all():
+            return None
+        if was_1d:
+            return array[None]
+        return array if array.shape[0] == channels else None
 
-    def _feed(self, signal: torch.Tensor) -> torch.Tensor:
-        """Append offset-free input; return the samples that became final (offset-free)."""
-        if signal.shape[1] == 0 and self._pending is None:
-            return signal
-        if self._pending is None:  # the left padding needs the first sample
-            self._pending = signal[:, :1].expand(-1, self.latency).clone()
-            self._overlap = signal.new_zeros(signal.shape[0], self.latency)
-        self._pending = torch.cat([self._pending, signal], dim=1)
-        return self._advance()
+    def _set_offset(self, offset: torch.Tensor) -> None:
+        self.offset = offset
+        self._level = self._host(offset.contiguous())
 
-    def _advance(self) -> torch.Tensor:
-        """Denoise every complete frame of the pending input; return the samples that became final."""
-        pending = self._pending
+    def _release_held(self, signal, end: bool):
+        """Hold input back until the offset is known (a full first window, or the end); then return it all."""
+        held = signal if signal is self._held else self._concat([self._held, signal])
+        if held.shape[1] < self.window and not (end and held.shape[1] > 0):
+            self._held = held
+            return signal[:, :0]
+        self._set_offset(channel_offset(self._torch(held[:, : self.window]), None))
+        self._held = None
+        return held
+
+    def _feed(self, signal):
+        """Append input (the offset not yet removed); return the samples that became final (offset-free)."""
+        if self._buffers is None:
+            if signal.shape[1] == 0:
+                return self._nothing()
+            self._start(signal[:, :1] - self._level)
+        end = self._filled + signal.shape[1]
+        subtract = np.subtract if self._on_cpu else torch.sub
+        if end <= self._buffers[0].shape[1]:
+            subtract(signal, self._level, out=self._buffers[0][:, self._filled : end])
+            self._filled = end
+            if end < self.window:  # no frame complete yet
+                return self._nothing()
+            pending = self._buffers[0][:, :end]
+        else:  # a long chunk: framed from a temporary, the buffers keep their O(window) size
+            pending = self._concat([self._buffers[0][:, : self._filled], signal - self._level])
+        return self._advance(pending)
+
+    def _start(self, first) -> None:
+        """Allocate the state; the offline left padding is ``latency`` copies of the first sample."""
+        channels, _, dtype, device, _ = self._layout
+        self._buffers = [self._host(torch.empty(channels, 2 * self.window, dtype=dtype, device=device)) for _ in "ab"]
+        self._buffers[0][:, : self.latency] = first
+        self._filled = self.latency
+        self._overlap = self._host(torch.zeros(channels, self.latency, dtype=dtype, device=device))
+        self._network = self.denoiser.overlap_add_step(self.hop, dtype, device)
+
+    def _advance(self, pending):
+        """Denoise every complete frame of ``pending``; keep the rest; return the samples that became final."""
         count = (pending.shape[1] - self.window) // self.hop + 1 if pending.shape[1] >= self.window else 0
         if count == 0:
             return pending[:, :0]
-        summed = self.denoiser.denoise_overlap_add(pending, self.hop, carry=self._overlap)
+        summed = self._host(self._network(self._torch(pending), self._torch(self._overlap)))
         self._frames += count
         done = count * self.hop
         self._overlap = summed[:, done:]
-        self._pending = pending[:, done:].clone()  # a copy, so the consumed input can be freed
+        self._filled = pending.shape[1] - done  # < window: fits either buffer
+        self._buffers.reverse()
+        self._buffers[0][:, : self._filled] = pending[:, done:]
         return summed[:, :done]
 
-    def _emit(self, final: torch.Tensor, limit: int | None):
+    def _emit(self, final, limit: int | None):
         """Drop the left padding (the first ``latency`` final samples of a stream), cap at ``limit``, convert."""
+        if final.shape[1] == 0:
+            return self._output(final)
         skip = min(self._padding_left, final.shape[1])
         self._padding_left -= skip
         out = final[:, skip:] if limit is None else final[:, skip : skip + limit]
-        if self.offset is not None:
-            out = out + self.offset
+        if out.shape[1]:
+            out = out + self._level  # a new array: the caller never holds the stream's state
         self.samples_out += out.shape[1]
-        channels, was_1d, _, _, numpy_out = self._layout
+        return self._output(out)
+
+    def _output(self, out):
+        """A 2-D host array in the chunks' type and rank."""
+        _, was_1d, _, _, numpy_out = self._layout
         out = out[0] if was_1d else out
-        return out.numpy() if numpy_out else out
+        return out if numpy_out or not self._on_cpu else torch.from_numpy(out)
 
 
 def _describe(layout) -> str:

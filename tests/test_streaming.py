@@ -45,9 +45,9 @@ def stream_in_chunks(stream: StreamingDenoiser, x: np.ndarray, sizes) -> tuple[n
         outputs.append(stream.process(x[..., start : start + size]))
         start += size
         counts.append(stream.samples_out)
-        if stream._pending is not None:  # None until the first sample arrives
-            assert stream._pending.shape[1] < stream.window + stream.hop  # O(window) state, whatever the chunks
-            assert stream._overlap.shape[1] == stream.latency
+        if stream._buffers is not None:  # None until the first sample arrives
+            assert all(b.shape[1] == 2 * stream.window for b in stream._buffers)  # O(window), whatever the chunks
+            assert stream._filled < stream.window and stream._overlap.shape[1] == stream.latency
     outputs.append(stream.flush())
     return np.concatenate(outputs, axis=-1), counts
 
@@ -158,9 +158,13 @@ def test_chunks_must_match_the_stream(second, message):
         ([1.0, 2.0], TypeError, "numpy array"),
     ],
 )
-def test_bad_chunks_are_rejected(chunk, error, message):
+@pytest.mark.parametrize("after_a_good_chunk", [False, True])  # later chunks take the cheaper checks
+def test_bad_chunks_are_rejected(chunk, error, message, after_a_good_chunk):
+    stream = MODEL.stream()
+    if after_a_good_chunk:
+        stream.process(np.zeros(300))
     with pytest.raises(error, match=message):
-        MODEL.stream().process(chunk)
+        stream.process(chunk)
 
 
 def test_bad_hop_and_denoiser():
