@@ -1,6 +1,7 @@
 """Streaming benchmark: real-time factor and per-chunk latency of pydenoise.streaming.StreamingDenoiser.
 
-(a) one 48 kHz channel fed in 64-sample chunks, on one CPU thread;
+(a) one 48 kHz channel fed in 64-sample chunks, on one CPU thread (float32 weights at each hop, and bfloat16
+    weights at the first: B = 1 is bound by the weight stream, which bf16 halves);
 (b) N seismic channels at 100 Hz fed as 1-s packets ``(N, 100)``: the largest N processed in real time
     (every packet, p99 included, done in under a second) with all CPU threads.
 
@@ -14,6 +15,7 @@ shows what chunking costs. Results go to the "Streaming" section of benchmarks/R
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import os
 import platform
@@ -63,17 +65,19 @@ def offline_seconds(model, hop, signal) -> float:
 def audio_case(args) -> list[str]:
     torch.set_num_threads(1)
     rate, chunk = 48_000, 64
-    model = model_for(args, rate)
+    fp32 = model_for(args, rate)
+    bf16 = pydenoise.Denoiser(copy.deepcopy(fp32.module).bfloat16(), config=fp32.config)
     rows = []
-    for hop in args.hops:
+    for model, hop in [(fp32, hop) for hop in args.hops] + [(bf16, args.hops[0])]:
         signal = np.random.default_rng(0).standard_normal(int(args.seconds * rate)).astype(np.float32)
         chunks = [signal[i : i + chunk] for i in range(0, signal.size, chunk)]
         times = timed_stream(model, hop, chunks)
         rtf = times.sum() / args.seconds
         offline_rtf = offline_seconds(model, hop, signal) / args.seconds
         latency_ms = 1e3 * (model.window - hop) / rate
+        weights = "bf16" if model is bf16 else "fp32"
         rows.append(
-            f"| (a) 1 ch · 48 kHz · 64-sample chunks · hop {hop} | {rtf:.3f} | {offline_rtf:.3f} | "
+            f"| (a) 1 ch · 48 kHz · 64-sample chunks · hop {hop} · {weights} weights | {rtf:.3f} | {offline_rtf:.3f} | "
             f"{rtf / offline_rtf:.1f}× | {1e6 * np.median(times):.0f} µs | {1e6 * np.percentile(times, 99):.0f} µs | "
             f"{latency_ms:.1f} ms (+ up to {1e3 * (hop - 1) / rate:.1f}) |"
         )

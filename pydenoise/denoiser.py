@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from pydenoise import ops
-from pydenoise.nn import DDAE, load_model
+from pydenoise.nn import DDAE, FUSED_WEIGHT_DTYPES, load_model
 
 __all__ = [
     "Denoiser",
@@ -299,7 +299,7 @@ class Denoiser:
         """
         weights = frame_weights(self.window, hop, dtype, device)
         module = self.module_on(device)
-        if torch.device(device).type == "cpu" and module.layers[0].weight.dtype == torch.float32:
+        if torch.device(device).type == "cpu" and module.layers[0].weight.dtype in FUSED_WEIGHT_DTYPES:
             tensors = module.inference_tensors()  # detached: the op needs no autograd
 
             def fused_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:

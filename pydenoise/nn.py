@@ -24,6 +24,9 @@ DEFAULT_WIDTHS = (256, 512, 256, 128, 128, 256, 512, 256)
 
 _METADATA_KEY = "pydenoise"
 
+#: Weight dtypes the fused kernels take: ``module.bfloat16()`` halves the weight traffic (math stays float32).
+FUSED_WEIGHT_DTYPES = (torch.float32, torch.bfloat16)
+
 
 class DDAE(torch.nn.Module):
     """Dense denoising autoencoder over fixed-length windows.
@@ -70,23 +73,25 @@ class DDAE(torch.nn.Module):
         return [layer.bias for layer in self.layers]
 
     def inference_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Weights and biases detached from autograd, for the fused ops.
+        """Weights and biases detached from autograd, for the fused ops (which take float32 biases).
 
         Handing ``nn.Parameter`` objects to a custom op costs ~3 µs each in the autograd fallback even under
         ``no_grad`` (~45 µs a call for this network, as much as the kernel at B = 1). The detached views share
         the parameters' storage, so training updates show through; they are rebuilt when a parameter is
-        replaced (``.to()``, a new dtype).
+        replaced (``.to()``, a new dtype) or, for bfloat16 biases (widened copies), updated in place.
         """
-        # Walking ``_parameters`` directly: ``self.parameters()`` costs ~30 µs, this check ~3 µs per streaming chunk.
-        key = tuple(p.data_ptr() for layer in self.layers for p in layer._parameters.values())
+        # Walking ``_parameters`` directly: ``self.parameters()`` costs ~30 µs, this check ~3 µs.
+        key = tuple((p.data_ptr(), p._version) for layer in self.layers for p in layer._parameters.values())
         if self._inference_cache[0] != key:
-            self._inference_cache = (key, [w.detach() for w in self.weights()], [b.detach() for b in self.biases()])
+            weights = [w.detach() for w in self.weights()]
+            biases = [b.detach().float() for b in self.biases()]
+            self._inference_cache = (key, weights, biases)
         return self._inference_cache[1], self._inference_cache[2]
 
     def _fused(self, frames: torch.Tensor) -> bool:
-        # Autograd needs the differentiable reference; the kernels take float32 only.
+        # Autograd needs the differentiable reference; the kernels take float32 frames, float32 or bf16 weights.
         needs_grad = torch.is_grad_enabled() and (frames.requires_grad or self.layers[0].weight.requires_grad)
-        return not needs_grad and frames.dtype == torch.float32 and self.layers[0].weight.dtype == torch.float32
+        return not needs_grad and frames.dtype == torch.float32 and self.layers[0].weight.dtype in FUSED_WEIGHT_DTYPES
 
     def _run(self, frames: torch.Tensor, residual: bool) -> torch.Tensor:
         if self._fused(frames):

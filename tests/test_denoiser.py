@@ -155,3 +155,19 @@ def test_inference_tensors_follow_parameter_updates_and_replacements():
         net.double().float()  # parameters replaced: the cache is rebuilt
         torch.testing.assert_close(net.clean(x), other.clean(x))
     assert not torch.equal(before, net.clean(x))
+
+
+def test_bfloat16_module_runs_the_fused_kernel_and_follows_in_place_updates(monkeypatch):
+    net = random_ddae()
+    x = torch.randn(4, 256)
+    with torch.no_grad():
+        expected = net.clean(x)
+        net.bfloat16()
+        calls = []
+        original = pydenoise.ops.ddae_forward
+        monkeypatch.setattr(pydenoise.ops, "ddae_forward", lambda *a, **k: calls.append(a[1][0].dtype) or original(*a, **k))
+        bf16 = net.clean(x)
+        assert calls == [torch.bfloat16]  # not the reference path
+        torch.testing.assert_close(bf16, expected, atol=2e-2 * expected.abs().max().item(), rtol=0)
+        net.layers[-1].bias.add_(1.0)  # bf16 biases reach the kernel as float32 copies: refreshed in place too
+        torch.testing.assert_close(net.clean(x), bf16 + 1.0, atol=1e-2, rtol=0)

@@ -62,6 +62,20 @@ def test_bfloat16_weights_within_1e_2():
     assert relative_error(result, float64_reference(frames, net, False)) <= 1e-2
 
 
+@pytest.mark.parametrize("widths", [(256, 512, 256, 128, 128, 256, 512, 256), *RANDOM_WIDTHS])
+@pytest.mark.parametrize("batch", [1, 2, 7, 300])  # B = 1 reads 16 weights per load, with 8- and 1-wide tails
+def test_bfloat16_weights_compute_in_float32(widths, batch):
+    """bf16 weights are only rounded: the math equals float64 on the rounded weights to float32 accuracy."""
+    net = random_ddae(widths, seed=batch)
+    rounded = [w.bfloat16() for w in net.weights()]
+    with torch.no_grad():
+        for weight, bits in zip(net.weights(), rounded):
+            weight.copy_(bits.float())
+    frames = torch.randn(batch, widths[0])
+    result = ops.ddae_forward(frames, rounded, net.biases(), residual=True)
+    assert relative_error(result, float64_reference(frames, net, True)) <= 1e-5
+
+
 def test_nan_propagates():
     net = random_ddae()
     frames = torch.randn(5, 256)

@@ -67,7 +67,29 @@ inline void dot_tile(const DenseLayerArgs& a, int r0, int n0) {
   constexpr int kWeightBytes = WT == WeightType::kFloat32 ? 4 : 2;
   const char* next_tile = static_cast<const char*>(a.weight) + (w_row[0] + int64_t{NR} * K) * kWeightBytes;
   const bool prefetch = r0 == 0 && n0 + 2 * NR <= a.n_end;
-  for (int k = 0; k < K8; k += 8) {
+  int k = 0;
+  if constexpr (WT == WeightType::kBFloat16 && MR == 1) {
+    // B = 1 is bound by the weight stream: read 16 bf16 weights per load. Unpacking them against zero gives
+    // weights 0-3,8-11 and 4-7,12-15 as floats (per 128-bit lane), so the activations are regrouped the same
+    // way, once per k step for the whole tile. (More rows would need more registers than there are.)
+    const uint16_t* w16 = static_cast<const uint16_t*>(a.weight);
+    const __m256i zero = _mm256_setzero_si256();
+    for (; k + 16 <= K; k += 16) {
+      if (prefetch) {
+        for (int line = 0; line < NR * 16 * kWeightBytes; line += 64) {
+          _mm_prefetch(next_tile + int64_t{k} * NR * kWeightBytes + line, _MM_HINT_T0);
+        }
+      }
+      const __m256 x0 = _mm256_loadu_ps(x[0] + k), x1 = _mm256_loadu_ps(x[0] + k + 8);
+      const __m256 x_lo = _mm256_permute2f128_ps(x0, x1, 0x20), x_hi = _mm256_permute2f128_ps(x0, x1, 0x31);
+      for (int j = 0; j < NR; ++j) {
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w16 + w_row[j] + k));
+        acc[0][j] = _mm256_fmadd_ps(x_lo, _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, w)), acc[0][j]);
+        acc[0][j] = _mm256_fmadd_ps(x_hi, _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, w)), acc[0][j]);
+      }
+    }
+  }
+  for (; k < K8; k += 8) {
     if (prefetch) {
       for (int line = 0; line < NR * 8 * kWeightBytes; line += 64) {
         _mm_prefetch(next_tile + int64_t{k} * NR * kWeightBytes + line, _MM_HINT_T0);
