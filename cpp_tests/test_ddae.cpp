@@ -1,5 +1,5 @@
 // The CPU DDAE kernel against a float64 loop: batch sizes across both threading modes, default and odd
-// widths, residual on/off, bf16 weights, overlapping strided frames.
+// widths, residual on/off, bf16 weights, overlapping strided frames, weights packed per call or beforehand.
 #include <cstdint>
 #include <cstring>
 
@@ -71,12 +71,22 @@ void check_case(const std::vector<int>& widths, int64_t batch, int64_t stride, b
   }
   const int window = widths[0];
   const auto x = random_floats(size_t(batch > 0 ? (batch - 1) * stride + window : 0), rng);
+  std::vector<std::vector<float>> packed(net.num_layers);
+  for (int l = 0; l < net.num_layers; ++l) {
+    packed[l].resize(pydenoise::ddae_packed_floats(widths[l], widths[l + 1]));
+    pydenoise::ddae_pack_weights(net.weights[l], net.weight_type, widths[l], widths[l + 1], packed[l].data());
+    net.packed[l] = packed[l].data();
+  }
+  const std::vector<double> expected = reference(m, bf16, x.data(), batch, stride, residual);
   std::vector<float> out(size_t(batch) * window, -1.f);
-  for (int threads : {1, 2}) {
-    pydenoise::ddae_forward_cpu(net, x.data(), batch, stride, residual, out.data(), threads);
-    const double err = relative_error(out, reference(m, bf16, x.data(), batch, stride, residual));
-    CHECK(err <= 1e-5, "widths[1]=%d batch=%lld stride=%lld residual=%d bf16=%d threads=%d: error %g",
-          widths[1], (long long)batch, (long long)stride, residual, bf16, threads, err);
+  for (bool prepacked : {false, true}) {
+    net.prepacked = prepacked;
+    for (int threads : {1, 2}) {
+      pydenoise::ddae_forward_cpu(net, x.data(), batch, stride, residual, out.data(), threads);
+      const double err = relative_error(out, expected);
+      CHECK(err <= 1e-5, "widths[1]=%d batch=%lld stride=%lld residual=%d bf16=%d prepacked=%d threads=%d: error %g",
+            widths[1], (long long)batch, (long long)stride, residual, bf16, prepacked, threads, err);
+    }
   }
 }
 

@@ -294,17 +294,17 @@ class Denoiser:
     def overlap_add_step(self, hop: int, dtype: torch.dtype, device: torch.device):
         """:meth:`denoise_overlap_add` for one framing, with its lookups done once: ``step(padded, carry=None)``.
 
-        A stream calls it per chunk, where the lookups would cost as much as the network at B = 1. The module's
-        tensors are bound now: in-place updates show through, a parameter replaced later does not.
+        A stream calls it per chunk, where the lookups would cost as much as the network at B = 1. The module
+        is bound now (a stream on another device keeps the copy it started with).
         """
         weights = frame_weights(self.window, hop, dtype, device)
         module = self.module_on(device)
         if torch.device(device).type == "cpu" and module.layers[0].weight.dtype in FUSED_WEIGHT_DTYPES:
-            tensors = module.inference_tensors()  # detached: the op needs no autograd
 
             def fused_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
                 carry = padded.new_zeros(padded.shape[0], self.window - hop) if carry is None else carry
-                return ops.ddae_overlap_add(padded, *tensors, self.residual, hop, weights, carry)
+                net_weights, biases, packed = module.inference_tensors()  # detached: the op needs no autograd
+                return ops.ddae_overlap_add(padded, net_weights, biases, self.residual, hop, weights, carry, packed)
 
             return fused_step
 

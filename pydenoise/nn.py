@@ -57,7 +57,7 @@ class DDAE(torch.nn.Module):
         self.widths = widths
         self.residual = bool(residual)
         self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in pairwise(widths))
-        self._inference_cache = (None, [], [])
+        self._inference_cache = (None, None)
 
     @property
     def window(self) -> int:
@@ -72,21 +72,23 @@ class DDAE(torch.nn.Module):
         """The layers' bias vectors."""
         return [layer.bias for layer in self.layers]
 
-    def inference_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Weights and biases detached from autograd, for the fused ops (which take float32 biases).
+    def inference_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor] | None]:
+        """Weights, float32 biases and (on the CPU) packed weights for the fused ops, detached from autograd.
 
         Handing ``nn.Parameter`` objects to a custom op costs ~3 µs each in the autograd fallback even under
-        ``no_grad`` (~45 µs a call for this network, as much as the kernel at B = 1). The detached views share
-        the parameters' storage, so training updates show through; they are rebuilt when a parameter is
-        replaced (``.to()``, a new dtype) or, for bfloat16 biases (widened copies), updated in place.
+        ``no_grad`` (~45 µs a call for this network, as much as the kernel at B = 1). The weights are detached
+        views; the packed weights (:func:`pydenoise.ops.ddae_pack_weights`) and bfloat16 biases are copies. All
+        are rebuilt when a parameter is replaced (``.to()``, a new dtype) or updated in place (a training
+        step, ``load_state_dict``), which the check below sees through the parameters' version counters.
         """
-        # Walking ``_parameters`` directly: ``self.parameters()`` costs ~30 µs, this check ~3 µs.
+        # Walking ``_parameters`` directly: ``self.parameters()`` costs ~30 µs, this check ~4 µs.
         key = tuple((p.data_ptr(), p._version) for layer in self.layers for p in layer._parameters.values())
         if self._inference_cache[0] != key:
             weights = [w.detach() for w in self.weights()]
             biases = [b.detach().float() for b in self.biases()]
-            self._inference_cache = (key, weights, biases)
-        return self._inference_cache[1], self._inference_cache[2]
+            packed = ops.ddae_pack_weights(weights) if weights[0].device.type == "cpu" else None
+            self._inference_cache = (key, (weights, biases, packed))
+        return self._inference_cache[1]
 
     def _fused(self, frames: torch.Tensor) -> bool:
         # Autograd needs the differentiable reference; the kernels take float32 frames, float32 or bf16 weights.
@@ -95,7 +97,8 @@ class DDAE(torch.nn.Module):
 
     def _run(self, frames: torch.Tensor, residual: bool) -> torch.Tensor:
         if self._fused(frames):
-            return ops.ddae_forward(frames, *self.inference_tensors(), residual=residual)
+            weights, biases, packed = self.inference_tensors()
+            return ops.ddae_forward(frames, weights, biases, residual=residual, packed_weights=packed)
         return ops.ddae_reference(frames, self.weights(), self.biases(), residual=residual)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 
 from pydenoise import _C  # noqa: F401  (loading the extension registers torch.ops.pydenoise)
 
-__all__ = ["ddae_forward", "ddae_reference", "ddae_overlap_add"]
+__all__ = ["ddae_forward", "ddae_reference", "ddae_overlap_add", "ddae_pack_weights"]
 
 
 def ddae_forward(
@@ -22,6 +22,7 @@ def ddae_forward(
     biases: Sequence[torch.Tensor],
     residual: bool = False,
     allow_tf32: bool = False,
+    packed_weights: Sequence[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Run the dense autoencoder over a batch of windows with the fused kernel.
 
@@ -38,6 +39,10 @@ def ddae_forward(
         Return ``frames - f(frames)`` (noise-learning DAE) instead of ``f(frames)``.
     allow_tf32 : bool
         CUDA only: use tf32 tensor cores for float32 weights (fp32 accumulation, ~1e-3 relative accuracy).
+    packed_weights : sequence of torch.Tensor, optional
+        CPU only: :func:`ddae_pack_weights` of these ``weights``, made once for many calls, so that the kernel
+        runs its panel tiles at every batch size without packing per call (as inference engines prepack
+        constant weights). :class:`pydenoise.nn.DDAE` keeps them for its inference.
 
     Returns
     -------
@@ -53,7 +58,22 @@ def ddae_forward(
     >>> torch.allclose(y, pydenoise.ops.ddae_reference(x, net.weights(), net.biases()), atol=1e-5)
     True
     """
-    return torch.ops.pydenoise.ddae_forward(frames, list(weights), list(biases), residual, allow_tf32)
+    packed = None if packed_weights is None else list(packed_weights)
+    return torch.ops.pydenoise.ddae_forward(frames, list(weights), list(biases), residual, allow_tf32, packed)
+
+
+def ddae_pack_weights(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The CPU kernel's packed form of each weight matrix, for ``packed_weights`` of the fused ops.
+
+    Float32 copies of ``W^T`` in panels of 16 output features (bfloat16 weights are widened); a layer with
+    fewer than 16 outputs gets an empty tensor. They go stale when the weights change: pack again.
+    """
+    return torch.ops.pydenoise.ddae_pack_weights(list(weights))
+
+
+@torch.library.register_fake("pydenoise::ddae_pack_weights")
+def _ddae_pack_weights_fake(weights):
+    return [w.new_empty((w.shape[0] // 16 * 16 * w.shape[1],), dtype=torch.float32) for w in weights]
 
 
 def ddae_reference(
@@ -83,6 +103,7 @@ def ddae_overlap_add(
     hop: int,
     frame_weights: torch.Tensor,
     carry: torch.Tensor,
+    packed_weights: Sequence[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The trace denoiser's framing pipeline in one CPU call (what a streaming chunk costs).
 
@@ -91,13 +112,17 @@ def ddae_overlap_add(
     overlap-added. Returns ``(channels, (K - 1) * hop + window)`` for ``K`` frames, whose first
     ``window - hop`` samples start from ``carry``. ``padded``, ``frame_weights`` and ``carry`` share a dtype
     (float32 or float64, in which scales and sums are computed). An all-zero frame contributes zeros.
+    ``packed_weights``: as in :func:`ddae_forward`.
     :meth:`pydenoise.Denoiser.denoise_overlap_add` is the same function in plain torch (any device).
     """
-    return torch.ops.pydenoise.ddae_overlap_add(padded, list(weights), list(biases), residual, hop, frame_weights, carry)
+    packed = None if packed_weights is None else list(packed_weights)
+    return torch.ops.pydenoise.ddae_overlap_add(
+        padded, list(weights), list(biases), residual, hop, frame_weights, carry, packed
+    )
 
 
 @torch.library.register_fake("pydenoise::ddae_overlap_add")
-def _ddae_overlap_add_fake(padded, weights, biases, residual, hop, frame_weights, carry):
+def _ddae_overlap_add_fake(padded, weights, biases, residual, hop, frame_weights, carry, packed_weights=None):
     window = weights[0].shape[1]
     torch._check(padded.dim() == 2 and padded.shape[1] >= window, lambda: "ddae_overlap_add: padded too short")
     frames = (padded.shape[1] - window) // hop + 1
@@ -105,7 +130,7 @@ def _ddae_overlap_add_fake(padded, weights, biases, residual, hop, frame_weights
 
 
 @torch.library.register_fake("pydenoise::ddae_forward")
-def _ddae_forward_fake(frames, weights, biases, residual=False, allow_tf32=False):
+def _ddae_forward_fake(frames, weights, biases, residual=False, allow_tf32=False, packed_weights=None):
     torch._check(frames.dim() == 2, lambda: f"ddae_forward: frames must be 2-D, got {frames.dim()}-D")
     torch._check(frames.dtype == torch.float32, lambda: f"ddae_forward: frames must be float32, got {frames.dtype}")
     torch._check(len(weights) == len(biases), lambda: "ddae_forward: as many biases as weights are needed")

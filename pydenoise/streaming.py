@@ -61,9 +61,6 @@ class StreamingDenoiser:
     Chunks may be empty. Output has the same layout, with a sample count that is a multiple of ``hop`` (the
     last output of :meth:`flush` excepted).
 
-    The network's tensors are bound when the first sample arrives: in-place updates of the model (a training
-    step, ``load_state_dict``) show through, a model moved or converted afterwards needs :meth:`reset`.
-
     On the CPU the per-chunk bookkeeping runs on numpy views of the state (a torch op costs several times a
     numpy one on a 64-sample chunk, and at 48 kHz such a chunk lasts 1.3 ms): only the network is a torch op.
 

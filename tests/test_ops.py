@@ -89,8 +89,45 @@ def test_opcheck():
     net = random_ddae((64, 96, 32, 64))
     weights = [w.detach() for w in net.weights()]
     biases = [b.detach() for b in net.biases()]
-    for args in [(torch.randn(5, 64), weights, biases, False, False), (torch.randn(1, 64), weights, biases, True, False)]:
+    packed = ops.ddae_pack_weights(weights)
+    for args in [
+        (torch.randn(5, 64), weights, biases, False, False),
+        (torch.randn(1, 64), weights, biases, True, False),
+        (torch.randn(7, 64), weights, biases, True, False, packed),
+    ]:
         torch.library.opcheck(torch.ops.pydenoise.ddae_forward.default, args)
+    torch.library.opcheck(torch.ops.pydenoise.ddae_pack_weights.default, (weights,))
+
+
+@pytest.mark.parametrize("widths", [(256, 512, 256, 128, 128, 256, 512, 256), *RANDOM_WIDTHS])
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("weight_dtype", [torch.float32, torch.bfloat16])
+def test_prepacked_weights_give_the_same_function(widths, batch, weight_dtype):
+    """Packed once (panels; layers under 16 outputs and the features past the last panel stay unpacked)."""
+    net = random_ddae(widths, seed=batch)
+    weights = [w.detach().to(weight_dtype) for w in net.weights()]
+    biases = [b.detach() for b in net.biases()]
+    frames = torch.randn(batch, widths[0])
+    packed = ops.ddae_pack_weights(weights)
+    assert [p.numel() for p in packed] == [w.shape[0] // 16 * 16 * w.shape[1] for w in weights]
+    expected = ops.ddae_forward(frames, weights, biases, residual=True)
+    result = ops.ddae_forward(frames, weights, biases, residual=True, packed_weights=packed)
+    assert relative_error(result, expected.double()) <= 1e-5
+
+
+def test_bad_packed_weights():
+    net = random_ddae()
+    weights, biases = [w.detach() for w in net.weights()], [b.detach() for b in net.biases()]
+    packed = ops.ddae_pack_weights(weights)
+    frames = torch.randn(3, 256)
+    with pytest.raises(ValueError, match="7 tensors"):
+        ops.ddae_forward(frames, weights, biases, packed_weights=packed[:-1])
+    with pytest.raises(ValueError, match="packed_weights\\[2\\]"):
+        ops.ddae_forward(frames, weights, biases, packed_weights=packed[:2] + [packed[2][:-1]] + packed[3:])
+    with pytest.raises(ValueError, match="packed_weights\\[0\\]"):
+        ops.ddae_forward(frames, weights, biases, packed_weights=[packed[0].double()] + packed[1:])
+    with pytest.raises(TypeError, match="weights\\[0\\] must be float32 or bfloat16"):
+        ops.ddae_pack_weights([weights[0].double()])
 
 
 def test_torch_compile_uses_the_fake_kernel():

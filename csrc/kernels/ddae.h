@@ -24,6 +24,10 @@ struct DdaeNet {
   const void* weights[kMaxDdaeLayers] = {};  // float* or uint16_t* (bf16 bits), by weight_type
   const float* biases[kMaxDdaeLayers] = {};
   WeightType weight_type = WeightType::kFloat32;
+  // CPU, optional: every layer's weight also packed by ddae_pack_weights, once for many calls (as inference
+  // engines prepack constant weights). Without it the kernel packs per call, and only for large batches.
+  bool prepacked = false;
+  const float* packed[kMaxDdaeLayers] = {};
 
   int window() const { return widths[0]; }
   int max_width() const;
@@ -37,6 +41,11 @@ constexpr int kCudaMaxWidth = 768;
 // overlap, so a strided view of a signal with a hop works without a copy). out: contiguous (batch, window). num_threads <= 0 means "OpenMP default".
 void ddae_forward_cpu(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride,
                       bool residual, float* out, int num_threads);
+
+// The CPU kernel's packed form of a (out_features, in_features) weight: W^T in panels of 16 features,
+// float32 (bf16 widened); features past the last full panel are read from the weight itself.
+int64_t ddae_packed_floats(int in_features, int out_features);
+void ddae_pack_weights(const void* weight, WeightType weight_type, int in_features, int out_features, float* packed);
 
 // True when the AVX2/FMA kernels are compiled in and the CPU supports them.
 bool cpu_has_avx2();

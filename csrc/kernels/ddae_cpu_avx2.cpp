@@ -176,8 +176,8 @@ inline void panel_tile(const DenseLayerArgs& a, const float* panel, int r0, int 
     hi[i] = k0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(out[i] + 8);
   }
   for (int k = k0; k < k1; ++k) {
-    const __m256 b0 = _mm256_load_ps(panel + k * kPanelWidth);
-    const __m256 b1 = _mm256_load_ps(panel + k * kPanelWidth + 8);
+    const __m256 b0 = _mm256_loadu_ps(panel + k * kPanelWidth);
+    const __m256 b1 = _mm256_loadu_ps(panel + k * kPanelWidth + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
       const __m256 xi = _mm256_broadcast_ss(x[i] + k);

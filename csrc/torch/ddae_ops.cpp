@@ -2,6 +2,9 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <optional>
+#include <vector>
+
 #include "kernels/ddae_frames.h"
 #include "torch/ddae_net.h"
 
@@ -54,6 +57,23 @@ DdaeNet make_ddae_net(const at::Tensor& frames, at::TensorList weights, at::Tens
   return net;
 }
 
+void attach_packed_weights(DdaeNet& net, const std::optional<at::TensorList>& packed) {
+  if (!packed.has_value()) return;
+  TORCH_CHECK_VALUE(static_cast<int>(packed->size()) == net.num_layers, "ddae_forward: packed_weights must hold ",
+                    net.num_layers, " tensors (one per layer, from ddae_pack_weights), got ", packed->size());
+  for (int l = 0; l < net.num_layers; ++l) {
+    const at::Tensor& p = (*packed)[l];
+    const int64_t expected = ddae_packed_floats(net.widths[l], net.widths[l + 1]);
+    TORCH_CHECK_VALUE(p.device().is_cpu() && p.scalar_type() == at::kFloat && p.dim() == 1 && p.numel() == expected &&
+                          p.is_contiguous(),
+                      "ddae_forward: packed_weights[", l, "] must be the CPU float32 (", expected,
+                      ",) tensor ddae_pack_weights makes for weights[", l, "], got ", p.scalar_type(), " ",
+                      p.sizes(), " on ", p.device());
+    net.packed[l] = p.data_ptr<float>();
+  }
+  net.prepacked = true;
+}
+
 int64_t frame_row_stride(const at::Tensor& frames) {
   if (frames.size(0) <= 1) return frames.size(1);
   // Overlapping rows (stride < window, e.g. unfold with a hop) are fine: the kernels only read frames.
@@ -63,11 +83,29 @@ int64_t frame_row_stride(const at::Tensor& frames) {
 
 namespace {
 
+std::vector<at::Tensor> ddae_pack_weights_op(at::TensorList weights) {
+  std::vector<at::Tensor> packed;
+  for (size_t l = 0; l < weights.size(); ++l) {
+    const at::Tensor& w = weights[l];
+    TORCH_CHECK_VALUE(w.device().is_cpu() && w.dim() == 2 && w.is_contiguous(), "ddae_pack_weights: weights[", l,
+                      "] must be a contiguous 2-D CPU tensor, got ", w.sizes(), " on ", w.device());
+    TORCH_CHECK_TYPE(w.scalar_type() == at::kFloat || w.scalar_type() == at::kBFloat16, "ddae_pack_weights: weights[",
+                     l, "] must be float32 or bfloat16, got ", w.scalar_type());
+    const int in_features = static_cast<int>(w.size(1));
+    const int out_features = static_cast<int>(w.size(0));
+    packed.push_back(at::empty({ddae_packed_floats(in_features, out_features)}, w.options().dtype(at::kFloat)));
+    ddae_pack_weights(w.data_ptr(), w.scalar_type() == at::kBFloat16 ? WeightType::kBFloat16 : WeightType::kFloat32,
+                      in_features, out_features, packed.back().data_ptr<float>());
+  }
+  return packed;
+}
+
 at::Tensor ddae_forward_cpu_op(const at::Tensor& frames_in, at::TensorList weights, at::TensorList biases,
-                               bool residual, bool allow_tf32) {
+                               bool residual, bool allow_tf32, std::optional<at::TensorList> packed_weights) {
   (void)allow_tf32;  // CPU math is always float32 (bf16 weights are widened to float32 in registers)
   TORCH_CHECK_VALUE(frames_in.device().is_cpu(), "ddae_forward: frames must be on the CPU for this kernel");
-  const DdaeNet net = make_ddae_net(frames_in, weights, biases);
+  DdaeNet net = make_ddae_net(frames_in, weights, biases);
+  attach_packed_weights(net, packed_weights);
   const at::Tensor frames = frame_row_stride(frames_in) < 0 ? frames_in.contiguous() : frames_in;
   at::Tensor out = at::empty({frames.size(0), net.window()}, frames.options().memory_format(at::MemoryFormat::Contiguous));
   ddae_forward_cpu(net, frames.data_ptr<float>(), frames.size(0), frame_row_stride(frames), residual,
@@ -77,13 +115,14 @@ at::Tensor ddae_forward_cpu_op(const at::Tensor& frames_in, at::TensorList weigh
 
 at::Tensor ddae_overlap_add_cpu_op(const at::Tensor& padded_in, at::TensorList weights, at::TensorList biases,
                                    bool residual, int64_t hop, const at::Tensor& frame_weights,
-                                   const at::Tensor& carry) {
+                                   const at::Tensor& carry, std::optional<at::TensorList> packed_weights) {
   TORCH_CHECK_VALUE(padded_in.device().is_cpu(), "ddae_overlap_add: padded must be on the CPU");
   TORCH_CHECK_TYPE(padded_in.scalar_type() == at::kFloat || padded_in.scalar_type() == at::kDouble,
                    "ddae_overlap_add: padded must be float32 or float64, got ", padded_in.scalar_type());
   TORCH_CHECK_VALUE(padded_in.dim() == 2, "ddae_overlap_add: padded must be 2-D (channels, samples), got shape ",
                     padded_in.sizes());
-  const DdaeNet net = make_ddae_net(weights, biases, padded_in.device());
+  DdaeNet net = make_ddae_net(weights, biases, padded_in.device());
+  attach_packed_weights(net, packed_weights);
   const int64_t window = net.window();
   TORCH_CHECK_VALUE(hop >= 1 && hop <= window && window % hop == 0, "ddae_overlap_add: hop must divide the window (",
                     window, "), got ", hop);
@@ -115,15 +154,17 @@ at::Tensor ddae_overlap_add_cpu_op(const at::Tensor& padded_in, at::TensorList w
 TORCH_LIBRARY_FRAGMENT(pydenoise, m) {
   m.def(
       "ddae_forward(Tensor frames, Tensor[] weights, Tensor[] biases, bool residual=False, "
-      "bool allow_tf32=False) -> Tensor");
+      "bool allow_tf32=False, Tensor[]? packed_weights=None) -> Tensor");
   m.def(
       "ddae_overlap_add(Tensor padded, Tensor[] weights, Tensor[] biases, bool residual, int hop, "
-      "Tensor frame_weights, Tensor carry) -> Tensor");
+      "Tensor frame_weights, Tensor carry, Tensor[]? packed_weights=None) -> Tensor");
+  m.def("ddae_pack_weights(Tensor[] weights) -> Tensor[]");
 }
 
 TORCH_LIBRARY_IMPL(pydenoise, CPU, m) {
   m.impl("ddae_forward", &ddae_forward_cpu_op);
   m.impl("ddae_overlap_add", &ddae_overlap_add_cpu_op);
+  m.impl("ddae_pack_weights", &ddae_pack_weights_op);
 }
 
 }  // namespace pydenoise

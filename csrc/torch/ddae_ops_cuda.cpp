@@ -15,7 +15,9 @@ namespace {
 constexpr uintptr_t kWmmaAlignment = 32;
 
 at::Tensor ddae_forward_cuda_op(const at::Tensor& frames_in, at::TensorList weights, at::TensorList biases,
-                                bool residual, bool allow_tf32) {
+                                bool residual, bool allow_tf32, std::optional<at::TensorList> packed_weights) {
+  TORCH_CHECK_VALUE(!packed_weights.has_value(), "ddae_forward: packed_weights are for the CPU kernel; the CUDA "
+                    "kernel streams the weights as they are");
   DdaeNet net = make_ddae_net(frames_in, weights, biases);
   const c10::cuda::CUDAGuard guard(frames_in.device());
   std::vector<at::Tensor> aligned_copies;
