@@ -61,6 +61,9 @@ class StreamingDenoiser:
     Chunks may be empty. Output has the same layout, with a sample count that is a multiple of ``hop`` (the
     last output of :meth:`flush` excepted).
 
+    The model's tensors are bound when the first sample arrives: after changing the model (training it,
+    ``load_state_dict``, ``.bfloat16()``), :meth:`reset` the stream or start a new one.
+
     On the CPU the per-chunk bookkeeping runs on numpy views of the state (a torch op costs several times a
     numpy one on a 64-sample chunk, and at 48 kHz such a chunk lasts 1.3 ms): only the network is a torch op.
 

@@ -172,3 +172,17 @@ def test_bad_hop_and_denoiser():
         MODEL.stream(hop=100)
     with pytest.raises(TypeError, match="Denoiser"):
         StreamingDenoiser(MODEL.module)
+
+
+def test_reset_picks_up_a_changed_model():
+    model = random_denoiser(seed=3)
+    x = np.random.default_rng(3).standard_normal(1000)
+    stream = model.stream()
+    stream.process(x[:500])
+    with torch.no_grad():
+        model.module.load_state_dict(random_denoiser(seed=4).module.state_dict())
+    stream.reset()
+    parts = [stream.process(x[:500]), stream.process(x[500:])]
+    offset = stream.offset
+    got = np.concatenate(parts + [stream.flush()])
+    np.testing.assert_allclose(got, model.denoise(x, offset=offset), rtol=0, atol=1e-9)
