@@ -255,7 +255,7 @@ class StreamingDenoiser:
         summed = self._host(self._network(self._torch(pending), self._torch(self._overlap)))
         self._frames += count
         done = count * self.hop
-        self._overlap = summed[:, done:]
+        self._overlap[:] = summed[:, done:]  # a copy: a long chunk's output is not kept alive by the state
         self._filled = pending.shape[1] - done  # < window: fits either buffer
         self._buffers.reverse()
         self._buffers[0][:, : self._filled] = pending[:, done:]
