@@ -7,6 +7,15 @@
 #include "kernels/ddae_frames.h"
 
 namespace pydenoise {
+namespace {
+
+template <typename T>
+T* grow(std::vector<T>& buffer, size_t size) {
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer.data();
+}
+
+}  // namespace
 
 template <typename T>
 void ddae_overlap_add_cpu(const DdaeNet& net, const T* padded, int64_t channels, int64_t length, int hop,
@@ -15,9 +24,14 @@ void ddae_overlap_add_cpu(const DdaeNet& net, const T* padded, int64_t channels,
   const int64_t frames = (length - window) / hop + 1;
   const int64_t batch = channels * frames;
   const int64_t out_length = (frames - 1) * hop + window;
-  std::vector<float> normalised(static_cast<size_t>(batch) * window);
-  std::vector<float> denoised(normalised.size());
-  std::vector<T> scales(static_cast<size_t>(batch));
+  // Reused across calls: a 20,000-channel packet needs ~60 MB here, which fresh vectors would zero and
+  // page-fault in on every call.
+  // (Pointers, not the thread_local names, go into the parallel loops: there each thread would see its own.)
+  thread_local std::vector<float> normalised_buffer, denoised_buffer;
+  thread_local std::vector<T> scales_buffer;
+  float* const normalised = grow(normalised_buffer, static_cast<size_t>(batch) * window);
+  float* const denoised = grow(denoised_buffer, static_cast<size_t>(batch) * window);
+  T* const scales = grow(scales_buffer, static_cast<size_t>(batch));
 
 #pragma omp parallel for schedule(static) num_threads(num_threads) if (batch > 64)
   for (int64_t b = 0; b < batch; ++b) {
@@ -26,12 +40,12 @@ void ddae_overlap_add_cpu(const DdaeNet& net, const T* padded, int64_t channels,
     for (int j = 0; j < window; ++j) sum_squares += frame[j] * frame[j];
     const T scale = std::sqrt(sum_squares / window);
     const T inverse = scale > 0 ? T(1) / scale : T(0);  // an all-zero frame stays zero
-    float* row = normalised.data() + b * window;
+    float* row = normalised + b * window;
     for (int j = 0; j < window; ++j) row[j] = static_cast<float>(frame[j] * inverse);
     scales[b] = scale;
   }
 
-  ddae_forward_cpu(net, normalised.data(), batch, window, residual, denoised.data(), num_threads);
+  ddae_forward_cpu(net, normalised, batch, window, residual, denoised, num_threads);
 
   // Frames of one channel overlap, so each channel's adds stay in one thread, in frame order.
 #pragma omp parallel for schedule(static) num_threads(num_threads) if (channels > 1 && batch > 64)
@@ -39,7 +53,7 @@ void ddae_overlap_add_cpu(const DdaeNet& net, const T* padded, int64_t channels,
     T* row = out + c * out_length;
     for (int64_t k = 0; k < frames; ++k) {
       const int64_t b = c * frames + k;
-      const float* values = denoised.data() + b * window;
+      const float* values = denoised + b * window;
       T* target = row + k * hop;
       for (int j = 0; j < window; ++j) target[j] += static_cast<T>(values[j]) * scales[b] * frame_weights[j];
     }
