@@ -279,10 +279,8 @@ void median_network_row(const T* const* rows, int width, T* out) {
   for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
     V v[K * K];
-    for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < K; ++j) v[i * K + j] = load_raw<V>(row[i] + x + j);
-    }
-    store_raw(out + x, median_network::median<K * K>(v, MinMax{}));
+    auto load = [&](int i) { return load_raw<V>(row[i / K] + x + i % K); };
+    store_raw(out + x, median_network::median<K * K>(v, MinMax{}, load));
   });
 }
 
