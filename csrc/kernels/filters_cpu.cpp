@@ -121,7 +121,7 @@ class RowCache {
   }
 
   static constexpr int kMaxSlots = 256;  // windows up to 255 rows (checked by the callers)
-  static size_t storage_size(int width, int pad, int slots) { return size_t(slots) * (width + 2 * pad); }
+  static size_t storage_size(int width, int pad, int slots) { return size_t(slots) * stride(width, pad); }
 
   // Row y (any integer: outside rows follow the border) with `pad` pixels each side, from its first pixel.
   const T* row(int y) {
@@ -158,7 +158,10 @@ class RowCache {
 
  private:
   static constexpr int kEmpty = -2;
-  T* slot(int s) { return storage_ + size_t(s) * (width_ + 2 * pad_); }
+  // One cache line more than a padded row: with power-of-two widths, rows a multiple of 4 KiB apart would
+  // all fall in the same L1 sets, and a 13-row window would evict itself on every column.
+  static size_t stride(int width, int pad) { return size_t(width) + 2 * pad + 64 / sizeof(T); }
+  T* slot(int s) { return storage_ + size_t(s) * stride(width_, pad_); }
 
   const Source* plane_;
   int height_, width_, pad_;
