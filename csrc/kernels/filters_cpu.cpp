@@ -121,7 +121,7 @@ class RowCache {
   }
 
   static constexpr int kMaxSlots = 256;  // windows up to 255 rows (checked by the callers)
-  static size_t storage_size(int width, int pad, int slots) { return size_t(slots) * (width + 2 * pad); }
+  static size_t storage_size(int width, int pad, int slots) { return size_t(slots) * stride(width, pad); }
 
   // Row y (any integer: outside rows follow the border) with `pad` pixels each side, from its first pixel.
   const T* row(int y) {
@@ -158,7 +158,10 @@ class RowCache {
 
  private:
   static constexpr int kEmpty = -2;
-  T* slot(int s) { return storage_ + size_t(s) * (width_ + 2 * pad_); }
+  // One cache line more than a padded row: with power-of-two widths, rows a multiple of 4 KiB apart would
+  // all fall in the same L1 sets, and a 13-row window would evict itself on every column.
+  static size_t stride(int width, int pad) { return size_t(width) + 2 * pad + 64 / sizeof(T); }
+  T* slot(int s) { return storage_ + size_t(s) * stride(width_, pad_); }
 
   const Source* plane_;
   int height_, width_, pad_;
@@ -236,8 +239,45 @@ bool box_filter_u8(const uint8_t* in, uint8_t* out, PlaneStack s, int ky, int kx
   });
 }
 
-// The 3 x 3 median, two rows at a time, reading the source rows in place: sorting a column commutes with
-// the border rule, so the sorted columns are padded instead of the rows (no row copies).
+// Rows y, y + 1, ... (count of them) of a plane, read in place: outside rows are the rows the border rule
+// names, or `constant` (a row of the outside value).
+template <typename T>
+void source_rows(const T* plane, int height, int width, int y, int count, Border border, const T* constant,
+                 const T** rows) {
+  for (int i = 0; i < count; ++i) {
+    const int source = border_index(y + i, height, border);
+    rows[i] = source < 0 ? constant : plane + int64_t(source) * width;
+  }
+}
+
+// Runs a row kernel over one output row (or a group of rows) without padded copies of whole source rows.
+// The kernel, strip(rows, x0, n), computes outputs [x0, x0 + n) reading rows[i][j] as pixel x0 - r + j of
+// window row i. The interior reads the source rows in place; the r outputs at each end, whose windows reach
+// outside the image, get short border-padded copies (in `scratch`: count * 4 r pixels).
+template <typename T, typename Strip>
+void for_row_strips(const T* const* sources, int count, int width, int r, Border border, T outside, T* scratch,
+                    Strip strip) {
+  const T* rows[RowCache<T>::kMaxSlots];
+  auto padded_strip = [&](int x0, int x1) {
+    const int n = x1 - x0 + 2 * r;
+    for (int i = 0; i < count; ++i) {
+      T* copy = scratch + size_t(i) * n;
+      for (int j = 0; j < n; ++j) {
+        const int source = border_index(x0 - r + j, width, border);
+        copy[j] = source < 0 ? outside : sources[i][source];
+      }
+      rows[i] = copy;
+    }
+    strip(rows, x0, x1 - x0);
+  };
+  if (width <= 2 * r) return padded_strip(0, width);
+  if (r > 0) padded_strip(0, r);
+  for (int i = 0; i < count; ++i) rows[i] = sources[i];
+  strip(rows, r, width - 2 * r);
+  if (r > 0) padded_strip(width - r, width);
+}
+
+// The 3 x 3 median, two output rows at a time (they share two of their four source rows).
 template <typename T>
 bool median3_filter(const T* in, T* out, PlaneStack s, Border border, float cval, int num_threads) {
   const RowTable& table = rows_table();
@@ -246,28 +286,22 @@ bool median3_filter(const T* in, T* out, PlaneStack s, Border border, float cval
   const T outside = outside_value<T>(cval);
   return for_row_blocks(s.planes, H, W, num_threads, [&](int64_t p, int y0, int y1) {
     const T* plane = in + p * H * W;
-    T* constant = scratch<T, 10>(W).data();
+    T* constant = scratch<T, 10>(2 * size_t(W)).data();
+    T* discarded = constant + W;  // the second row of a pair past the block's end
     std::fill(constant, constant + W, outside);
-    T* storage = scratch<T, 4>(6 * size_t(W + 2)).data();
-    T* padded[6];   // sorted columns with one border pixel each side
-    T* columns[6];  // their first pixel
-    for (int c = 0; c < 6; ++c) {
-      padded[c] = storage + c * size_t(W + 2);
-      columns[c] = padded[c] + 1;
-    }
+    T* strips = scratch<T, 4>(4 * 4).data();
     bool finite = true;
     for (int y = y0; y < y1; y += 2) {
       const T* sources[4];
-      for (int i = 0; i < 4; ++i) {
-        const int source = border_index(y - 1 + i, H, border);
-        sources[i] = source < 0 ? constant : plane + int64_t(source) * W;
+      source_rows(plane, H, W, y - 1, 4, border, constant, sources);
+      T* out0 = out + (p * H + y) * W;
+      T* out1 = y + 1 < y1 ? out0 + W : discarded;
+      if constexpr (std::is_same_v<T, float>) {
+        for (int r = 0; r < 2 && y + r < y1; ++r) finite = table.copy_finite(nullptr, sources[r + 1], W) && finite;
       }
-      rows.median3_columns(sources, W, columns);
-      for (int r = 0; r < 2 && y + r < y1; ++r) {
-        if constexpr (std::is_same_v<T, float>) finite = table.copy_finite(nullptr, sources[r + 1], W) && finite;
-        for (int c = 3 * r; c < 3 * r + 3; ++c) pad_row(padded[c], W, 1, border, outside);
-        rows.median3_combine(padded + 3 * r, W, out + (p * H + y + r) * W);
-      }
+      for_row_strips(sources, 4, W, 1, border, outside, strips, [&](const T* const* window, int x0, int n) {
+        rows.median3_pair(window, n, out0 + x0, out1 + x0);
+      });
     }
     return finite;
   });

@@ -155,17 +155,26 @@ inline void for_each_chunk(int width, Body&& body) {
   using V = typename decltype(chunk)::type
 
 // Copies n floats (dst may be null: check only) and tells whether all are finite. x - x is 0 for finite x
-// and NaN for NaN or Inf; the NaN survives the sum.
+// and NaN for NaN or Inf; the NaN survives the sums. Four accumulators: one would chain every add on the
+// previous one's latency (3-4 cycles per vector, slower than the copy itself).
 inline bool copy_finite(float* dst, const float* src, int64_t n) {
-  f32x8 acc{};
+  f32x8 acc[4] = {};
   int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int u = 0; u < 4; ++u) {
+      const f32x8 v = load_float<f32x8>(src + i + 8 * u);
+      if (dst) store_float(dst + i + 8 * u, v);
+      acc[u] += v - v;
+    }
+  }
   for (; i + 8 <= n; i += 8) {
     const f32x8 v = load_float<f32x8>(src + i);
     if (dst) store_float(dst + i, v);
-    acc += v - v;
+    acc[0] += v - v;
   }
+  const f32x8 sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
   float total = 0.f;
-  for (int l = 0; l < 8; ++l) total += acc[l];
+  for (int l = 0; l < 8; ++l) total += sum[l];
   for (; i < n; ++i) {
     if (dst) dst[i] = src[i];
     total += src[i] - src[i];
@@ -270,52 +279,43 @@ void median_network_row(const T* const* rows, int width, T* out) {
   for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
     V v[K * K];
-    for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < K; ++j) v[i * K + j] = load_raw<V>(row[i] + x + j);
-    }
-    store_raw(out + x, median_network::median<K * K>(v, MinMax{}));
+    auto load = [&](int i) { return load_raw<V>(row[i / K] + x + i % K); };
+    store_raw(out + x, median_network::median<K * K>(v, MinMax{}, load));
   });
 }
 
-// 3 x 3 medians, two output rows at a time. Each column of three is sorted once and shared by the three
-// windows that contain it; the median is then med3(largest low, median of the middles, smallest high) over a
-// window's three columns: 18 min/max a pixel instead of the 9-input network's ~40. Output rows y and y + 1
-// share source rows y and y + 1, so their middle pair is sorted once for both.
+// 3 x 3 medians of two output rows, in registers. Each column of three is sorted (low, middle, high); a
+// window's median is then med3(largest low, median of the middles, smallest high) over its three columns.
+// The two rows share their middle source rows, so each column's middle pair is sorted once for both: 10
+// min/max for the three values of six columns, 12 per output vector to combine them. The columns of the
+// three window positions come from three overlapping loads rather than through memory: at 4096 pixels, rows
+// of stored columns no longer fit in L1 and the stores and reloads cost more than the repeated sorts.
 template <typename T>
-void median3_columns(const T* const* rows, int width, T* const* columns) {
+void median3_pair(const T* const* rows, int width, T* out0, T* out1) {
   using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
   const MinMax m;
-  // Local copies: uint8 stores may alias anything, so pointers read through `rows` and `columns` would be
-  // reloaded after every store.
+  // Local copies: uint8 stores may alias anything, so pointers read through `rows` would be reloaded after
+  // every store.
   const T *top = rows[0], *upper = rows[1], *lower = rows[2], *bottom = rows[3];
-  T* out[6];
-  for (int c = 0; c < 6; ++c) out[c] = columns[c];
-  for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
-    PD_CHUNK_TYPES(chunk);
-    const V b = load_raw<V>(upper + x), c = load_raw<V>(lower + x);
-    const V low = m.min(b, c), high = m.max(b, c);
-    const V a = load_raw<V>(top + x), d = load_raw<V>(bottom + x);
-    store_raw(out[0] + x, m.min(a, low));
-    store_raw(out[1] + x, m.max(low, m.min(a, high)));
-    store_raw(out[2] + x, m.max(a, high));
-    store_raw(out[3] + x, m.min(d, low));
-    store_raw(out[4] + x, m.max(low, m.min(d, high)));
-    store_raw(out[5] + x, m.max(d, high));
-  });
-}
-
-template <typename T>
-void median3_combine(const T* const* columns, int width, T* out) {
-  using Vec = std::conditional_t<std::is_same_v<T, float>, f32x8, u8x32>;
-  const MinMax m;
-  const T *low = columns[0], *mid = columns[1], *high = columns[2];
   auto med3 = [&](auto p, auto q, auto r) { return m.max(m.min(p, q), m.min(m.max(p, q), r)); };
   for_each_chunk<1, Vec>(width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
-    const V lows = m.max(m.max(load_raw<V>(low + x), load_raw<V>(low + x + 1)), load_raw<V>(low + x + 2));
-    const V highs = m.min(m.min(load_raw<V>(high + x), load_raw<V>(high + x + 1)), load_raw<V>(high + x + 2));
-    const V mids = med3(load_raw<V>(mid + x), load_raw<V>(mid + x + 1), load_raw<V>(mid + x + 2));
-    store_raw(out + x, med3(lows, mids, highs));
+    V low0[3], mid0[3], high0[3], low1[3], mid1[3], high1[3];
+    for (int j = 0; j < 3; ++j) {
+      const V b = load_raw<V>(upper + x + j), c = load_raw<V>(lower + x + j);
+      const V low = m.min(b, c), high = m.max(b, c);
+      const V a = load_raw<V>(top + x + j), d = load_raw<V>(bottom + x + j);
+      low0[j] = m.min(a, low);
+      mid0[j] = m.max(low, m.min(a, high));
+      high0[j] = m.max(a, high);
+      low1[j] = m.min(d, low);
+      mid1[j] = m.max(low, m.min(d, high));
+      high1[j] = m.max(d, high);
+    }
+    store_raw(out0 + x, med3(m.max(m.max(low0[0], low0[1]), low0[2]), med3(mid0[0], mid0[1], mid0[2]),
+                             m.min(m.min(high0[0], high0[1]), high0[2])));
+    store_raw(out1 + x, med3(m.max(m.max(low1[0], low1[1]), low1[2]), med3(mid1[0], mid1[1], mid1[2]),
+                             m.min(m.min(high1[0], high1[1]), high1[2])));
   });
 }
 
@@ -395,8 +395,7 @@ inline void bilateral(const BilateralRowArgs& a) {
 
 template <typename T>
 FilterRows<T> rows_of() {
-  return FilterRows<T>{&weighted_rows<T>, &horizontal<T>, &correlate<T>, &median<T>, &median3_columns<T>,
-                      &median3_combine<T>};
+  return FilterRows<T>{&weighted_rows<T>, &horizontal<T>, &correlate<T>, &median<T>, &median3_pair<T>};
 }
 
 inline RowTable table() {

@@ -22,11 +22,9 @@ struct FilterRows {
   void (*correlate)(const T* const* rows, const Tap* taps, int count, int width, T* out);
   // out[x] = median of rows[i][x + j], i, j < k, for k in {5, 7} (rows padded by k - 1 pixels).
   void (*median_network)(const T* const* rows, int k, int width, T* out);
-  // The 3 x 3 median of two output rows in two steps. median3_columns sorts the columns of source rows
-  // rows[0..3) into columns[0..3) (low, middle, high) and those of rows[1..4) into columns[3..6);
-  // median3_combine takes one such triple, border-padded by one pixel each side, to the output row.
-  void (*median3_columns)(const T* const* rows, int width, T* const* columns);
-  void (*median3_combine)(const T* const* columns, int width, T* out);
+  // The 3 x 3 medians of two output rows: out0[x] from rows[0..3), out1[x] from rows[1..4), reading
+  // rows[i][x + j], j < 3 (rows padded by 2 pixels).
+  void (*median3_pair)(const T* const* rows, int width, T* out0, T* out1);
 };
 
 struct BilateralRowArgs {

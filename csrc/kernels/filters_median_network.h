@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 // The networks are unrolled into straight-line code: every level must inline, however long the network.
@@ -94,25 +95,50 @@ constexpr Network build(int n) {
 template <int N>
 inline constexpr Network kMedian = build(N);
 
+// The first comparator that reads each register (-1: none), where a lazily loaded input is loaded.
+struct FirstUse {
+  int op[64] = {};
+};
+
+constexpr FirstUse first_uses(const Network& net) {
+  FirstUse first;
+  for (int r = 0; r < 64; ++r) first.op[r] = -1;
+  for (int o = net.count - 1; o >= 0; --o) first.op[net.ops[o].lo] = first.op[net.ops[o].hi] = o;
+  return first;
+}
+
+template <int N>
+inline constexpr FirstUse kFirstUse = first_uses(kMedian<N>);
+
+// Load argument meaning "v already holds every input".
+struct Preloaded {};
+
 // `ops` supplies min(a, b) and max(a, b) for V: the CPU passes per-instruction-set vector versions, the GPU
 // scalar ones. It is a parameter (not an overload set) so each instruction set gets its own instantiation.
-template <int N, int I, typename V, typename Ops>
-PD_NETWORK_INLINE void compare(V* v, Ops ops) {
+// `load(i)`, unless Preloaded, gives input i just before the first comparator that reads it: on the CPU, with
+// 25 or 49 inputs and 16 vector registers, loading all inputs first spills most of them to the stack, and the
+// spill stores, not the min/max, then bound the speed.
+template <int N, int I, typename V, typename Ops, typename Load>
+PD_NETWORK_INLINE void compare(V* v, Ops ops, Load load) {
   constexpr Compare c = kMedian<N>.ops[I];
+  if constexpr (!std::is_same_v<Load, Preloaded>) {
+    if constexpr (kFirstUse<N>.op[c.lo] == I) v[c.lo] = load(c.lo);
+    if constexpr (kFirstUse<N>.op[c.hi] == I) v[c.hi] = load(c.hi);
+  }
   const V a = v[c.lo], b = v[c.hi];
   if constexpr (c.want_min) v[c.lo] = ops.min(a, b);
   if constexpr (c.want_max) v[c.hi] = ops.max(a, b);
 }
 
-template <int N, typename V, typename Ops, std::size_t... I>
-PD_NETWORK_INLINE void apply(V* v, Ops ops, std::index_sequence<I...>) {
-  (compare<N, static_cast<int>(I)>(v, ops), ...);
+template <int N, typename V, typename Ops, typename Load, std::size_t... I>
+PD_NETWORK_INLINE void apply(V* v, Ops ops, Load load, std::index_sequence<I...>) {
+  (compare<N, static_cast<int>(I)>(v, ops, load), ...);
 }
 
-// The median of v[0 .. N) (v is scrambled).
-template <int N, typename V, typename Ops>
-PD_NETWORK_INLINE V median(V* v, Ops ops) {
-  apply<N>(v, ops, std::make_index_sequence<kMedian<N>.count>{});
+// The median of v[0 .. N) (v is scrambled); with a `load`, of load(0 .. N), v being scratch registers.
+template <int N, typename V, typename Ops, typename Load = Preloaded>
+PD_NETWORK_INLINE V median(V* v, Ops ops, Load load = {}) {
+  apply<N>(v, ops, load, std::make_index_sequence<kMedian<N>.count>{});
   return v[kMedian<N>.output];
 }
 
