@@ -517,7 +517,10 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
         Where to compute. Default: the tensor's device, or the CPU for numpy input.
     ensemble : int
         Self-ensemble size, 1, 2, 4 or 8: the image is denoised in that many of its 8 flips and rotations
-        (:data:`DIHEDRAL`, in that order) and the results, turned back, averaged. Each costs one more pass.
+        (:data:`DIHEDRAL`, in that order) and the results, turned back, averaged. Each costs one more pass,
+        for little: with the shipped model, 8 passes gain about 0.03 dB on Set12 at σ = 15, 25 and 50
+        (σ = 25: 28.82 → 28.85 dB), the patches overlapping every 3 pixels already average most of what
+        the transforms would. Hence the default of 1.
 
     Returns
     -------
