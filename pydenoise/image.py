@@ -487,7 +487,8 @@ def _load_patch_model(model):
 
 
 @torch.no_grad()
-def denoise(img, sigma=None, data_range=None, model="image", stride=None, channel_axis=None, device=None):
+def denoise(img, sigma=None, data_range=None, model="image", stride=None, channel_axis=None, device=None,
+            ensemble=1):
     """Denoise an image with the patch DDAE: overlapping 16×16 patches through the fused kernel.
 
     Every ``stride`` pixels a 16×16 patch (16·16 = 256 values, the fused op's window) is taken, its mean
@@ -516,6 +517,12 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
         Channel axis of a 3-D numpy image (required for one, as in the image filters).
     device : str or torch.device, optional
         Where to compute. Default: the tensor's device, or the CPU for numpy input.
+    ensemble : int
+        Self-ensemble size, 1, 2, 4 or 8: the image is denoised in that many of its 8 flips and rotations
+        (:data:`DIHEDRAL`, in that order) and the results, turned back, averaged. Each costs one more pass,
+        for little: with the shipped model, 8 passes gain about 0.03 dB on Set12 at σ = 15, 25 and 50
+        (σ = 25: 28.82 → 28.85 dB), the patches overlapping every 3 pixels already average most of what
+        the transforms would. Hence the default of 1.
 
     Returns
     -------
@@ -535,6 +542,7 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
     tensor, layout, data_range = _patch_input(img, data_range, channel_axis)
     denoiser, patch = _load_patch_model(model)
     stride = _check_stride(denoiser.config.get("stride", 3) if stride is None else stride, patch)
+    transforms = DIHEDRAL[: _check_ensemble(ensemble)]
     sigma = estimate_sigma(img, data_range, channel_axis) if sigma is None else _check_sigma(sigma)
     _warn_outside_training(sigma, data_range, denoiser.config)
     if sigma == 0:
@@ -549,9 +557,40 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
     out = torch.empty_like(pixels)
     for n in range(pixels.shape[0]):
         channels = _to_opponent(pixels[n]) if pixels.shape[1] == 3 else pixels[n]
-        denoised = map_patches(channels, denoise_patches, stride, patch)
+        runs = (undo(map_patches(do(channels), denoise_patches, stride, patch)) for do, undo in transforms)
+        denoised = sum(runs) / len(transforms)
         out[n] = _from_opponent(denoised) if pixels.shape[1] == 3 else denoised
     return _patch_output(out.to(tensor.device), layout)
+
+
+def _dihedral(rotations: int, flip: bool):
+    """``(forward, inverse)`` of: flip left-right (if ``flip``), then rotate by ``rotations`` quarter turns."""
+
+    def forward(image: torch.Tensor) -> torch.Tensor:
+        return torch.rot90(image.flip(-1) if flip else image, rotations, dims=(-2, -1))
+
+    def inverse(image: torch.Tensor) -> torch.Tensor:
+        image = torch.rot90(image, -rotations, dims=(-2, -1))
+        return image.flip(-1) if flip else image
+
+    return forward, inverse
+
+
+#: The 8 symmetries of the square as ``(forward, inverse)`` pairs, in the order :func:`denoise` takes them for
+#: its self-ensemble: identity, half turn, left-right flip, up-down flip, then the four that swap the axes.
+#: Each prefix of 2 or 4 is a group, so the ensemble is symmetric: its result commutes with those transforms.
+DIHEDRAL = tuple(_dihedral(rotations, flip) for rotations, flip in
+                 ((0, False), (2, False), (0, True), (2, True), (1, False), (3, False), (1, True), (3, True)))
+
+ENSEMBLE_SIZES = (1, 2, 4, 8)
+
+
+def _check_ensemble(ensemble) -> int:
+    if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)):
+        raise TypeError(f"ensemble must be an integer (1, 2, 4 or 8), got {type(ensemble).__name__}")
+    if ensemble not in ENSEMBLE_SIZES:
+        raise ValueError(f"ensemble must be 1, 2, 4 or 8 (flips and rotations averaged), got {ensemble}")
+    return int(ensemble)
 
 
 def _check_stride(stride, patch: int) -> int:

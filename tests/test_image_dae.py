@@ -166,6 +166,33 @@ def test_zero_sigma_returns_the_input(noisy_crop):
     assert out.dtype == noisy_crop.dtype and np.allclose(out, noisy_crop, rtol=1e-6, atol=0)
 
 
+def dihedral_numpy(img, k):
+    """The k-th transform of image.DIHEDRAL and its inverse, written with numpy."""
+    rotations, flip = [(0, False), (2, False), (0, True), (2, True), (1, False), (3, False), (1, True), (3, True)][k]
+    forward = lambda a: np.ascontiguousarray(np.rot90(np.fliplr(a) if flip else a, rotations))
+    inverse = lambda a: np.fliplr(np.rot90(a, -rotations)) if flip else np.rot90(a, -rotations)
+    return forward, inverse
+
+
+def test_ensemble_is_the_mean_of_the_transformed_runs():
+    noisy = np.random.default_rng(2).normal(120, 20, (23, 30))
+    runs = []
+    for k in range(8):
+        forward, inverse = dihedral_numpy(noisy, k)
+        assert np.array_equal(inverse(forward(noisy)), noisy)
+        runs.append(inverse(image.denoise(forward(noisy), sigma=20, data_range=255, stride=4)))
+    for size in (1, 2, 4, 8):
+        ours = image.denoise(noisy, sigma=20, data_range=255, stride=4, ensemble=size)
+        assert np.allclose(ours, np.mean(runs[:size], axis=0), atol=1e-4)
+    assert not np.allclose(runs[0], runs[4], atol=1e-2)  # the transforms do change the result
+
+
+def test_ensemble_of_four_commutes_with_flips(noisy_crop):
+    out = image.denoise(noisy_crop[:40, :52], sigma=25, data_range=255, ensemble=4)
+    flipped = image.denoise(noisy_crop[:40, :52][::-1].copy(), sigma=25, data_range=255, ensemble=4)
+    assert np.allclose(flipped[::-1], out, atol=1e-4)
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -178,6 +205,10 @@ def test_zero_sigma_returns_the_input(noisy_crop):
         ({"img": np.zeros((8, 8), np.uint8), "stride": 0}, ValueError, "stride"),
         ({"img": np.zeros((8, 8), np.uint8), "stride": 2.0}, TypeError, "stride"),
         ({"img": np.zeros((8, 8), np.uint8), "model": "nope"}, ValueError, "unknown model"),
+        ({"img": np.zeros((8, 8), np.uint8), "ensemble": 3}, ValueError, "ensemble"),
+        ({"img": np.zeros((8, 8), np.uint8), "ensemble": 0}, ValueError, "ensemble"),
+        ({"img": np.zeros((8, 8), np.uint8), "ensemble": True}, TypeError, "ensemble"),
+        ({"img": np.zeros((8, 8), np.uint8), "ensemble": 2.0}, TypeError, "ensemble"),
         ({"img": torch.zeros(8, 8)}, ValueError, "N, C, H, W"),
     ],
 )
@@ -230,3 +261,32 @@ def test_cli_denoise_routes_png_files_to_the_patch_denoiser(tmp_path, camera_cro
     out = skimage.io.imread(target)
     assert out.shape == camera_crop.shape and out.dtype == np.uint8
     assert psnr255(camera_crop, out) > psnr255(camera_crop, noisy_crop) + 6
+
+
+def test_patch_training_can_continue_a_saved_model(tmp_path):
+    from pydenoise.imagetrain import train_patch_dae
+    from pydenoise.nn import load_model
+
+    pictures = [data.chelsea()[..., 1].astype(np.float32), data.coffee()[..., 1].astype(np.float32)]
+    first, second = tmp_path / "first.safetensors", tmp_path / "second.safetensors"
+    quiet = dict(widths=(256, 64, 256), batch=8, log=lambda line: None)
+    train_patch_dae(pictures, first, steps=1, command="first run", **quiet)
+    saved, _ = load_model(first)
+    net = train_patch_dae(pictures, second, steps=1, lr=1e-12, init=first, command="second run", **quiet)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(net.state_dict().values(), saved.state_dict().values()))
+    config = load_model(second)[1]
+    assert config["command"] == "second run" and config["initialised_from"]["command"] == "first run"
+    assert config["initialised_from"]["steps"] == 1
+    with pytest.raises(ValueError, match="init"):
+        train_patch_dae(pictures, tmp_path / "third.safetensors", steps=1, init=first, widths=(256, 32, 256),
+                        batch=8, log=lambda line: None)
+
+
+@pytest.mark.parametrize("exponent, share", [(1.0, 1 / 17), (0.5, 1 / 5), (0.0, 1 / 2)])
+def test_patch_sampler_size_exponent_weighs_the_images(exponent, share):
+    from pydenoise.imagetrain import PatchSampler
+
+    small, large = np.zeros((19, 19), np.float32), np.ones((67, 67), np.float32)  # 256 and 4096 crop positions
+    crops = PatchSampler([small, large], 4, seed=0, size_exponent=exponent).crops(20000)
+    drawn_small = float((crops.flatten(1).amax(1) == 0).float().mean())
+    assert abs(drawn_small - share) < 0.02
