@@ -142,7 +142,7 @@ class StreamingDenoiser:
         if self._layout is None:
             self.reset()
             return np.empty(0)
-        final = self._feed(self._release_held(self._held, end=True)) if self._level is None else self._nothing()
+        final = self._feed(self._release_held(self._held, end=True)) if self._level is None else self._empty
         if self._buffers is not None:
             remaining_frames = frame_count(self.samples_in, self.window, self.hop) - self._frames
             pending = self._buffers[0][:, : self._filled]
@@ -164,9 +164,6 @@ class StreamingDenoiser:
 
     def _concat(self, arrays):
         return np.concatenate(arrays, axis=1) if self._on_cpu else torch.cat(arrays, dim=1)
-
-    def _nothing(self):
-        return self._empty
 
     def _accept(self, chunk):
         """The chunk as a 2-D host array, checked against the stream's layout (fixed by the first chunk)."""
@@ -224,7 +221,7 @@ class StreamingDenoiser:
         """Append input (the offset not yet removed); return the samples that became final (offset-free)."""
         if self._buffers is None:
             if signal.shape[1] == 0:
-                return self._nothing()
+                return self._empty
             self._start(signal[:, :1] - self._level)
         end = self._filled + signal.shape[1]
         subtract = np.subtract if self._on_cpu else torch.sub
@@ -232,7 +229,7 @@ class StreamingDenoiser:
             subtract(signal, self._level, out=self._buffers[0][:, self._filled : end])
             self._filled = end
             if end < self.window:  # no frame complete yet
-                return self._nothing()
+                return self._empty
             pending = self._buffers[0][:, :end]
         else:  # a long chunk: framed from a temporary, the buffers keep their O(window) size
             pending = self._concat([self._buffers[0][:, : self._filled], signal - self._level])

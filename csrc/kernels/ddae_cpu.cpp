@@ -44,17 +44,6 @@ bool use_prepacked(const DdaeNet& net, int64_t batch) {
   return net.prepacked && batch >= min_rows_for_panels(net) && cpu_has_avx2();
 }
 
-// Per-thread scratch, 64-byte aligned: 32-byte vector loads that straddle cache lines cost ~10% throughput.
-// Slot 0: activations; slot 1: packed weights (the calling thread's, shared with its team).
-float* thread_buffer(size_t floats, int slot = 0) {
-  constexpr size_t kAlignFloats = 16;
-  thread_local std::vector<float> buffers[2];
-  std::vector<float>& buffer = buffers[slot];
-  if (buffer.size() < floats + kAlignFloats) buffer.resize(floats + kAlignFloats);
-  const auto address = reinterpret_cast<uintptr_t>(buffer.data());
-  return reinterpret_cast<float*>((address + 63) & ~uintptr_t{63});
-}
-
 void dense_layer(const detail::DenseLayerArgs& args) {
   if (cpu_has_avx2()) {
     detail::dense_layer_avx2(args);
@@ -135,7 +124,7 @@ void forward_row_parallel(const DdaeNet& net, const float* frames, int64_t batch
   if (pack_now) {
     int64_t floats = 0;
     for (int l = 0; l < net.num_layers; ++l) floats += detail::packed_floats(net.widths[l], net.widths[l + 1]);
-    packed_buffer = thread_buffer(static_cast<size_t>(floats), 1);
+    packed_buffer = detail::thread_buffer(static_cast<size_t>(floats), detail::Scratch::kPackedWeights);
   }
 #pragma omp parallel num_threads(threads)
   {
@@ -147,7 +136,7 @@ void forward_row_parallel(const DdaeNet& net, const float* frames, int64_t batch
       const int rows = static_cast<int>(std::min<int64_t>(block_rows, batch - r0));
       run_network(
           net, frames + r0 * frame_stride, frame_stride, rows, residual, out + r0 * net.window(),
-          thread_buffer(scratch_floats), packed, [](int n) { return std::pair<int, int>{0, n}; }, [] {});
+          detail::thread_buffer(scratch_floats, detail::Scratch::kActivations), packed, [](int n) { return std::pair<int, int>{0, n}; }, [] {});
     }
   }
 }
@@ -155,7 +144,7 @@ void forward_row_parallel(const DdaeNet& net, const float* frames, int64_t batch
 void forward_feature_parallel(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride,
                               bool residual, float* out, int threads) {
   const int rows = static_cast<int>(batch);
-  float* scratch = thread_buffer(size_t{2} * rows * net.max_width());
+  float* scratch = detail::thread_buffer(size_t{2} * rows * net.max_width(), detail::Scratch::kActivations);
   const float* const* packed = use_prepacked(net, batch) ? net.packed : nullptr;
   // Slices are whole vector tiles (8 features), or whole panels (16) when the panel tiles run.
   const int granule = packed ? detail::kPanelWidth : 8;
@@ -197,6 +186,15 @@ void ddae_pack_weights(const void* weight, WeightType weight_type, int in_featur
 }
 
 namespace detail {
+
+float* thread_buffer(size_t floats, Scratch slot) {
+  constexpr size_t kAlignFloats = 16;
+  thread_local std::vector<float> buffers[static_cast<int>(Scratch::kCount)];
+  std::vector<float>& buffer = buffers[static_cast<int>(slot)];
+  if (buffer.size() < floats + kAlignFloats) buffer.resize(floats + kAlignFloats);
+  const auto address = reinterpret_cast<uintptr_t>(buffer.data());
+  return reinterpret_cast<float*>((address + 63) & ~uintptr_t{63});
+}
 
 void pack_weight_panels(const void* weight, WeightType weight_type, int K, int panel_begin, int panel_end,
                         float* packed) {

@@ -1,6 +1,7 @@
 // Internal to the CPU DDAE kernel: one dense layer over a tile of rows, shared by the scalar and AVX2 code.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/ddae.h"
@@ -26,6 +27,12 @@ struct DenseLayerArgs {
   // Optional: the weight as packed panels (pack_weight_panels), for the large-batch outer-product tiles.
   const float* packed_weight = nullptr;
 };
+
+// Per-thread scratch that grows and is kept across calls (no zeroing or page faults per call), 64-byte
+// aligned: 32-byte vector loads that straddle cache lines cost ~10% throughput. One buffer per slot; slots
+// used by one call must differ. A pointer into the calling thread's buffer may be shared with its team.
+enum class Scratch { kActivations, kPackedWeights, kFramesIn, kFramesOut, kCount };
+float* thread_buffer(size_t floats, Scratch slot);
 
 // Output features per packed panel: one 6x16 register tile is 6 rows x 2 vectors of 8.
 constexpr int kPanelWidth = 16;

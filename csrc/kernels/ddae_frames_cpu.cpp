@@ -4,18 +4,10 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/ddae_cpu_layer.h"
 #include "kernels/ddae_frames.h"
 
 namespace pydenoise {
-namespace {
-
-template <typename T>
-T* grow(std::vector<T>& buffer, size_t size) {
-  if (buffer.size() < size) buffer.resize(size);
-  return buffer.data();
-}
-
-}  // namespace
 
 template <typename T>
 void ddae_overlap_add_cpu(const DdaeNet& net, const T* padded, int64_t channels, int64_t length, int hop,
@@ -24,14 +16,11 @@ void ddae_overlap_add_cpu(const DdaeNet& net, const T* padded, int64_t channels,
   const int64_t frames = (length - window) / hop + 1;
   const int64_t batch = channels * frames;
   const int64_t out_length = (frames - 1) * hop + window;
-  // Reused across calls: a 20,000-channel packet needs ~60 MB here, which fresh vectors would zero and
+  // Kept across calls: a 20,000-channel packet needs ~60 MB of frames, which fresh vectors would zero and
   // page-fault in on every call.
-  // (Pointers, not the thread_local names, go into the parallel loops: there each thread would see its own.)
-  thread_local std::vector<float> normalised_buffer, denoised_buffer;
-  thread_local std::vector<T> scales_buffer;
-  float* const normalised = grow(normalised_buffer, static_cast<size_t>(batch) * window);
-  float* const denoised = grow(denoised_buffer, static_cast<size_t>(batch) * window);
-  T* const scales = grow(scales_buffer, static_cast<size_t>(batch));
+  float* const normalised = detail::thread_buffer(static_cast<size_t>(batch) * window, detail::Scratch::kFramesIn);
+  float* const denoised = detail::thread_buffer(static_cast<size_t>(batch) * window, detail::Scratch::kFramesOut);
+  std::vector<T> scales(static_cast<size_t>(batch));
 
 #pragma omp parallel for schedule(static) num_threads(num_threads) if (batch > 64)
   for (int64_t b = 0; b < batch; ++b) {
