@@ -9,7 +9,10 @@ processing give the same samples:
   at padded sample ``k * h``; every input sample is then covered by exactly ``N / h`` frames; a stream knows
   its first sample when it starts and its last at ``flush()``, so this padding is causal;
 * each frame is divided by its RMS (:func:`normalise_frames`) before the network and scaled back after, so a
-  model works on counts, m/s or [-1, 1] audio alike; an all-zero frame stays zero;
+  model works on counts, m/s or [-1, 1] audio alike; an all-zero frame stays zero. A model whose config has
+  ``noise_floor_s`` is instead divided by ``sqrt(rms · floor)``, where ``floor`` is the smallest frame RMS of
+  the last ``noise_floor_s`` seconds (:class:`NoiseFloor`, causal): the input's size then tells the network
+  the frame's level above the noise, which a frame alone cannot show (a fricative and white noise look alike);
 * the denoised frames are weighted by a Hann window shifted by half a sample (never zero) and overlap-added;
   dividing by the sum of the weights covering each sample (a length-``h`` periodic vector) makes the
   reconstruction exact: an identity network returns its input, edges included. Because that sum depends only
@@ -41,6 +44,8 @@ __all__ = [
     "overlap_add",
     "pad_edges",
     "normalise_frames",
+    "NoiseFloor",
+    "floor_history",
     "channel_offset",
 ]
 
@@ -128,13 +133,15 @@ def channel_offset(signal: torch.Tensor, offset=None) -> torch.Tensor:
     return values.expand(signal.shape[0], 1)
 
 
-def normalise_frames(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def normalise_frames(frames: torch.Tensor, floor: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-window normalisation shared by inference and training: ``frames / scale``.
 
-    ``scale`` is the RMS (about zero, not about the window's mean) of each row of ``frames`` ``(B, window)``;
-    the network sees the normalised rows and its output is mapped back with ``out * scale``. An all-zero row
-    gets scale 0 and comes back as zeros whatever the network outputs. Training must normalise the *noisy*
-    window this way and scale its target by the same number, or the model would not match inference.
+    ``scale`` is the RMS (about zero, not about the window's mean) of each row of ``frames`` ``(B, window)``,
+    or, given each row's noise ``floor`` ``(B, 1)`` (:class:`NoiseFloor`), ``sqrt(rms · floor)``: a frame at
+    the noise floor then has RMS 1 and one 20 dB above it RMS √10. The network sees the normalised rows and
+    its output is mapped back with ``out * scale``. An all-zero row gets scale 0 and comes back as zeros
+    whatever the network outputs. Training must normalise the *noisy* window this way and scale its target by
+    the same number, or the model would not match inference.
 
     Returns
     -------
@@ -147,9 +154,58 @@ def normalise_frames(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     >>> z, scale = normalise_frames(torch.tensor([[3.0, -3.0], [0.0, 0.0]]))
     >>> z.tolist(), scale.flatten().tolist()
     ([[1.0, -1.0], [0.0, 0.0]], [3.0, 0.0])
+    >>> normalise_frames(torch.tensor([[4.0, -4.0]]), floor=torch.tensor([[1.0]]))[0].tolist()
+    [[2.0, -2.0]]
     """
     scale = frames.square().mean(dim=1, keepdim=True).sqrt()
+    if floor is not None:
+        scale = (scale * floor).sqrt()
     return frames / torch.where(scale > 0, scale, torch.ones_like(scale)), scale
+
+
+def floor_history(seconds: float, sample_rate: float, hop: int) -> int:
+    """Frames at ``hop`` that span ``seconds`` of a :class:`NoiseFloor` history (at least one)."""
+    return max(1, round(seconds * sample_rate / hop))
+
+
+class NoiseFloor:
+    """Causal noise-floor tracker: per channel, the smallest frame RMS over the last ``history`` frames.
+
+    This is the minimum-statistics idea of classical speech enhancers (the quietest recent frame is noise), on
+    whole frames. :meth:`update` takes the RMS of the next frames in order; feeding them in one call or in
+    many gives the same floors, which is what lets a stream match offline processing. The first ``skip``
+    frames (those holding the offline left padding, copies of one sample) are not counted, so they cannot
+    pin the floor near zero; a frame with no counted history gets its own RMS as floor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> tracker = NoiseFloor(history=3)
+    >>> tracker.update(torch.tensor([[5.0, 2.0, 4.0]])).tolist(), tracker.update(torch.tensor([[6.0, 7.0]])).tolist()
+    ([[5.0, 2.0, 2.0]], [[2.0, 4.0]])
+    """
+
+    def __init__(self, history: int, skip: int = 0):
+        if history < 1 or skip < 0:
+            raise ValueError(f"history must be >= 1 and skip >= 0, got history={history}, skip={skip}")
+        self.history, self.skip = int(history), int(skip)
+        self._recent = None  # (channels, history - 1) latest counted RMS values, +inf before any
+
+    def update(self, rms: torch.Tensor) -> torch.Tensor:
+        """Floors ``(channels, K)`` of the next ``K`` frames, given their RMS ``(channels, K)``."""
+        if self._recent is None:
+            self._recent = rms.new_full((rms.shape[0], self.history - 1), float("inf"))
+        if rms.shape[1] == 0:
+            return rms
+        counted = rms
+        if self.skip:
+            skipped = min(self.skip, rms.shape[1])
+            counted = torch.cat([torch.full_like(rms[:, :skipped], float("inf")), rms[:, skipped:]], dim=1)
+            self.skip -= skipped
+        joined = torch.cat([self._recent, counted], dim=1)
+        floors = joined.unfold(1, self.history, 1).amin(dim=2)
+        self._recent = joined[:, joined.shape[1] - self.history + 1 :]
+        return torch.minimum(floors, rms)
 
 
 def pad_edges(signal: torch.Tensor, left: int, right: int) -> torch.Tensor:
@@ -197,6 +253,9 @@ class Denoiser:
         Default hop between windows.
     residual : bool
         Noise-learning model (clean = x - f(x)).
+    noise_floor_s : float or None
+        Seconds of history of the noise floor in the normalisation (see :func:`normalise_frames`); None: each
+        frame is divided by its own RMS.
     module : pydenoise.nn.DDAE
         The torch module (trainable).
     config : dict
@@ -212,6 +271,10 @@ class Denoiser:
         rate = self.config.get("sample_rate")
         self.sample_rate = None if rate is None else float(rate)
         self.hop = check_hop(self.config.get("hop", self.window // 4), self.window)
+        floor_seconds = self.config.get("noise_floor_s")
+        if floor_seconds is not None and (self.sample_rate is None or not float(floor_seconds) > 0):
+            raise ValueError(f"noise_floor_s needs a sample_rate and must be > 0, got {floor_seconds!r}")
+        self.noise_floor_s = None if floor_seconds is None else float(floor_seconds)
         self._modules: dict[torch.device, DDAE] = {}
 
     def __repr__(self) -> str:
@@ -228,12 +291,13 @@ class Denoiser:
         return self._modules[device]
 
     @torch.no_grad()
-    def denoise_frames(self, frames: torch.Tensor) -> torch.Tensor:
+    def denoise_frames(self, frames: torch.Tensor, floor: torch.Tensor | None = None) -> torch.Tensor:
         """Denoise a batch of windows ``(B, window)``: normalise each, run the fused op, scale back.
 
-        The scale is computed in the frames' dtype; the network runs in float32.
+        ``floor`` ``(B, 1)``: each window's noise floor, for models with ``noise_floor_s`` (see
+        :func:`normalise_frames`). The scale is computed in the frames' dtype; the network runs in float32.
         """
-        normalised, scale = normalise_frames(frames)
+        normalised, scale = normalise_frames(frames, floor)
         return self.module_on(frames.device).clean(normalised.to(torch.float32)).to(frames.dtype) * scale
 
     def denoise(self, x, hop: int | None = None, device=None, offset=None):
@@ -299,6 +363,8 @@ class Denoiser:
         """
         weights = frame_weights(self.window, hop, dtype, device)
         module = self.module_on(device)
+        if self.noise_floor_s is not None:
+            return self._floor_step(hop, weights)
         if torch.device(device).type == "cpu" and module.layers[0].weight.dtype in FUSED_WEIGHT_DTYPES:
             net_weights, biases, packed = module.inference_tensors()  # detached: the op needs no autograd
 
@@ -314,6 +380,24 @@ class Denoiser:
             return overlap_add(weighted.view(padded.shape[0], frames.shape[1], self.window), hop, carry)
 
         return framed_step
+
+    def noise_floor(self, hop: int) -> NoiseFloor:
+        """A fresh :class:`NoiseFloor` for this model's history at ``hop``, skipping the left-padding frames."""
+        return NoiseFloor(floor_history(self.noise_floor_s, self.sample_rate, hop), skip=(self.window - hop) // hop)
+
+    def _floor_step(self, hop: int, weights: torch.Tensor):
+        """The step of a floor-normalised model: frames, floors, the network (fused op), overlap-add. The floor
+        tracker lives in the step, so a stream's successive calls continue one signal."""
+        tracker = self.noise_floor(hop)
+
+        def floor_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
+            frames = padded.unfold(1, self.window, hop)  # (channels, K, window), a view
+            channels, count, _ = frames.shape
+            floor = tracker.update(frames.square().mean(dim=2).sqrt()).reshape(-1, 1)
+            clean = self.denoise_frames(frames.reshape(-1, self.window), floor)
+            return overlap_add((clean * weights).view(channels, count, self.window), hop, carry)
+
+        return floor_step
 
     def stream(self, hop: int | None = None, offset=None):
         """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model.

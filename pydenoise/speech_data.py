@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from pydenoise.denoiser import NoiseFloor
 from pydenoise.noise import unit_rms
 from pydenoise.noise import white as white_noise
 
@@ -438,21 +440,35 @@ def mix(clean: np.ndarray, noise: np.ndarray, snr_db) -> np.ndarray:
 
 
 def training_batch(signals, noises, batch: int, rng: np.random.Generator, window: int = 256,
-                   segment: int = SAMPLE_RATE, windows_per_segment: int = 16, snr_db=(-5.0, 20.0)):
+                   segment: int = SAMPLE_RATE, windows_per_segment: int = 16, snr_db=(-5.0, 20.0),
+                   floor_history: int | None = None, hop: int = 64):
     """One batch of ``(noisy, clean)`` windows ``(batch, window)``, float64, not yet normalised.
 
     ``batch // windows_per_segment`` one-second segments of speech are mixed with noise at an SNR drawn
     uniformly from ``snr_db`` (measured over the segment, as an utterance-level SNR is) and scaled to unit RMS,
     then windows are cut at random offsets, so quiet syllables and pauses get the low local SNR they have in
     real recordings, and a window's variance tells its share of the segment's energy.
+
+    With ``floor_history`` (frames at ``hop``, see :class:`pydenoise.denoiser.NoiseFloor`) each segment is
+    preceded by that much more audio, windows start on the hop grid after it, and a third array ``(batch, 1)``
+    holds each window's noise floor as a stream of the segment would have tracked it.
     """
     if batch % windows_per_segment:
         raise ValueError(f"batch ({batch}) must be a multiple of windows_per_segment ({windows_per_segment})")
     segments = batch // windows_per_segment
-    clean = signals.sample(segments, segment, rng)
-    noisy = mix(clean, noises.sample(segments, segment, rng), rng.uniform(*snr_db, segments))
+    lead = 0 if floor_history is None else floor_history * hop
+    clean = signals.sample(segments, segment + lead, rng)
+    noisy = mix(clean, noises.sample(segments, segment + lead, rng), rng.uniform(*snr_db, segments))
     gain = 1.0 / np.sqrt(np.mean(noisy**2, axis=1, keepdims=True))  # unit-RMS segments: comparable windows
     noisy, clean = noisy * gain, clean * gain
-    offsets = rng.integers(0, segment - window + 1, (segments, windows_per_segment, 1)) + np.arange(window)
-    rows = np.arange(segments)[:, None, None]
-    return noisy[rows, offsets].reshape(-1, window), clean[rows, offsets].reshape(-1, window)
+    rows = np.arange(segments)[:, None]
+    if floor_history is None:
+        starts = rng.integers(0, segment - window + 1, (segments, windows_per_segment))
+    else:
+        frames = torch.from_numpy(noisy).unfold(1, window, hop)
+        floors = NoiseFloor(floor_history).update(frames.square().mean(dim=2).sqrt()).numpy()
+        frame_index = rng.integers(floor_history, frames.shape[1], (segments, windows_per_segment))
+        starts = frame_index * hop
+    offsets = starts[..., None] + np.arange(window)
+    pair = noisy[rows[..., None], offsets].reshape(-1, window), clean[rows[..., None], offsets].reshape(-1, window)
+    return pair if floor_history is None else (*pair, floors[rows, frame_index].reshape(-1, 1))

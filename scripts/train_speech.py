@@ -8,8 +8,8 @@ copied to pydenoise/weights/speech.safetensors (the command and data are in its 
 
 Data: :mod:`pydenoise.speech_data` (espeak-ng and flite utterances, cached in ``build/speech_corpus.npz``,
 mixed with white, pink, babble, hum and fan noise at -5…20 dB). Each noisy window is normalised exactly as
-:meth:`pydenoise.Denoiser.denoise_frames` does at inference (mean removed, divided by the standard
-deviation) and the clean target is scaled by the same numbers. Adam, MSE weighted by each window's energy
+:meth:`pydenoise.Denoiser.denoise_frames` does at inference (divided by its RMS) and the clean target is
+scaled by the same number. Adam, MSE weighted by each window's energy
 (so the loss is the error energy that SNR and SI-SDR measure), cosine learning-rate decay, a fixed validation
 set from held-out utterances, the best model kept.
 
@@ -29,45 +29,50 @@ import numpy as np
 import torch
 
 from pydenoise import speech_data
-from pydenoise.denoiser import Denoiser
+from pydenoise.denoiser import Denoiser, floor_history, normalise_frames
 from pydenoise.metrics import si_sdr
 from pydenoise.nn import DEFAULT_WIDTHS, DDAE, load_model, save_model
 
 
-def normalised_pair(noisy: np.ndarray, clean: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Network input, clean target (both scaled by the noisy window's mean and standard deviation) and the
-    window's loss weight: its noisy variance (segments have unit RMS), so the loss adds up error energy as
-    SNR and SI-SDR do, instead of letting near-silent windows weigh as much as speech."""
-    noisy_t, clean_t = torch.from_numpy(noisy), torch.from_numpy(clean)
-    mean = noisy_t.mean(dim=1, keepdim=True)
-    scale = (noisy_t - mean).square().mean(dim=1, keepdim=True).sqrt()
-    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return ((noisy_t - mean) / safe).float(), ((clean_t - mean) / safe).float(), scale.square().float()
+def normalised_pair(noisy: np.ndarray, clean: np.ndarray, floor: np.ndarray | None = None) -> tuple[torch.Tensor, ...]:
+    """Network input and clean target, normalised exactly as inference does (:func:`normalise_frames`, with
+    the noise ``floor`` of each window if given; the loss is on :meth:`DDAE.clean` in both modes), and each
+    window's loss weight ``scale²``, so the weighted loss is the error energy in the signal's own units (as SNR
+    and SI-SDR count it) instead of letting near-silent windows weigh as much as speech."""
+    normalised, scale = normalise_frames(torch.from_numpy(noisy), None if floor is None else torch.from_numpy(floor))
+    target = torch.from_numpy(clean) / torch.where(scale > 0, scale, torch.ones_like(scale))
+    return normalised.float(), target.float(), scale.square().float()
 
 
-def weighted_mse(estimate: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """MSE of normalised windows weighted by their energy: the error energy in the original scale."""
-    return (weight * (estimate - target).square()).mean() / weight.mean()
+def weighted_mse(estimate: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, emphasis: float = 0.0):
+    """MSE of normalised windows weighted by their scale²: the error energy in the original scale. With
+    ``emphasis`` ``a`` > 0 the error after a pre-emphasis filter ``1 - a·z⁻¹`` is added: it weighs the quiet
+    upper bands of speech (consonants, which carry intelligibility) that plain error energy all but ignores."""
+    error = estimate - target
+    loss = (weight * error.square()).mean()
+    if emphasis:
+        loss = loss + (weight * (error[:, 1:] - emphasis * error[:, :-1]).square()).mean()
+    return loss / weight.mean()
 
 
-def batches(signals, noises, count: int, batch: int, rng) -> list[tuple[torch.Tensor, ...]]:
-    """``count`` normalised training batches."""
-    return [normalised_pair(*speech_data.training_batch(signals, noises, batch, rng)) for _ in range(count)]
+def batches(signals, noises, count: int, batch: int, rng, **framing) -> list[tuple[torch.Tensor, ...]]:
+    """``count`` normalised training batches (``framing``: the noise-floor options of ``training_batch``)."""
+    return [normalised_pair(*speech_data.training_batch(signals, noises, batch, rng, **framing)) for _ in range(count)]
 
 
 @torch.no_grad()
-def validation_loss(module: DDAE, validation) -> float:
+def validation_loss(module: DDAE, validation, emphasis: float) -> float:
     """Mean weighted MSE of the clean estimate over the fixed validation batches."""
     module.eval()
-    loss = sum(float(weighted_mse(module.clean(x), y, w)) for x, y, w in validation) / len(validation)
+    loss = sum(float(weighted_mse(module.clean(x), y, w, emphasis)) for x, y, w in validation) / len(validation)
     module.train()
     return loss
 
 
-def si_sdr_check(module: DDAE, corpus, hop: int, seed: int) -> dict:
+def si_sdr_check(module: DDAE, corpus, inference: dict, seed: int) -> dict:
     """SI-SDR (dB) before and after denoising held-out utterances in white, pink and babble noise at 0/5 dB."""
     rng = np.random.default_rng([seed, 7])
-    denoiser = Denoiser(DDAE(module.widths, residual=module.residual), config={"hop": hop})
+    denoiser = Denoiser(DDAE(module.widths, residual=module.residual), config=inference)
     denoiser.module.load_state_dict(module.state_dict())
     noises = speech_data.SpeechNoises(corpus)
     result = {}
@@ -95,6 +100,11 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--hop", type=int, default=64, help="default inference hop stored in the model")
+    parser.add_argument("--emphasis", type=float, default=0.0, metavar="A",
+                        help="add the loss of the error pre-emphasised by 1 - A/z (0: plain error energy)")
+    parser.add_argument("--noise-floor", type=float, default=None, metavar="SECONDS",
+                        help="normalise by the noise floor tracked over this many seconds (default: by each "
+                             "window's RMS alone)")
     parser.add_argument("--validate-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -107,8 +117,14 @@ def main(argv=None) -> int:
     train_corpus, validation_corpus = corpus.split(0.1, seed=args.seed)
     signals = speech_data.SpeechSignals(train_corpus)
     noises = speech_data.SpeechNoises(train_corpus)
+    inference = {"sample_rate": speech_data.SAMPLE_RATE, "hop": args.hop}
+    framing = {}
+    if args.noise_floor is not None:  # segments twice as long (history first): twice the windows per segment
+        inference["noise_floor_s"] = args.noise_floor
+        framing = {"floor_history": floor_history(args.noise_floor, speech_data.SAMPLE_RATE, args.hop),
+                   "hop": args.hop, "windows_per_segment": 32}
     validation = batches(speech_data.SpeechSignals(validation_corpus), speech_data.SpeechNoises(validation_corpus),
-                         16, args.batch, np.random.default_rng([args.seed, 3]))
+                         16, args.batch, np.random.default_rng([args.seed, 3]), **framing)
     module = DDAE(DEFAULT_WIDTHS, residual=args.mode == "nldae")
     base_training = None
     if args.init:
@@ -118,39 +134,47 @@ def main(argv=None) -> int:
     optimiser = torch.optim.Adam(module.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, args.steps, eta_min=args.lr / 50)
     rng = np.random.default_rng([args.seed, 4])
+
+    def metadata(best_step: int, best: float, check: dict | None) -> dict:
+        """The model file's config: data, command and scores so far (``check``: the final SI-SDR check)."""
+        config = {
+            **inference, "window": module.window, "domain": "audio",
+            "normalisation": "each window divided by " + ("its RMS" if args.noise_floor is None else
+                                                         "sqrt(RMS x noise floor)"),
+            "training": {
+                "command": command, "seed": args.seed, "mode": args.mode, "steps": args.steps, "best_step": best_step,
+                "batch": args.batch, "lr": args.lr, "loss": "MSE of normalised windows weighted by scale^2" + (
+                    f" plus the same of the error pre-emphasised by 1 - {args.emphasis}/z" if args.emphasis else ""),
+                "validation_loss": best, "snr_db": [-5.0, 20.0],
+                "data": f"{corpus.description}; {noises.describe()}; validation: 10% of the utterances held out",
+                "held_out_si_sdr_db": check, "seconds": round(time.perf_counter() - started),
+            },
+        }
+        if base_training is not None:
+            config["training"]["continued_from"] = {"model": args.init, "training": base_training}
+        return config
+
     best, best_step, losses, started = math.inf, 0, [], time.perf_counter()
     for step in range(1, args.steps + 1):
-        x, y, weight = normalised_pair(*speech_data.training_batch(signals, noises, args.batch, rng))
-        loss = weighted_mse(module.clean(x), y, weight)
+        x, y, weight = normalised_pair(*speech_data.training_batch(signals, noises, args.batch, rng, **framing))
+        loss = weighted_mse(module.clean(x), y, weight, args.emphasis)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         schedule.step()
         losses.append(loss.item())
         if step % args.validate_every == 0 or step == args.steps:
-            current = validation_loss(module, validation)
-            if current < best:
+            current = validation_loss(module, validation, args.emphasis)
+            if current < best:  # written at once, so a long run can be stopped and still leave its best model
                 best, best_step = current, step
                 best_state = {k: v.clone() for k, v in module.state_dict().items()}
+                save_model(module, args.output, metadata(best_step, best, None))
             print(f"step {step:6d}  train {np.mean(losses[-args.validate_every:]):.4f}  validation {current:.4f}  "
                   f"best {best:.4f}@{best_step}  {time.perf_counter() - started:6.0f} s", flush=True)
     module.load_state_dict(best_state)
-    check = si_sdr_check(module, validation_corpus, args.hop, args.seed)
+    check = si_sdr_check(module, validation_corpus, inference, args.seed)
     print("held-out SI-SDR [noisy, denoised] dB:", check)
-    config = {
-        "sample_rate": speech_data.SAMPLE_RATE, "hop": args.hop, "window": module.window, "domain": "audio",
-        "normalisation": "per-window mean and standard deviation",
-        "training": {
-            "command": command, "seed": args.seed, "mode": args.mode, "steps": args.steps, "best_step": best_step,
-            "batch": args.batch, "lr": args.lr, "loss": "MSE of normalised windows weighted by window energy",
-            "validation_loss": best, "snr_db": [-5.0, 20.0],
-            "data": f"{corpus.description}; {noises.describe()}; validation: 10% of the utterances held out",
-            "held_out_si_sdr_db": check, "seconds": round(time.perf_counter() - started),
-        },
-    }
-    if base_training is not None:
-        config["training"]["continued_from"] = {"model": args.init, "training": base_training}
-    save_model(module, args.output, config)
+    save_model(module, args.output, metadata(best_step, best, check))
     print(f"wrote {args.output}")
     return 0
 

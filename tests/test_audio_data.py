@@ -92,3 +92,30 @@ def test_plan_and_synthesize_with_both_engines():
         audio = speech_data.synthesize(utterance)
         assert audio.dtype == np.float32 and 0.5 < audio.size / speech_data.SAMPLE_RATE < 10
         assert np.sqrt(np.mean(audio**2)) > 0.01
+
+
+class _Rising:
+    """Signal rows of alternating sign under an exponential envelope (a frame's RMS grows by ``growth`` per hop)."""
+
+    def __init__(self, growth_per_sample: float):
+        self.growth = growth_per_sample
+
+    def sample(self, count, samples, rng):
+        return np.tile((-1.0) ** np.arange(samples) * np.exp(self.growth * np.arange(samples)), (count, 1))
+
+
+class _Silence:
+    def sample(self, count, samples, rng):
+        return np.zeros((count, samples))
+
+
+def test_training_windows_carry_the_floor_a_stream_would_track():
+    """On a rising signal the quietest of the last ``history`` frames is the oldest, so every window's floor is
+    its own RMS times the envelope's growth over ``history - 1`` hops."""
+    rng = np.random.default_rng(4)
+    growth, hop, history = 1e-4, 64, 10
+    noisy, clean, floor = speech_data.training_batch(_Rising(growth), _Silence(), 32, rng, segment=2000,
+                                                     windows_per_segment=16, floor_history=history, hop=hop)
+    assert noisy.shape == clean.shape == (32, 256) and floor.shape == (32, 1)
+    rms = np.sqrt(np.mean(noisy**2, axis=1, keepdims=True))
+    np.testing.assert_allclose(floor / rms, np.exp(-growth * hop * (history - 1)), rtol=1e-9)

@@ -6,6 +6,7 @@ import torch
 
 import pydenoise
 from pydenoise import Denoiser
+from pydenoise.denoiser import NoiseFloor, frame_weights, normalise_frames, overlap_add, pad_edges
 from pydenoise.nn import DDAE, load_model, save_model
 
 from conftest import random_ddae
@@ -171,3 +172,55 @@ def test_bfloat16_module_runs_the_fused_kernel_and_follows_in_place_updates(monk
         torch.testing.assert_close(bf16, expected, atol=2e-2 * expected.abs().max().item(), rtol=0)
         net.layers[-1].bias.add_(1.0)  # bf16 biases reach the kernel as float32 copies: refreshed in place too
         torch.testing.assert_close(net.clean(x), bf16 + 1.0, atol=1e-2, rtol=0)
+
+
+# --- noise-floor normalisation ---------------------------------------------------------------------------------
+
+
+def test_noise_floor_is_the_running_minimum_whatever_the_split():
+    rng = np.random.default_rng(3)
+    rms = torch.from_numpy(rng.uniform(0.1, 10, (2, 200)))
+    expected = torch.stack([rms[:, max(0, k - 9) : k + 1].amin(dim=1) for k in range(200)], dim=1)
+    whole = NoiseFloor(10).update(rms)
+    torch.testing.assert_close(whole, expected, rtol=0, atol=0)
+    tracker, parts, start = NoiseFloor(10), [], 0
+    for size in (1, 0, 7, 30, 2, 160):
+        parts.append(tracker.update(rms[:, start : start + size]))
+        start += size
+    torch.testing.assert_close(torch.cat(parts, dim=1), expected, rtol=0, atol=0)
+
+
+def test_noise_floor_skips_the_padding_frames():
+    rms = torch.tensor([[0.0, 0.0, 5.0, 3.0, 4.0]])  # two padding frames of zeros must not pin the floor
+    assert NoiseFloor(4, skip=2).update(rms).tolist() == [[0.0, 0.0, 5.0, 3.0, 3.0]]
+    with pytest.raises(ValueError, match="history must be >= 1"):
+        NoiseFloor(0)
+
+
+def test_floor_normalisation_tells_the_level_above_the_floor():
+    frames = torch.tensor([[4.0, -4.0], [1.0, -1.0]])
+    normalised, scale = normalise_frames(frames, floor=torch.tensor([[1.0], [1.0]]))
+    assert normalised.tolist() == [[2.0, -2.0], [1.0, -1.0]] and scale.flatten().tolist() == [2.0, 1.0]
+
+
+def test_floor_model_denoises_with_its_tracked_floor():
+    """The floor model's output equals framing by hand with the floors of a NoiseFloor over the frames."""
+    torch.manual_seed(0)
+    config = {"sample_rate": 1000.0, "hop": 64, "noise_floor_s": 0.3}
+    model = Denoiser(DDAE(), config=config)
+    x = np.random.default_rng(0).standard_normal(3000) * np.linspace(0.1, 3, 3000)
+    got = model.denoise(x, offset=0.0)
+    padded = pad_edges(torch.from_numpy(x)[None], 192, 64 * 50 + 256 - 192 - 3000)
+    frames = padded.unfold(1, 256, 64)[0]
+    floors = NoiseFloor(5, skip=3).update(frames.square().mean(dim=1).sqrt()[None]).reshape(-1, 1)
+    clean = model.denoise_frames(frames, floors) * frame_weights(256, 64)
+    expected = overlap_add(clean[None], 64)[0, 192 : 192 + 3000].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+    assert not np.allclose(got, Denoiser(model.module, config={"hop": 64}).denoise(x, offset=0.0))
+
+
+def test_noise_floor_needs_a_sample_rate():
+    with pytest.raises(ValueError, match="noise_floor_s needs a sample_rate"):
+        Denoiser(DDAE(), config={"noise_floor_s": 1.0})
+    with pytest.raises(ValueError, match="must be > 0"):
+        Denoiser(DDAE(), config={"sample_rate": 100.0, "noise_floor_s": 0})
