@@ -289,6 +289,26 @@ def evaluate(clips, chosen: list, seed: int, progress: bool):
     return means, {name: int(np.median(values)) for name, values in lags.items()}
 
 
+def target_lines(means, ours, rnnoise: str, speeds) -> list[str]:
+    """PASS/MISS lines: latency ≤ 16 ms, SI-SDR and PESQ-WB above RNNoise at 0 and 5 dB, real-time factor ≤ 0.05."""
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    latency = (ours.model.window - 1) / ours.model.sample_rate * 1e3
+    lines = [f"- {verdict(latency <= 16)}: algorithmic latency {latency:.1f} ms (target <= 16)"]
+    for snr in (0.0, 5.0):
+        for kinds in [(kind,) for kind in NOISES] + [NOISES]:
+            gaps = {m: np.mean([means[(k, snr, ours.name, m)] - means[(k, snr, rnnoise, m)] for k in kinds])
+                    for m in ("SI-SDR", "PESQ-WB")}
+            label = kinds[0] if len(kinds) == 1 else "mean over the noises,"
+            lines.append(f"- {verdict(min(gaps.values()) > 0)}: {label} {snr:g} dB: {gaps['SI-SDR']:+.2f} dB SI-SDR "
+                         f"and {gaps['PESQ-WB']:+.2f} PESQ-WB against RNNoise")
+    worst = max(speeds[ours.name], speeds.get("pydenoise streaming", 0.0))
+    lines.append(f"- {verdict(worst <= 0.05)}: CPU real-time factor {worst:.4f} on one thread, offline or "
+                 "streaming (target <= 0.05)")
+    return lines
+
+
 def report(means, lags, chosen, missing, speeds, sources, command) -> str:
     labels = ["noisy"] + [m.name for m in chosen]
     header = ["noise", "SNR", "method", "PESQ-WB", "STOI", "SI-SDR (dB)"]
@@ -311,7 +331,8 @@ def report(means, lags, chosen, missing, speeds, sources, command) -> str:
                     f"{means[(kind, snr, ours, m)] - means[(kind, snr, rnnoise, m)]:+.2f}" for m in ("PESQ-WB", "STOI",
                                                                                                     "SI-SDR")])
         lines += [f"Difference {ours} − RNNoise (> 0: pydenoise better):", "",
-                  markdown_table(["noise", "SNR", "ΔPESQ-WB", "ΔSTOI", "ΔSI-SDR (dB)"], ratio_rows), ""]
+                  markdown_table(["noise", "SNR", "ΔPESQ-WB", "ΔSTOI", "ΔSI-SDR (dB)"], ratio_rows), "",
+                  "Targets (issue #6):", ""] + target_lines(means, chosen[0], rnnoise, speeds) + [""]
     speed_rows = [[m.name, m.latency, f"{lags[m.name] / RATE * 1e3:+.1f} ms", f"{speeds[m.name]:.4f}"] for m in chosen]
     if "pydenoise streaming" in speeds:
         speed_rows.append([f"{ours}, streaming 10 ms chunks", chosen[0].latency, "0.0 ms",

@@ -447,7 +447,8 @@ def training_batch(signals, noises, batch: int, rng: np.random.Generator, window
     ``batch // windows_per_segment`` one-second segments of speech are mixed with noise at an SNR drawn
     uniformly from ``snr_db`` (measured over the segment, as an utterance-level SNR is) and scaled to unit RMS,
     then windows are cut at random offsets, so quiet syllables and pauses get the low local SNR they have in
-    real recordings, and a window's variance tells its share of the segment's energy.
+    real recordings, and a window's variance tells its share of the segment's energy. Each segment's polarity
+    is random.
 
     With ``floor_history`` (frames at ``hop``, see :class:`pydenoise.denoiser.NoiseFloor`) each segment is
     preceded by that much more audio, windows start on the hop grid after it, and a third array ``(batch, 1)``
@@ -457,7 +458,8 @@ def training_batch(signals, noises, batch: int, rng: np.random.Generator, window
         raise ValueError(f"batch ({batch}) must be a multiple of windows_per_segment ({windows_per_segment})")
     segments = batch // windows_per_segment
     lead = 0 if floor_history is None else floor_history * hop
-    clean = signals.sample(segments, segment + lead, rng)
+    # Random polarity: a recording's sign is arbitrary, while each synthesiser's glottal pulses have one.
+    clean = signals.sample(segments, segment + lead, rng) * rng.choice([-1.0, 1.0], (segments, 1))
     noisy = mix(clean, noises.sample(segments, segment + lead, rng), rng.uniform(*snr_db, segments))
     gain = 1.0 / np.sqrt(np.mean(noisy**2, axis=1, keepdims=True))  # unit-RMS segments: comparable windows
     noisy, clean = noisy * gain, clean * gain

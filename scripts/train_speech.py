@@ -95,6 +95,8 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus", default="build/speech_corpus.npz", help="cache of the synthetic corpus")
     parser.add_argument("--utterances", type=int, default=600)
     parser.add_argument("--mode", choices=("dae", "nldae"), default="dae")
+    parser.add_argument("--widths", type=int, nargs="+", default=list(DEFAULT_WIDTHS), metavar="N",
+                        help="layer widths, window first and last (ignored with --init)")
     parser.add_argument("--init", help="continue from this model file (its widths and mode are kept)")
     parser.add_argument("--steps", type=int, default=12000)
     parser.add_argument("--batch", type=int, default=512)
@@ -125,7 +127,7 @@ def main(argv=None) -> int:
                    "hop": args.hop, "windows_per_segment": 32}
     validation = batches(speech_data.SpeechSignals(validation_corpus), speech_data.SpeechNoises(validation_corpus),
                          16, args.batch, np.random.default_rng([args.seed, 3]), **framing)
-    module = DDAE(DEFAULT_WIDTHS, residual=args.mode == "nldae")
+    module = DDAE(args.widths, residual=args.mode == "nldae")
     base_training = None
     if args.init:
         module, base_config = load_model(args.init)
