@@ -115,6 +115,7 @@ def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
         "no xruns": summary["input_overflows"] == 0 and summary["output_underflows"] == 0,
     }
     if not all(realtime.values()) and summary["cpu_load"] < 0.5:
-        # The callback used under half of each period's CPU time, so the host, not pydenoise, lost real time.
-        pytest.skip(f"this machine is too loaded for real-time audio: {summary}")
+        # The callback used under half of each period's CPU time on average: the host's scheduling or a rare
+        # slow period lost real time, which this test cannot tell apart.
+        pytest.skip(f"real time lost at under half the CPU budget (host scheduling or rare slow periods): {summary}")
     assert all(realtime.values()), summary
