@@ -51,15 +51,9 @@ def normalised_pair(noisy: np.ndarray, clean: np.ndarray, floor: np.ndarray | No
     return normalised.float(), target.float(), scale.square().float()
 
 
-def weighted_mse(estimate: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, emphasis: float = 0.0):
-    """MSE of normalised windows weighted by their scale²: the error energy in the original scale. With
-    ``emphasis`` ``a`` > 0 the error after a pre-emphasis filter ``1 - a·z⁻¹`` is added: it weighs the quiet
-    upper bands of speech (consonants, which carry intelligibility) that plain error energy all but ignores."""
-    error = estimate - target
-    loss = (weight * error.square()).mean()
-    if emphasis:
-        loss = loss + (weight * (error[:, 1:] - emphasis * error[:, :-1]).square()).mean()
-    return loss / weight.mean()
+def weighted_mse(estimate: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """MSE of normalised windows weighted by their scale²: the error energy in the original scale."""
+    return (weight * (estimate - target).square()).mean() / weight.mean()
 
 
 def batches(signals, noises, count: int, batch: int, rng, **framing) -> list[tuple[torch.Tensor, ...]]:
@@ -68,10 +62,10 @@ def batches(signals, noises, count: int, batch: int, rng, **framing) -> list[tup
 
 
 @torch.no_grad()
-def validation_loss(module: DDAE, validation, emphasis: float) -> float:
+def validation_loss(module: DDAE, validation) -> float:
     """Mean weighted MSE of the clean estimate over the fixed validation batches."""
     module.eval()
-    loss = sum(float(weighted_mse(module.clean(x), y, w, emphasis)) for x, y, w in validation) / len(validation)
+    loss = sum(float(weighted_mse(module.clean(x), y, w)) for x, y, w in validation) / len(validation)
     module.train()
     return loss
 
@@ -109,8 +103,6 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--hop", type=int, default=64, help="default inference hop stored in the model")
-    parser.add_argument("--emphasis", type=float, default=0.0, metavar="A",
-                        help="add the loss of the error pre-emphasised by 1 - A/z (0: plain error energy)")
     parser.add_argument("--noise-floor", type=float, default=None, metavar="SECONDS",
                         help="normalise by the noise floor tracked over this many seconds (default: by each "
                              "window's RMS alone)")
@@ -152,8 +144,7 @@ def main(argv=None) -> int:
                                                          "sqrt(RMS x noise floor)"),
             "training": {
                 "command": command, "seed": args.seed, "mode": args.mode, "steps": args.steps, "best_step": best_step,
-                "batch": args.batch, "lr": args.lr, "loss": "MSE of normalised windows weighted by scale^2" + (
-                    f" plus the same of the error pre-emphasised by 1 - {args.emphasis}/z" if args.emphasis else ""),
+                "batch": args.batch, "lr": args.lr, "loss": "MSE of normalised windows weighted by scale^2",
                 "validation_loss": best, "snr_db": [-5.0, 20.0],
                 "data": f"{corpus.description}; {noises.describe()}; validation: 10% of the utterances held out",
                 "held_out_si_sdr_db": check, "seconds": round(time.perf_counter() - started),
@@ -166,14 +157,14 @@ def main(argv=None) -> int:
     best, best_step, losses, started = math.inf, 0, [], time.perf_counter()
     for step in range(1, args.steps + 1):
         x, y, weight = normalised_pair(*speech_data.training_batch(signals, noises, args.batch, rng, **framing))
-        loss = weighted_mse(module.clean(x), y, weight, args.emphasis)
+        loss = weighted_mse(module.clean(x), y, weight)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         schedule.step()
         losses.append(loss.item())
         if step % args.validate_every == 0 or step == args.steps:
-            current = validation_loss(module, validation, args.emphasis)
+            current = validation_loss(module, validation)
             if current < best:  # written at once, so a long run can be stopped and still leave its best model
                 best, best_step = current, step
                 best_state = {k: v.clone() for k, v in module.state_dict().items()}
