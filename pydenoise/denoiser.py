@@ -359,7 +359,8 @@ class Denoiser:
         """:meth:`denoise_overlap_add` for one framing, with its lookups done once: ``step(padded, carry=None)``.
 
         A stream calls it per chunk, where the lookups would cost as much as the network at B = 1 (~13 µs for
-        the parameter check alone). The module's tensors are bound now: a step does not see later changes.
+        the parameter check alone). The module's tensors are bound now: a step does not see later changes
+        (a noise-floor model's step excepted: it keeps the floor tracker and runs :meth:`denoise_frames`).
         """
         weights = frame_weights(self.window, hop, dtype, device)
         module = self.module_on(device)
