@@ -133,7 +133,8 @@ def channel_offset(signal: torch.Tensor, offset=None) -> torch.Tensor:
     return values.expand(signal.shape[0], 1)
 
 
-def normalise_frames(frames: torch.Tensor, floor: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def normalise_frames(frames: torch.Tensor, floor: torch.Tensor | None = None,
+                     rms: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-window normalisation shared by inference and training: ``frames / scale``.
 
     ``scale`` is the RMS (about zero, not about the window's mean) of each row of ``frames`` ``(B, window)``,
@@ -141,7 +142,8 @@ def normalise_frames(frames: torch.Tensor, floor: torch.Tensor | None = None) ->
     the noise floor then has RMS 1 and one 20 dB above it RMS √10. The network sees the normalised rows and
     its output is mapped back with ``out * scale``. An all-zero row gets scale 0 and comes back as zeros
     whatever the network outputs. Training must normalise the *noisy* window this way and scale its target by
-    the same number, or the model would not match inference.
+    the same number, or the model would not match inference. ``rms`` ``(B, 1)``: the rows' RMS when the caller
+    already has it (a floor tracker needs it first), so it is not computed twice.
 
     Returns
     -------
@@ -157,7 +159,7 @@ def normalise_frames(frames: torch.Tensor, floor: torch.Tensor | None = None) ->
     >>> normalise_frames(torch.tensor([[4.0, -4.0]]), floor=torch.tensor([[1.0]]))[0].tolist()
     [[2.0, -2.0]]
     """
-    scale = frames.square().mean(dim=1, keepdim=True).sqrt()
+    scale = frames.square().mean(dim=1, keepdim=True).sqrt() if rms is None else rms
     if floor is not None:
         scale = (scale * floor).sqrt()
     return frames / torch.where(scale > 0, scale, torch.ones_like(scale)), scale
@@ -291,13 +293,15 @@ class Denoiser:
         return self._modules[device]
 
     @torch.no_grad()
-    def denoise_frames(self, frames: torch.Tensor, floor: torch.Tensor | None = None) -> torch.Tensor:
+    def denoise_frames(self, frames: torch.Tensor, floor: torch.Tensor | None = None,
+                       rms: torch.Tensor | None = None) -> torch.Tensor:
         """Denoise a batch of windows ``(B, window)``: normalise each, run the fused op, scale back.
 
         ``floor`` ``(B, 1)``: each window's noise floor, for models with ``noise_floor_s`` (see
-        :func:`normalise_frames`). The scale is computed in the frames' dtype; the network runs in float32.
+        :func:`normalise_frames`; ``rms``: the frames' RMS if known). The scale is computed in the frames' dtype;
+        the network runs in float32.
         """
-        normalised, scale = normalise_frames(frames, floor)
+        normalised, scale = normalise_frames(frames, floor, rms)
         return self.module_on(frames.device).clean(normalised.to(torch.float32)).to(frames.dtype) * scale
 
     def denoise(self, x, hop: int | None = None, device=None, offset=None):
@@ -363,9 +367,9 @@ class Denoiser:
         (a noise-floor model's step excepted: it keeps the floor tracker and runs :meth:`denoise_frames`).
         """
         weights = frame_weights(self.window, hop, dtype, device)
-        module = self.module_on(device)
         if self.noise_floor_s is not None:
             return self._floor_step(hop, weights)
+        module = self.module_on(device)
         if torch.device(device).type == "cpu" and module.layers[0].weight.dtype in FUSED_WEIGHT_DTYPES:
             net_weights, biases, packed = module.inference_tensors()  # detached: the op needs no autograd
 
@@ -394,8 +398,9 @@ class Denoiser:
         def floor_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
             frames = padded.unfold(1, self.window, hop)  # (channels, K, window), a view
             channels, count, _ = frames.shape
-            floor = tracker.update(frames.square().mean(dim=2).sqrt()).reshape(-1, 1)
-            clean = self.denoise_frames(frames.reshape(-1, self.window), floor)
+            rms = frames.square().mean(dim=2).sqrt()
+            floor = tracker.update(rms).reshape(-1, 1)
+            clean = self.denoise_frames(frames.reshape(-1, self.window), floor, rms.reshape(-1, 1))
             return overlap_add((clean * weights).view(channels, count, self.window), hop, carry)
 
         return floor_step
