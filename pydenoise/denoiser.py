@@ -44,6 +44,7 @@ __all__ = [
     "overlap_add",
     "pad_edges",
     "normalise_frames",
+    "normalisation_scale",
     "NoiseFloor",
     "floor_history",
     "channel_offset",
@@ -133,17 +134,23 @@ def channel_offset(signal: torch.Tensor, offset=None) -> torch.Tensor:
     return values.expand(signal.shape[0], 1)
 
 
+def normalisation_scale(rms: torch.Tensor, floor: torch.Tensor | None = None) -> torch.Tensor:
+    """What each window is divided by before the network: its ``rms``, or ``sqrt(rms · floor)`` given its noise
+    ``floor`` (:class:`NoiseFloor`, same shape): a window at the noise floor then has RMS 1 and one 20 dB above
+    it RMS √10, so the network sees the window's level above the noise."""
+    return rms if floor is None else (rms * floor).sqrt()
+
+
 def normalise_frames(frames: torch.Tensor, floor: torch.Tensor | None = None,
-                     rms: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-window normalisation shared by inference and training: ``frames / scale``.
 
-    ``scale`` is the RMS (about zero, not about the window's mean) of each row of ``frames`` ``(B, window)``,
-    or, given each row's noise ``floor`` ``(B, 1)`` (:class:`NoiseFloor`), ``sqrt(rms · floor)``: a frame at
-    the noise floor then has RMS 1 and one 20 dB above it RMS √10. The network sees the normalised rows and
-    its output is mapped back with ``out * scale``. An all-zero row gets scale 0 and comes back as zeros
-    whatever the network outputs. Training must normalise the *noisy* window this way and scale its target by
-    the same number, or the model would not match inference. ``rms`` ``(B, 1)``: the rows' RMS when the caller
-    already has it (a floor tracker needs it first), so it is not computed twice.
+    ``scale`` is the :func:`normalisation_scale` of each row of ``frames`` ``(B, window)``: its RMS (about zero,
+    not about the window's mean), or, given each row's noise ``floor`` ``(B, 1)``, ``sqrt(rms · floor)``; a
+    caller that has the scales already passes them as ``scale`` ``(B, 1)``. The network sees the normalised
+    rows and its output is mapped back with ``out * scale``. An all-zero row gets scale 0 and comes back as
+    zeros whatever the network outputs. Training must normalise the *noisy* window this way and scale its
+    target by the same number, or the model would not match inference.
 
     Returns
     -------
@@ -159,9 +166,8 @@ def normalise_frames(frames: torch.Tensor, floor: torch.Tensor | None = None,
     >>> normalise_frames(torch.tensor([[4.0, -4.0]]), floor=torch.tensor([[1.0]]))[0].tolist()
     [[2.0, -2.0]]
     """
-    scale = frames.square().mean(dim=1, keepdim=True).sqrt() if rms is None else rms
-    if floor is not None:
-        scale = (scale * floor).sqrt()
+    if scale is None:
+        scale = normalisation_scale(frames.square().mean(dim=1, keepdim=True).sqrt(), floor)
     return frames / torch.where(scale > 0, scale, torch.ones_like(scale)), scale
 
 
@@ -293,15 +299,14 @@ class Denoiser:
         return self._modules[device]
 
     @torch.no_grad()
-    def denoise_frames(self, frames: torch.Tensor, floor: torch.Tensor | None = None,
-                       rms: torch.Tensor | None = None) -> torch.Tensor:
+    def denoise_frames(self, frames: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         """Denoise a batch of windows ``(B, window)``: normalise each, run the fused op, scale back.
 
-        ``floor`` ``(B, 1)``: each window's noise floor, for models with ``noise_floor_s`` (see
-        :func:`normalise_frames`; ``rms``: the frames' RMS if known). The scale is computed in the frames' dtype;
-        the network runs in float32.
+        ``scale`` ``(B, 1)``: what to divide each window by (a noise-floor model's
+        :func:`normalisation_scale`); default: its RMS. The scale is computed in the frames' dtype; the
+        network runs in float32.
         """
-        normalised, scale = normalise_frames(frames, floor, rms)
+        normalised, scale = normalise_frames(frames, scale=scale)
         return self.module_on(frames.device).clean(normalised.to(torch.float32)).to(frames.dtype) * scale
 
     def denoise(self, x, hop: int | None = None, device=None, offset=None):
@@ -363,25 +368,27 @@ class Denoiser:
         """:meth:`denoise_overlap_add` for one framing, with its lookups done once: ``step(padded, carry=None)``.
 
         A stream calls it per chunk, where the lookups would cost as much as the network at B = 1 (~13 µs for
-        the parameter check alone). The module's tensors are bound now: a step does not see later changes
-        (a noise-floor model's step excepted: it keeps the floor tracker and runs :meth:`denoise_frames`).
+        the parameter check alone). The module's tensors are bound now: a step does not see later changes.
+        A noise-floor model's step keeps its floor tracker, so successive calls continue one signal.
         """
         weights = frame_weights(self.window, hop, dtype, device)
-        if self.noise_floor_s is not None:
-            return self._floor_step(hop, weights)
+        scales = self._floor_scales(hop)
         module = self.module_on(device)
         if torch.device(device).type == "cpu" and module.layers[0].weight.dtype in FUSED_WEIGHT_DTYPES:
             net_weights, biases, packed = module.inference_tensors()  # detached: the op needs no autograd
 
             def fused_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
                 carry = padded.new_zeros(padded.shape[0], self.window - hop) if carry is None else carry
-                return ops.ddae_overlap_add(padded, net_weights, biases, self.residual, hop, weights, carry, packed)
+                frame_scales = None if scales is None else scales(padded)
+                return ops.ddae_overlap_add(padded, net_weights, biases, self.residual, hop, weights, carry, packed,
+                                            frame_scales)
 
             return fused_step
 
         def framed_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
             frames = padded.unfold(1, self.window, hop)
-            weighted = self.denoise_frames(frames.reshape(-1, self.window)) * weights
+            frame_scales = None if scales is None else scales(padded).reshape(-1, 1)
+            weighted = self.denoise_frames(frames.reshape(-1, self.window), frame_scales) * weights
             return overlap_add(weighted.view(padded.shape[0], frames.shape[1], self.window), hop, carry)
 
         return framed_step
@@ -390,20 +397,18 @@ class Denoiser:
         """A fresh :class:`NoiseFloor` for this model's history at ``hop``, skipping the left-padding frames."""
         return NoiseFloor(floor_history(self.noise_floor_s, self.sample_rate, hop), skip=(self.window - hop) // hop)
 
-    def _floor_step(self, hop: int, weights: torch.Tensor):
-        """The step of a floor-normalised model: frames, floors, the network (fused op), overlap-add. The floor
-        tracker lives in the step, so a stream's successive calls continue one signal."""
+    def _floor_scales(self, hop: int):
+        """None for a model normalised by RMS alone; for a noise-floor model, ``scales(padded)``: the
+        :func:`normalisation_scale` ``(channels, K)`` of the next frames, from a floor tracker of its own."""
+        if self.noise_floor_s is None:
+            return None
         tracker = self.noise_floor(hop)
 
-        def floor_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
-            frames = padded.unfold(1, self.window, hop)  # (channels, K, window), a view
-            channels, count, _ = frames.shape
-            rms = frames.square().mean(dim=2).sqrt()
-            floor = tracker.update(rms).reshape(-1, 1)
-            clean = self.denoise_frames(frames.reshape(-1, self.window), floor, rms.reshape(-1, 1))
-            return overlap_add((clean * weights).view(channels, count, self.window), hop, carry)
+        def scales(padded: torch.Tensor) -> torch.Tensor:
+            rms = padded.unfold(1, self.window, hop).square().mean(dim=2).sqrt()
+            return normalisation_scale(rms, tracker.update(rms))
 
-        return floor_step
+        return scales
 
     def stream(self, hop: int | None = None, offset=None):
         """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model.

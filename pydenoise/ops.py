@@ -104,25 +104,29 @@ def ddae_overlap_add(
     frame_weights: torch.Tensor,
     carry: torch.Tensor,
     packed_weights: Sequence[torch.Tensor] | None = None,
+    frame_scales: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The trace denoiser's framing pipeline in one CPU call (what a streaming chunk costs).
 
-    Frames of ``padded`` ``(channels, length)`` start every ``hop`` samples; each is divided by its RMS, run
+    Frames of ``padded`` ``(channels, length)`` start every ``hop`` samples; each is divided by its scale, run
     through the network (float32), scaled back, multiplied by ``frame_weights`` ``(window,)`` and
     overlap-added. Returns ``(channels, (K - 1) * hop + window)`` for ``K`` frames, whose first
-    ``window - hop`` samples start from ``carry``. ``padded``, ``frame_weights`` and ``carry`` share a dtype
-    (float32 or float64, in which scales and sums are computed). An all-zero frame contributes zeros.
+    ``window - hop`` samples start from ``carry``. A frame's scale is its RMS, or ``frame_scales[c, k]``
+    ``(channels, K)`` if given (a noise-floor model's :func:`~pydenoise.denoiser.normalisation_scale`).
+    ``padded``, ``frame_weights``, ``carry`` and ``frame_scales`` share a dtype (float32 or float64, in which
+    scales and sums are computed). A frame of scale 0 (all zeros) contributes zeros.
     ``packed_weights``: as in :func:`ddae_forward`.
     :meth:`pydenoise.Denoiser.denoise_overlap_add` is the same function in plain torch (any device).
     """
     packed = None if packed_weights is None else list(packed_weights)
     return torch.ops.pydenoise.ddae_overlap_add(
-        padded, list(weights), list(biases), residual, hop, frame_weights, carry, packed
+        padded, list(weights), list(biases), residual, hop, frame_weights, carry, packed, frame_scales
     )
 
 
 @torch.library.register_fake("pydenoise::ddae_overlap_add")
-def _ddae_overlap_add_fake(padded, weights, biases, residual, hop, frame_weights, carry, packed_weights=None):
+def _ddae_overlap_add_fake(padded, weights, biases, residual, hop, frame_weights, carry, packed_weights=None,
+                           frame_scales=None):
     window = weights[0].shape[1]
     torch._check(padded.dim() == 2 and padded.shape[1] >= window, lambda: "ddae_overlap_add: padded too short")
     frames = (padded.shape[1] - window) // hop + 1

@@ -212,11 +212,27 @@ def test_floor_model_denoises_with_its_tracked_floor():
     got = model.denoise(x, offset=0.0)
     padded = pad_edges(torch.from_numpy(x)[None], 192, 64 * 50 + 256 - 192 - 3000)
     frames = padded.unfold(1, 256, 64)[0]
-    floors = NoiseFloor(5, skip=3).update(frames.square().mean(dim=1).sqrt()[None]).reshape(-1, 1)
-    clean = model.denoise_frames(frames, floors) * frame_weights(256, 64)
+    rms = frames.square().mean(dim=1).sqrt()
+    floors = NoiseFloor(5, skip=3).update(rms[None])[0]
+    clean = model.denoise_frames(frames, ((rms * floors).sqrt())[:, None]) * frame_weights(256, 64)
     expected = overlap_add(clean[None], 64)[0, 192 : 192 + 3000].numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
     assert not np.allclose(got, Denoiser(model.module, config={"hop": 64}).denoise(x, offset=0.0))
+
+
+def test_floor_model_fused_and_framed_steps_agree():
+    """The fused op with given frame scales (float32 weights) and the torch framing (float64 weights, which
+    the fused kernel does not take) give one function, chunk after chunk."""
+    torch.manual_seed(1)
+    config = {"sample_rate": 1000.0, "hop": 32, "noise_floor_s": 0.2}
+    fused, framed = Denoiser(DDAE(), config=config), Denoiser(DDAE(), config=config)
+    framed.module.load_state_dict(fused.module.state_dict())
+    framed.module.double()
+    x = np.random.default_rng(4).standard_normal((2, 4000)) * np.linspace(0.05, 2, 4000)
+    np.testing.assert_allclose(framed.denoise(x), fused.denoise(x), rtol=1e-5, atol=1e-6)
+    streams = fused.stream(), framed.stream()
+    for chunk in np.array_split(x, 7, axis=1):
+        np.testing.assert_allclose(streams[1].process(chunk), streams[0].process(chunk), rtol=1e-5, atol=1e-6)
 
 
 def test_noise_floor_needs_a_sample_rate():

@@ -130,6 +130,54 @@ def test_bad_packed_weights():
         ops.ddae_pack_weights([weights[0].double()])
 
 
+def overlap_add_reference(padded, net, residual, hop, frame_weights, carry, frame_scales):
+    """The fused framing pipeline in plain float64 torch: frames, scales, network, weights, overlap-add."""
+    window = net.window
+    frames = padded.double().unfold(1, window, hop)  # (channels, K, window)
+    scales = frames.square().mean(dim=2).sqrt() if frame_scales is None else frame_scales.double()
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))[..., None]
+    clean = float64_reference((frames / safe).reshape(-1, window), net, residual).view(frames.shape)
+    weighted = clean * scales[..., None] * frame_weights.double()
+    out = torch.zeros(padded.shape[0], (frames.shape[1] - 1) * hop + window, dtype=torch.float64)
+    out[:, : window - hop] = carry.double()
+    for k in range(frames.shape[1]):
+        out[:, k * hop : k * hop + window] += weighted[:, k]
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("given_scales", [False, True])
+@pytest.mark.parametrize("residual", [False, True])
+def test_overlap_add_matches_plain_torch(dtype, given_scales, residual):
+    """Frames divided by their RMS or by given scales (a noise-floor model's), a zero frame giving zeros."""
+    net, hop = random_ddae(), 64
+    padded = torch.randn(3, 256 + 9 * hop, dtype=dtype)
+    padded[1, : 256 + hop] = 0  # the channel's first two frames are all zeros
+    frame_weights, carry = torch.rand(256, dtype=dtype), torch.randn(3, 256 - hop, dtype=dtype)
+    scales = torch.rand(3, 10, dtype=dtype) + 0.5 if given_scales else None
+    if given_scales:
+        scales[2, 4] = 0  # a zero scale contributes zeros, whatever the frame holds
+    weights, biases = [w.detach() for w in net.weights()], [b.detach() for b in net.biases()]
+    result = ops.ddae_overlap_add(padded, weights, biases, residual, hop, frame_weights, carry, None, scales)
+    assert result.dtype == dtype and result.shape == (3, 256 + 9 * hop)
+    expected = overlap_add_reference(padded, net, residual, hop, frame_weights, carry, scales)
+    assert relative_error(result, expected) <= 1e-5
+
+
+def test_overlap_add_opcheck_and_bad_scales():
+    net, hop = random_ddae((64, 96, 32, 64)), 16
+    weights, biases = [w.detach() for w in net.weights()], [b.detach() for b in net.biases()]
+    padded, frame_weights, carry = torch.randn(2, 64 + 5 * hop), torch.rand(64), torch.zeros(2, 64 - hop)
+    for scales in (None, torch.rand(2, 6) + 0.1):
+        args = (padded, weights, biases, False, hop, frame_weights, carry, None, scales)
+        torch.library.opcheck(torch.ops.pydenoise.ddae_overlap_add.default, args)
+    with pytest.raises(ValueError, match="frame_scales must be \\(2, 6\\)"):
+        ops.ddae_overlap_add(padded, weights, biases, False, hop, frame_weights, carry, None, torch.ones(2, 5))
+    with pytest.raises(ValueError, match="frame_scales must be"):
+        ops.ddae_overlap_add(padded, weights, biases, False, hop, frame_weights, carry, None,
+                             torch.ones(2, 6, dtype=torch.float64))
+
+
 def test_torch_compile_uses_the_fake_kernel():
     net = random_ddae()
     weights = [w.detach() for w in net.weights()]

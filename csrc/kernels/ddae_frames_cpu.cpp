@@ -8,10 +8,20 @@
 #include "kernels/ddae_frames.h"
 
 namespace pydenoise {
+namespace {
+
+template <typename T>
+T root_mean_square(const T* values, int count) {
+  T sum_squares = 0;
+  for (int j = 0; j < count; ++j) sum_squares += values[j] * values[j];
+  return std::sqrt(sum_squares / count);
+}
+
+}  // namespace
 
 template <typename T>
 void ddae_overlap_add_cpu(const DdaeNet& net, const T* padded, int64_t channels, int64_t length, int hop,
-                          const T* frame_weights, bool residual, T* out, int num_threads) {
+                          const T* frame_weights, const T* frame_scales, bool residual, T* out, int num_threads) {
   const int window = net.window();
   const int64_t frames = (length - window) / hop + 1;
   const int64_t batch = channels * frames;
@@ -25,9 +35,7 @@ void ddae_overlap_add_cpu(const DdaeNet& net, const T* padded, int64_t channels,
 #pragma omp parallel for schedule(static) num_threads(num_threads) if (batch > 64)
   for (int64_t b = 0; b < batch; ++b) {
     const T* frame = padded + (b / frames) * length + (b % frames) * hop;
-    T sum_squares = 0;
-    for (int j = 0; j < window; ++j) sum_squares += frame[j] * frame[j];
-    const T scale = std::sqrt(sum_squares / window);
+    const T scale = frame_scales != nullptr ? frame_scales[b] : root_mean_square(frame, window);
     const T inverse = scale > 0 ? T(1) / scale : T(0);  // an all-zero frame stays zero
     float* row = normalised + b * window;
     for (int j = 0; j < window; ++j) row[j] = static_cast<float>(frame[j] * inverse);
@@ -49,9 +57,9 @@ void ddae_overlap_add_cpu(const DdaeNet& net, const T* padded, int64_t channels,
   }
 }
 
-template void ddae_overlap_add_cpu<float>(const DdaeNet&, const float*, int64_t, int64_t, int, const float*, bool,
-                                          float*, int);
+template void ddae_overlap_add_cpu<float>(const DdaeNet&, const float*, int64_t, int64_t, int, const float*,
+                                          const float*, bool, float*, int);
 template void ddae_overlap_add_cpu<double>(const DdaeNet&, const double*, int64_t, int64_t, int, const double*,
-                                           bool, double*, int);
+                                           const double*, bool, double*, int);
 
 }  // namespace pydenoise

@@ -115,7 +115,8 @@ at::Tensor ddae_forward_cpu_op(const at::Tensor& frames_in, at::TensorList weigh
 
 at::Tensor ddae_overlap_add_cpu_op(const at::Tensor& padded_in, at::TensorList weights, at::TensorList biases,
                                    bool residual, int64_t hop, const at::Tensor& frame_weights,
-                                   const at::Tensor& carry, std::optional<at::TensorList> packed_weights) {
+                                   const at::Tensor& carry, std::optional<at::TensorList> packed_weights,
+                                   const std::optional<at::Tensor>& frame_scales) {
   TORCH_CHECK_VALUE(padded_in.device().is_cpu(), "ddae_overlap_add: padded must be on the CPU");
   TORCH_CHECK_TYPE(padded_in.scalar_type() == at::kFloat || padded_in.scalar_type() == at::kDouble,
                    "ddae_overlap_add: padded must be float32 or float64, got ", padded_in.scalar_type());
@@ -139,12 +140,22 @@ at::Tensor ddae_overlap_add_cpu_op(const at::Tensor& padded_in, at::TensorList w
   const at::Tensor padded = padded_in.contiguous();
   const at::Tensor weights_1d = frame_weights.contiguous();
   const int64_t frames = (padded.size(1) - window) / hop + 1;
+  at::Tensor scales;  // undefined: each frame's RMS
+  if (frame_scales.has_value()) {
+    const at::Tensor& given = *frame_scales;
+    TORCH_CHECK_VALUE(given.dim() == 2 && given.size(0) == channels && given.size(1) == frames &&
+                          given.scalar_type() == padded_in.scalar_type(),
+                      "ddae_overlap_add: frame_scales must be (", channels, ", ", frames,
+                      ") of the padded dtype (one per frame), got ", given.sizes());
+    scales = given.contiguous();
+  }
   at::Tensor out = at::zeros({channels, (frames - 1) * hop + window}, padded.options());
   out.narrow(1, 0, window - hop).copy_(carry);
   AT_DISPATCH_FLOATING_TYPES(padded.scalar_type(), "ddae_overlap_add", [&] {
     ddae_overlap_add_cpu<scalar_t>(net, padded.data_ptr<scalar_t>(), channels, padded.size(1), static_cast<int>(hop),
-                                   weights_1d.data_ptr<scalar_t>(), residual, out.data_ptr<scalar_t>(),
-                                   at::get_num_threads());
+                                   weights_1d.data_ptr<scalar_t>(),
+                                   scales.defined() ? scales.data_ptr<scalar_t>() : nullptr, residual,
+                                   out.data_ptr<scalar_t>(), at::get_num_threads());
   });
   return out;
 }
@@ -157,7 +168,7 @@ TORCH_LIBRARY_FRAGMENT(pydenoise, m) {
       "bool allow_tf32=False, Tensor[]? packed_weights=None) -> Tensor");
   m.def(
       "ddae_overlap_add(Tensor padded, Tensor[] weights, Tensor[] biases, bool residual, int hop, "
-      "Tensor frame_weights, Tensor carry, Tensor[]? packed_weights=None) -> Tensor");
+      "Tensor frame_weights, Tensor carry, Tensor[]? packed_weights=None, Tensor? frame_scales=None) -> Tensor");
   m.def("ddae_pack_weights(Tensor[] weights) -> Tensor[]");
 }
 
