@@ -107,7 +107,10 @@ def main(argv=None) -> int:
                         help="normalise by the noise floor tracked over this many seconds (default: by each "
                              "window's RMS alone)")
     parser.add_argument("--validate-every", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seeds the corpus, its split and the weights")
+    parser.add_argument("--batch-seed", type=int, default=None,
+                        help="seeds the stream of training mixes (default: --seed); a continuation run gives a new "
+                             "one so that it does not replay the mixes its base model was trained on")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     command = "nice -n 10 python " + shlex.join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
@@ -134,7 +137,7 @@ def main(argv=None) -> int:
     module.train()
     optimiser = torch.optim.Adam(module.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, args.steps, eta_min=args.lr / 50)
-    rng = np.random.default_rng([args.seed, 4])
+    rng = np.random.default_rng([args.seed if args.batch_seed is None else args.batch_seed, 4])
 
     def metadata(best_step: int, best: float, check: dict | None) -> dict:
         """The model file's config: data, command and scores so far (``check``: the final SI-SDR check)."""
@@ -143,7 +146,7 @@ def main(argv=None) -> int:
             "normalisation": "each window divided by " + ("its RMS" if args.noise_floor is None else
                                                          "sqrt(RMS x noise floor)"),
             "training": {
-                "command": command, "seed": args.seed, "mode": args.mode, "steps": args.steps, "best_step": best_step,
+                "command": command, "seed": args.seed, "batch_seed": args.batch_seed, "mode": args.mode, "steps": args.steps, "best_step": best_step,
                 "batch": args.batch, "lr": args.lr, "loss": "MSE of normalised windows weighted by scale^2",
                 "validation_loss": best, "snr_db": [-5.0, 20.0],
                 "data": f"{corpus.description}; {noises.describe()}; validation: 10% of the utterances held out",
