@@ -340,6 +340,12 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--hop", type=int, default=32, help="default hop stored in the model (default 32)")
     parser.add_argument("--snr", type=float, nargs=2, default=(-10.0, 40.0), metavar=("LOW", "HIGH"),
                         help="training SNR range in dB (default -10 40)")
+    parser.add_argument("--noise-floor", type=float, default=None, metavar="SECONDS",
+                        help="normalise each window by sqrt(RMS x noise floor), the floor tracked over this many "
+                             "seconds (default: by its RMS alone; or the --init model's)")
+    parser.add_argument("--trace-samples", type=int, default=1024,
+                        help="length of the training traces windows are cut from (default 1024; longer for a "
+                             "noise floor, which needs history)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--steps-per-epoch", type=int, default=250)
     parser.add_argument("--batch", type=int, default=None,
@@ -364,20 +370,23 @@ def _run_train(args) -> int:
         return run_image_training(args)
     from pydenoise.train import TrainConfig, command_line, train
 
-    settings = {"mode": args.mode or "nldae", "sample_rate": args.sample_rate or 100.0}
+    settings = {"mode": args.mode or "nldae", "sample_rate": args.sample_rate or 100.0,
+                "noise_floor_s": args.noise_floor}
     if args.init is not None:
         import pydenoise
 
         base = pydenoise.load(args.init)
         settings = {"mode": args.mode or ("nldae" if base.residual else "dae"),
-                    "sample_rate": args.sample_rate or base.sample_rate or 100.0}
+                    "sample_rate": args.sample_rate or base.sample_rate or 100.0,
+                    "noise_floor_s": args.noise_floor if args.noise_floor is not None else base.noise_floor_s}
     if args.widths is not None:
         if args.init is not None:
             raise SystemExit("pydenoise train: --widths cannot change the architecture of an --init model")
         settings["widths"] = tuple(args.widths)
     config = TrainConfig(
         output=args.output, init=args.init, signal_files=args.signal, noise_files=args.noise, hop=args.hop,
-        snr_db=tuple(args.snr), epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch=args.batch or 256,
+        snr_db=tuple(args.snr), trace_samples=args.trace_samples, epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch, batch=args.batch or 256,
         lr=args.lr, patience=args.patience, validation_windows=args.validation_windows, seed=args.seed,
         device=args.device, resume=args.resume, progress=not args.no_progress, command=command_line(args.argv),
         **settings,

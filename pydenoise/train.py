@@ -35,7 +35,7 @@ import torch
 
 from pydenoise import noise as noise_gen
 from pydenoise import synth
-from pydenoise.denoiser import load, normalise_frames
+from pydenoise.denoiser import floor_history, load, normalise_frames
 from pydenoise.nn import DEFAULT_WIDTHS, DDAE, save_model
 
 __all__ = ["TrainConfig", "TrainResult", "SyntheticSignals", "RecordedSignals", "NoiseMixture", "train",
@@ -65,6 +65,11 @@ class TrainConfig:
         Range of the SNR (dB) each training trace is mixed at, uniform.
     event_window_share : float
         Share of the training windows placed where the clean trace has energy (the rest: uniform offsets).
+    noise_floor_s : float or None
+        Train a noise-floor model (see :func:`pydenoise.denoiser.normalise_frames`): each window is divided by
+        ``sqrt(RMS · floor)``, the floor being the smallest RMS of the windows ``hop`` apart over the preceding
+        ``noise_floor_s`` seconds of its trace, as a stream tracks it. ``trace_samples`` should then span
+        several such histories. None: each window is divided by its RMS.
     """
 
     output: str
@@ -79,6 +84,7 @@ class TrainConfig:
     trace_samples: int = 1024
     windows_per_trace: int = 8
     event_window_share: float = 0.5
+    noise_floor_s: float | None = None
     batch: int = 256
     epochs: int = 40
     steps_per_epoch: int = 250
@@ -108,6 +114,8 @@ class TrainConfig:
             raise ValueError(f"batch ({self.batch}) must be a multiple of windows_per_trace ({self.windows_per_trace})")
         if not 0 <= self.event_window_share <= 1:
             raise ValueError(f"event_window_share must lie in [0, 1], got {self.event_window_share}")
+        if self.noise_floor_s is not None and not self.noise_floor_s > 0:
+            raise ValueError(f"noise_floor_s must be > 0 seconds, got {self.noise_floor_s}")
         if not 0 < self.lr_final <= self.lr:
             raise ValueError(f"need 0 < lr_final <= lr, got lr={self.lr}, lr_final={self.lr_final}")
 
@@ -248,7 +256,8 @@ class NoiseMixture:
 
 
 def make_windows(signals, noises, config: TrainConfig, window: int, rng: np.random.Generator):
-    """One batch: ``(noisy, clean)`` windows of ``(config.batch, window)``, float64, not yet normalised.
+    """One batch: ``(noisy, clean, floor)``: windows ``(config.batch, window)``, float64, not yet normalised,
+    and each noisy window's noise floor ``(config.batch, 1)`` (None unless ``config.noise_floor_s``).
 
     Traces of ``config.trace_samples`` are mixed at an SNR drawn uniformly from ``config.snr_db`` (event-free
     traces get noise alone), then ``config.windows_per_trace`` windows are cut from each at random offsets.
@@ -263,9 +272,25 @@ def make_windows(signals, noises, config: TrainConfig, window: int, rng: np.rand
     if has_signal.any():
         noisy[has_signal] = noise_gen.mix(clean[has_signal], noise[has_signal], snr)
     starts = _window_starts(clean, window, config.windows_per_trace, config.event_window_share, rng)
+    floor = None
+    if config.noise_floor_s is not None:
+        history = floor_history(config.noise_floor_s, config.sample_rate, config.hop)
+        floor = _window_floors(noisy, starts, window, config.hop, history).reshape(-1, 1)
     starts = starts[:, :, None] + np.arange(window)
     rows = np.arange(traces)[:, None, None]
-    return noisy[rows, starts].reshape(-1, window), clean[rows, starts].reshape(-1, window)
+    return noisy[rows, starts].reshape(-1, window), clean[rows, starts].reshape(-1, window), floor
+
+
+def _window_floors(noisy: np.ndarray, starts: np.ndarray, window: int, hop: int, history: int) -> np.ndarray:
+    """``(traces, count)`` noise floors of the windows at ``starts``: the smallest RMS of the window and of the
+    ``history - 1`` windows before it, ``hop`` apart, that lie in the trace (a :class:`NoiseFloor` over a
+    stream of the trace; near the trace's start the history is shorter, as at a stream's start)."""
+    energy = np.cumsum(np.pad(noisy**2, ((0, 0), (1, 0))), axis=1)
+    positions = noisy.shape[1] - window + 1
+    rms = np.sqrt(np.maximum(energy[:, window:] - energy[:, :positions], 0.0) / window)
+    earlier = starts[:, :, None] - hop * np.arange(history)  # (traces, count, history)
+    candidates = rms[np.arange(noisy.shape[0])[:, None, None], earlier.clip(0)]
+    return np.where(earlier >= 0, candidates, np.inf).min(axis=2)
 
 
 def _window_starts(clean: np.ndarray, window: int, count: int, event_share: float, rng) -> np.ndarray:
@@ -285,14 +310,17 @@ def _window_starts(clean: np.ndarray, window: int, count: int, event_share: floa
     return np.where(by_energy, drawn, starts)
 
 
-def network_pair(noisy: np.ndarray, clean: np.ndarray, residual: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
+def network_pair(noisy: np.ndarray, clean: np.ndarray, floor: np.ndarray | None, residual: bool,
+                 device) -> tuple[torch.Tensor, torch.Tensor]:
     """Network input and target (float32 on ``device``) for a batch of windows.
 
-    Each noisy window is normalised by :func:`~pydenoise.denoiser.normalise_frames`, exactly as inference does,
-    and the clean window is divided by the same scale. The target is that clean window (DAE), or the noise
-    ``input - clean`` (nlDAE, ``residual=True``).
+    Each noisy window is normalised by :func:`~pydenoise.denoiser.normalise_frames` (with its noise ``floor``
+    ``(B, 1)`` for a noise-floor model), exactly as inference does, and the clean window is divided by the
+    same scale. The target is that clean window (DAE), or the noise ``input - clean`` (nlDAE,
+    ``residual=True``).
     """
-    normalised, scale = normalise_frames(torch.from_numpy(noisy))
+    floor = None if floor is None else torch.from_numpy(floor)
+    normalised, scale = normalise_frames(torch.from_numpy(noisy), floor)
     clean_target = torch.from_numpy(clean) / torch.where(scale > 0, scale, torch.ones_like(scale))
     target = normalised - clean_target if residual else clean_target
     return normalised.to(device, torch.float32), target.to(device, torch.float32)
@@ -325,6 +353,9 @@ def _initial_module(config: TrainConfig) -> tuple[DDAE, dict]:
     if base.sample_rate is not None and base.sample_rate != config.sample_rate:
         raise ValueError(f"init model {config.init!r} is trained at {base.sample_rate} Hz but sample_rate is "
                          f"{config.sample_rate} Hz")
+    if base.noise_floor_s != config.noise_floor_s:
+        raise ValueError(f"init model {config.init!r} has noise floor {base.noise_floor_s} s but noise_floor_s is "
+                         f"{config.noise_floor_s}")
     if base.residual != (config.mode == "nldae"):
         raise ValueError(f"init model {config.init!r} is {'nldae' if base.residual else 'dae'} but mode is "
                          f"{config.mode!r}")
@@ -344,7 +375,8 @@ def _validation_set(sources, config, window, residual, device):
     rng = np.random.default_rng([config.seed, 2**31 - 1])  # a stream the training steps never use
     batches = []
     for _ in range(math.ceil(config.validation_windows / config.batch)):
-        batches.append(network_pair(*make_windows(signals, noises, config, window, rng), residual, device))
+        batches.append(network_pair(*make_windows(signals, noises, config, window, rng), residual=residual,
+                                    device=device))
     return batches
 
 
@@ -380,7 +412,11 @@ def _metadata(config, module, base_config, sources, best_loss, best_epoch, epoch
     meta = {k: v for k, v in base_config.items() if k not in ("kind", "widths", "residual", "training")}
     meta.update(sample_rate=config.sample_rate, hop=config.hop, window=module.window,
                 domain=meta.get("domain", "seismic"),
-                normalisation="channel mean removed; each window divided by its RMS")
+                normalisation="channel mean removed; each window divided by " + (
+                    "its RMS" if config.noise_floor_s is None else "sqrt(RMS x noise floor)"))
+    meta.pop("noise_floor_s", None)
+    if config.noise_floor_s is not None:
+        meta["noise_floor_s"] = config.noise_floor_s
     training = {
         "command": config.command, "mode": config.mode, "seed": config.seed, "epochs": epochs_run,
         "best_epoch": best_epoch, "steps_per_epoch": config.steps_per_epoch, "batch": config.batch,
@@ -431,7 +467,8 @@ def train(config: TrainConfig, announce=print) -> TrainResult:
         for step_in_epoch in bar:
             step = (epoch - 1) * config.steps_per_epoch + step_in_epoch
             rng = np.random.default_rng([config.seed, step])
-            x, y = network_pair(*make_windows(signals, noises, config, window, rng), module.residual, device)
+            x, y = network_pair(*make_windows(signals, noises, config, window, rng), residual=module.residual,
+                                device=device)
             loss = torch.nn.functional.mse_loss(module(x), y)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

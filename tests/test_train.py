@@ -9,8 +9,9 @@ import torch
 
 import pydenoise
 from pydenoise import noise, synth
+from pydenoise import train as train_module
 from pydenoise.cli import main
-from pydenoise.denoiser import normalise_frames
+from pydenoise.denoiser import NoiseFloor, normalise_frames
 from pydenoise.train import NoiseMixture, SyntheticSignals, TrainConfig, make_windows, network_pair, train
 
 TINY = {"widths": (256, 64, 32, 64, 256), "epochs": 2, "steps_per_epoch": 3, "batch": 32, "trace_samples": 512,
@@ -65,21 +66,45 @@ def test_targets_use_the_inference_normalisation():
     config = TrainConfig(output="unused", batch=32, trace_samples=512)
     rng = np.random.default_rng(0)
     noises = NoiseMixture([noise.white(5000, rng=1)], ["white"], 100.0)
-    noisy, clean = make_windows(SyntheticSignals(100.0), noises, config, 256, rng)
-    x, target = network_pair(noisy, clean, residual=False, device="cpu")
+    noisy, clean, floor = make_windows(SyntheticSignals(100.0), noises, config, 256, rng)
+    assert floor is None
+    x, target = network_pair(noisy, clean, floor, residual=False, device="cpu")
     normalised, scale = normalise_frames(torch.from_numpy(noisy))
     torch.testing.assert_close(x, normalised.float())
     torch.testing.assert_close((target.double() * scale).float(), torch.from_numpy(clean).float(), atol=1e-4,
                                rtol=1e-4)
-    x, noise_target = network_pair(noisy, clean, residual=True, device="cpu")
+    x, noise_target = network_pair(noisy, clean, floor, residual=True, device="cpu")
     torch.testing.assert_close(noise_target, x - target, atol=1e-5, rtol=1e-5)
+
+
+def test_training_floors_are_what_a_stream_tracks():
+    """A window's training floor equals the NoiseFloor of inference over the frames of its trace on its grid."""
+    rng = np.random.default_rng(5)
+    noisy = rng.standard_normal((3, 3000)) * np.exp(rng.uniform(-3, 3, (3, 1))) * np.linspace(2, 0.5, 3000)
+    starts = rng.integers(0, 3000 - 256 + 1, (3, 6))
+    got = train_module._window_floors(noisy, starts, 256, 32, history=20)
+    for trace, row in enumerate(starts):
+        for column, start in enumerate(row):
+            grid = torch.from_numpy(noisy[trace, start % 32 :]).unfold(0, 256, 32)
+            floors = NoiseFloor(20).update(grid.square().mean(dim=1).sqrt()[None])[0]
+            assert got[trace, column] == pytest.approx(float(floors[start // 32]), rel=1e-9)
+
+
+def test_noise_floor_model_trains_and_loads_as_one(tmp_path):
+    result = train(TrainConfig(output=str(tmp_path / "floor.safetensors"), noise_floor_s=3.0, **TINY), _quiet)
+    model = pydenoise.load(result.model_path)
+    assert model.noise_floor_s == 3.0 and "sqrt(RMS x noise floor)" in model.config["normalisation"]
+    with pytest.raises(ValueError, match="noise_floor_s must be > 0"):
+        train(TrainConfig(output=str(tmp_path / "bad.safetensors"), noise_floor_s=0.0, **TINY), _quiet)
+    with pytest.raises(ValueError, match="noise floor"):
+        train(TrainConfig(output=str(tmp_path / "tuned.safetensors"), init=result.model_path, **TINY), _quiet)
 
 
 def test_windows_favour_the_event():
     config = TrainConfig(output="unused", batch=512, windows_per_trace=64, trace_samples=2048)
     rng = np.random.default_rng(1)
     noises = NoiseMixture([noise.white(5000, rng=1)], ["white"], 100.0)
-    _, clean = make_windows(SyntheticSignals(100.0), noises, config, 256, rng)
+    _, clean, _ = make_windows(SyntheticSignals(100.0), noises, config, 256, rng)
     assert (np.abs(clean).max(axis=1) > 0).mean() > 0.6
 
 
