@@ -343,9 +343,9 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--noise-floor", type=float, default=None, metavar="SECONDS",
                         help="normalise each window by sqrt(RMS x noise floor), the floor tracked over this many "
                              "seconds (default: by its RMS alone; or the --init model's)")
-    parser.add_argument("--trace-samples", type=int, default=1024,
-                        help="length of the training traces windows are cut from (default 1024; longer for a "
-                             "noise floor, which needs history)")
+    parser.add_argument("--trace-samples", type=int, default=None,
+                        help="length of the training traces windows are cut from (default 1024, or two noise-floor "
+                             "histories if longer)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--steps-per-epoch", type=int, default=250)
     parser.add_argument("--batch", type=int, default=None,

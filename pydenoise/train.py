@@ -68,8 +68,10 @@ class TrainConfig:
     noise_floor_s : float or None
         Train a noise-floor model (see :func:`pydenoise.denoiser.normalise_frames`): each window is divided by
         ``sqrt(RMS · floor)``, the floor being the smallest RMS of the windows ``hop`` apart over the preceding
-        ``noise_floor_s`` seconds of its trace, as a stream tracks it. ``trace_samples`` should then span
-        several such histories. None: each window is divided by its RMS.
+        ``noise_floor_s`` seconds of its trace, as a stream tracks it. None: each window is divided by its RMS.
+    trace_samples : int or None
+        Length of the traces windows are cut from. None: 1024, or for a noise-floor model two floor histories
+        (so that most windows have a whole history behind them), whichever is longer.
     """
 
     output: str
@@ -81,7 +83,7 @@ class TrainConfig:
     signal_files: list = dataclasses.field(default_factory=list)
     noise_files: list = dataclasses.field(default_factory=list)
     snr_db: tuple = (-10.0, 40.0)
-    trace_samples: int = 1024
+    trace_samples: int | None = None
     windows_per_trace: int = 8
     event_window_share: float = 0.5
     noise_floor_s: float | None = None
@@ -97,6 +99,11 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
     command: str = ""
+
+    def __post_init__(self):
+        if self.trace_samples is None:
+            span = 0 if self.noise_floor_s is None else 2 * math.ceil(self.noise_floor_s * self.sample_rate)
+            self.trace_samples = max(1024, span)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first invalid setting."""

@@ -93,6 +93,8 @@ def test_training_floors_are_what_a_stream_tracks():
 def test_noise_floor_model_trains_and_loads_as_one(tmp_path):
     result = train(TrainConfig(output=str(tmp_path / "floor.safetensors"), noise_floor_s=3.0, **TINY), _quiet)
     model = pydenoise.load(result.model_path)
+    assert TrainConfig(output="unused", noise_floor_s=20.0).trace_samples == 4000  # two 20 s histories at 100 Hz
+    assert TrainConfig(output="unused").trace_samples == 1024
     assert model.noise_floor_s == 3.0 and "sqrt(RMS x noise floor)" in model.config["normalisation"]
     with pytest.raises(ValueError, match="noise_floor_s must be > 0"):
         train(TrainConfig(output=str(tmp_path / "bad.safetensors"), noise_floor_s=0.0, **TINY), _quiet)
