@@ -146,7 +146,8 @@ def write_results(lines: list[str], args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="model name or path (default: random DDAE; timing does not depend on it)")
+    parser.add_argument("--model", help="model name or path (default: random DDAE of the default widths, normalised by RMS; timing "
+                             "depends on the widths and on noise-floor normalisation, not on the weights)")
     parser.add_argument("--hop", type=int, default=64, help="hop of the random model (default 64)")
     parser.add_argument("--hops", type=lambda s: [int(h) for h in s.split(",")], default=[64, 128, 256],
                         help="hops for case (a), the first also for (b) (default 64,128,256)")

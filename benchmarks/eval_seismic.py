@@ -219,7 +219,12 @@ def markdown(table, per_record, target_lines, command, models) -> str:
             "energy below 0.1 Hz, NZ.CRLZ below 1 Hz, and BW.RJOB carries its own 0.1-0.3 Hz microseism (45 % of "
             "its energy), all counted as signal here; in a 2.56 s window such content looks like the microseism "
             "that dominates the added noise, and the models remove it. On the short-period local records "
-            "(BW.UH1-4, RNON) the nlDAE comes within 0-3 dB of the oracle band-pass.", ""]
+            "(BW.UH1-4, RNON) in `ref_unknown` noise the nlDAE beats the oracle band-pass at -5 and 0 dB; in pink "
+            "noise it trails it on BW.UH1-3 by 0.4-2.6 dB (and beats it on BW.UH4 and RNON at 0 and 5 dB), "
+            "because it removes little noise above a few Hz (pure pink noise "
+            "loses 14-18 dB below 3 Hz, 4 dB at 3-10 Hz, almost none above): a noise-learning network must "
+            "reproduce the noise it subtracts, which it learns for the smooth microseism but hardly for "
+            "broadband noise.", ""]
     return "\n".join(out)
 
 
