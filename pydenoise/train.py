@@ -421,8 +421,7 @@ def _metadata(config, module, base_config, sources, best_loss, best_epoch, epoch
                 domain=meta.get("domain", "seismic"),
                 normalisation="channel mean removed; each window divided by " + (
                     "its RMS" if config.noise_floor_s is None else "sqrt(RMS x noise floor)"))
-    meta.pop("noise_floor_s", None)
-    if config.noise_floor_s is not None:
+    if config.noise_floor_s is not None:  # an --init model's floor equals it (checked)
         meta["noise_floor_s"] = config.noise_floor_s
     training = {
         "command": config.command, "mode": config.mode, "seed": config.seed, "epochs": epochs_run,
