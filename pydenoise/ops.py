@@ -114,7 +114,7 @@ def ddae_overlap_add(
     ``window - hop`` samples start from ``carry``. A frame's scale is its RMS, or ``frame_scales[c, k]``
     ``(channels, K)`` if given (a noise-floor model's :func:`~pydenoise.denoiser.normalisation_scale`).
     ``padded``, ``frame_weights``, ``carry`` and ``frame_scales`` share a dtype (float32 or float64, in which
-    scales and sums are computed). A frame of scale 0 (all zeros) contributes zeros.
+    scales and sums are computed); given scales must be >= 0. A frame of scale 0 (all zeros) contributes zeros.
     ``packed_weights``: as in :func:`ddae_forward`.
     :meth:`pydenoise.Denoiser.denoise_overlap_add` is the same function in plain torch (any device).
     """

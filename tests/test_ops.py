@@ -176,6 +176,11 @@ def test_overlap_add_opcheck_and_bad_scales():
     with pytest.raises(ValueError, match="frame_scales must be"):
         ops.ddae_overlap_add(padded, weights, biases, False, hop, frame_weights, carry, None,
                              torch.ones(2, 6, dtype=torch.float64))
+    for bad in (-1.0, float("nan")):
+        scales = torch.ones(2, 6)
+        scales[1, 3] = bad
+        with pytest.raises(ValueError, match="frame_scales must be >= 0"):
+            ops.ddae_overlap_add(padded, weights, biases, False, hop, frame_weights, carry, None, scales)
 
 
 def test_torch_compile_uses_the_fake_kernel():

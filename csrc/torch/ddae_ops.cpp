@@ -2,6 +2,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -152,10 +153,13 @@ at::Tensor ddae_overlap_add_cpu_op(const at::Tensor& padded_in, at::TensorList w
   at::Tensor out = at::zeros({channels, (frames - 1) * hop + window}, padded.options());
   out.narrow(1, 0, window - hop).copy_(carry);
   AT_DISPATCH_FLOATING_TYPES(padded.scalar_type(), "ddae_overlap_add", [&] {
+    const scalar_t* scale_values = scales.defined() ? scales.data_ptr<scalar_t>() : nullptr;
+    TORCH_CHECK_VALUE(scale_values == nullptr || std::all_of(scale_values, scale_values + scales.numel(),
+                                                             [](scalar_t value) { return value >= 0; }),
+                      "ddae_overlap_add: frame_scales must be >= 0 (no NaN)");
     ddae_overlap_add_cpu<scalar_t>(net, padded.data_ptr<scalar_t>(), channels, padded.size(1), static_cast<int>(hop),
-                                   weights_1d.data_ptr<scalar_t>(),
-                                   scales.defined() ? scales.data_ptr<scalar_t>() : nullptr, residual,
-                                   out.data_ptr<scalar_t>(), at::get_num_threads());
+                                   weights_1d.data_ptr<scalar_t>(), scale_values, residual, out.data_ptr<scalar_t>(),
+                                   at::get_num_threads());
   });
   return out;
 }
