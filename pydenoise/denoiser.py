@@ -46,6 +46,7 @@ __all__ = [
     "normalise_frames",
     "normalisation_scale",
     "NoiseFloor",
+    "window_floors",
     "floor_history",
     "channel_offset",
 ]
@@ -214,6 +215,21 @@ class NoiseFloor:
         floors = joined.unfold(1, self.history, 1).amin(dim=2)
         self._recent = joined[:, joined.shape[1] - self.history + 1 :]
         return torch.minimum(floors, rms)
+
+
+def window_floors(signal: np.ndarray, starts: np.ndarray, window: int, hop: int, history: int) -> np.ndarray:
+    """Noise floors of windows cut at ``starts`` ``(rows, count)`` from ``signal`` ``(rows, samples)``, as a
+    :class:`NoiseFloor` over a stream of each row tracks them (for training windows at any offset).
+
+    A window's floor is the smallest RMS of itself and the ``history - 1`` windows before it, ``hop`` apart,
+    that lie in the row; near the row's start the history is shorter, as at a stream's start.
+    """
+    energy = np.cumsum(np.pad(signal**2, ((0, 0), (1, 0))), axis=1)  # window energies in O(1) each
+    positions = signal.shape[1] - window + 1
+    rms = np.sqrt(np.maximum(energy[:, window:] - energy[:, :positions], 0.0) / window)
+    earlier = starts[:, :, None] - hop * np.arange(history)  # (rows, count, history)
+    candidates = rms[np.arange(signal.shape[0])[:, None, None], earlier.clip(0)]
+    return np.where(earlier >= 0, candidates, np.inf).min(axis=2)
 
 
 def pad_edges(signal: torch.Tensor, left: int, right: int) -> torch.Tensor:

@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from pydenoise.denoiser import NoiseFloor
+from pydenoise.denoiser import window_floors
 from pydenoise.noise import unit_rms
 from pydenoise.noise import white as white_noise
 
@@ -463,14 +462,14 @@ def training_batch(signals, noises, batch: int, rng: np.random.Generator, window
     noisy = mix(clean, noises.sample(segments, segment + lead, rng), rng.uniform(*snr_db, segments))
     gain = 1.0 / np.sqrt(np.mean(noisy**2, axis=1, keepdims=True))  # unit-RMS segments: comparable windows
     noisy, clean = noisy * gain, clean * gain
-    rows = np.arange(segments)[:, None]
     if floor_history is None:
         starts = rng.integers(0, segment - window + 1, (segments, windows_per_segment))
-    else:
-        frames = torch.from_numpy(noisy).unfold(1, window, hop)
-        floors = NoiseFloor(floor_history).update(frames.square().mean(dim=2).sqrt()).numpy()
-        frame_index = rng.integers(floor_history, frames.shape[1], (segments, windows_per_segment))
-        starts = frame_index * hop
+    else:  # on the hop grid, a whole history of frames after the segment's start
+        frames = (segment + lead - window) // hop + 1
+        starts = rng.integers(floor_history, frames, (segments, windows_per_segment)) * hop
     offsets = starts[..., None] + np.arange(window)
-    pair = noisy[rows[..., None], offsets].reshape(-1, window), clean[rows[..., None], offsets].reshape(-1, window)
-    return pair if floor_history is None else (*pair, floors[rows, frame_index].reshape(-1, 1))
+    rows = np.arange(segments)[:, None, None]
+    pair = noisy[rows, offsets].reshape(-1, window), clean[rows, offsets].reshape(-1, window)
+    if floor_history is None:
+        return pair
+    return (*pair, window_floors(noisy, starts, window, hop, floor_history).reshape(-1, 1))

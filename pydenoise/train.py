@@ -35,7 +35,7 @@ import torch
 
 from pydenoise import noise as noise_gen
 from pydenoise import synth
-from pydenoise.denoiser import floor_history, load, normalise_frames
+from pydenoise.denoiser import floor_history, load, normalise_frames, window_floors
 from pydenoise.nn import DEFAULT_WIDTHS, DDAE, save_model
 
 __all__ = ["TrainConfig", "TrainResult", "SyntheticSignals", "RecordedSignals", "NoiseMixture", "train",
@@ -282,22 +282,10 @@ def make_windows(signals, noises, config: TrainConfig, window: int, rng: np.rand
     floor = None
     if config.noise_floor_s is not None:
         history = floor_history(config.noise_floor_s, config.sample_rate, config.hop)
-        floor = _window_floors(noisy, starts, window, config.hop, history).reshape(-1, 1)
+        floor = window_floors(noisy, starts, window, config.hop, history).reshape(-1, 1)
     starts = starts[:, :, None] + np.arange(window)
     rows = np.arange(traces)[:, None, None]
     return noisy[rows, starts].reshape(-1, window), clean[rows, starts].reshape(-1, window), floor
-
-
-def _window_floors(noisy: np.ndarray, starts: np.ndarray, window: int, hop: int, history: int) -> np.ndarray:
-    """``(traces, count)`` noise floors of the windows at ``starts``: the smallest RMS of the window and of the
-    ``history - 1`` windows before it, ``hop`` apart, that lie in the trace (a :class:`NoiseFloor` over a
-    stream of the trace; near the trace's start the history is shorter, as at a stream's start)."""
-    energy = np.cumsum(np.pad(noisy**2, ((0, 0), (1, 0))), axis=1)
-    positions = noisy.shape[1] - window + 1
-    rms = np.sqrt(np.maximum(energy[:, window:] - energy[:, :positions], 0.0) / window)
-    earlier = starts[:, :, None] - hop * np.arange(history)  # (traces, count, history)
-    candidates = rms[np.arange(noisy.shape[0])[:, None, None], earlier.clip(0)]
-    return np.where(earlier >= 0, candidates, np.inf).min(axis=2)
 
 
 def _window_starts(clean: np.ndarray, window: int, count: int, event_share: float, rng) -> np.ndarray:

@@ -150,9 +150,9 @@ def main(argv=None) -> int:
             "normalisation": "each window divided by " + ("its RMS" if args.noise_floor is None else
                                                          "sqrt(RMS x noise floor)"),
             "training": {
-                "command": command, "seed": args.seed, "batch_seed": args.batch_seed, "mode": args.mode, "steps": args.steps, "best_step": best_step,
-                "batch": args.batch, "lr": args.lr, "loss": "MSE of normalised windows weighted by scale^2",
-                "validation_loss": best, "snr_db": [-5.0, 20.0],
+                "command": command, "seed": args.seed, "batch_seed": args.batch_seed, "mode": args.mode,
+                "steps": args.steps, "best_step": best_step, "batch": args.batch, "lr": args.lr,
+                "loss": "MSE of normalised windows weighted by scale^2", "validation_loss": best, "snr_db": [-5.0, 20.0],
                 "data": f"{corpus.description}; {noises.describe()}; validation: 10% of the utterances held out",
                 "held_out_si_sdr_db": check, "seconds": round(time.perf_counter() - started),
             },

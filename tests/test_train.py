@@ -9,9 +9,8 @@ import torch
 
 import pydenoise
 from pydenoise import noise, synth
-from pydenoise import train as train_module
 from pydenoise.cli import main
-from pydenoise.denoiser import NoiseFloor, normalise_frames
+from pydenoise.denoiser import NoiseFloor, normalise_frames, window_floors
 from pydenoise.train import NoiseMixture, SyntheticSignals, TrainConfig, make_windows, network_pair, train
 
 TINY = {"widths": (256, 64, 32, 64, 256), "epochs": 2, "steps_per_epoch": 3, "batch": 32, "trace_samples": 512,
@@ -82,7 +81,7 @@ def test_training_floors_are_what_a_stream_tracks():
     rng = np.random.default_rng(5)
     noisy = rng.standard_normal((3, 3000)) * np.exp(rng.uniform(-3, 3, (3, 1))) * np.linspace(2, 0.5, 3000)
     starts = rng.integers(0, 3000 - 256 + 1, (3, 6))
-    got = train_module._window_floors(noisy, starts, 256, 32, history=20)
+    got = window_floors(noisy, starts, 256, 32, history=20)
     for trace, row in enumerate(starts):
         for column, start in enumerate(row):
             grid = torch.from_numpy(noisy[trace, start % 32 :]).unfold(0, 256, 32)
