@@ -389,7 +389,10 @@ class LiveProcessor:
 
     def __init__(self, model: Denoiser, device_rate: int, channels: int = 1, blocksize: int = 0,
                  hop: int | None = None, max_block: int = 4096, record_times: int = 100_000):
-        self.stream = model.stream(hop)
+        # Sound cards carry no DC level to remove, and a known offset lets the stream frame from the first sample
+        # on: waiting for a first window to measure it released 16 frames of work into one 1.3 ms callback.
+        self.stream = model.stream(hop, offset=0.0)
+        self.stream.process(np.zeros((channels, 0), np.float32))  # binds the network now, not in a callback
         self.channels = channels
         model_rate = _model_rate(model, device_rate)
         if model_rate != int(model_rate):

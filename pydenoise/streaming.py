@@ -61,8 +61,9 @@ class StreamingDenoiser:
     Chunks may be empty. Output has the same layout, with a sample count that is a multiple of ``hop`` (the
     last output of :meth:`flush` excepted).
 
-    The model's tensors are bound when the first sample arrives: after changing the model (training it,
-    ``load_state_dict``, ``.bfloat16()``), :meth:`reset` the stream or start a new one.
+    The model's tensors are bound when the first chunk arrives, an empty one too (so that a live audio stream
+    can pay for that before its first callback): after changing the model (training it, ``load_state_dict``,
+    ``.bfloat16()``), :meth:`reset` the stream or start a new one.
 
     On the CPU the per-chunk bookkeeping runs on numpy views of the state (a torch op costs several times a
     numpy one on a 64-sample chunk, and at 48 kHz such a chunk lasts 1.3 ms): only the network is a torch op.
@@ -112,7 +113,7 @@ class StreamingDenoiser:
         self._buffers = None
         self._filled = 0
         self._overlap = None  # overlap-add sums of the `latency` samples after the last final one
-        self._network = None  # Denoiser.overlap_add_step, bound at the first sample
+        self._network = None  # Denoiser.overlap_add_step, bound by the first chunk
         self._frames = 0  # frames denoised so far
         self._padding_left = self.latency  # left-padding samples not yet dropped from the output
 
@@ -176,6 +177,7 @@ class StreamingDenoiser:
         if self._layout is None:
             self._layout = layout
             self._on_cpu = signal.device.type == "cpu"
+            self._network = self.denoiser.overlap_add_step(self.hop, signal.dtype, signal.device)
             self._empty = self._host(signal[:, :0])  # (channels, 0): "no output", never written to
             self._held = self._empty
             if self._offset_request is not None:
@@ -242,7 +244,6 @@ class StreamingDenoiser:
         self._buffers[0][:, : self.latency] = first
         self._filled = self.latency
         self._overlap = self._host(torch.zeros(channels, self.latency, dtype=dtype, device=device))
-        self._network = self.denoiser.overlap_add_step(self.hop, dtype, device)
 
     def _advance(self, pending):
         """Denoise every complete frame of ``pending``; keep the rest; return the samples that became final."""

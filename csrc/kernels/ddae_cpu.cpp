@@ -118,7 +118,8 @@ void forward_row_parallel(const DdaeNet& net, const float* frames, int64_t batch
   const int64_t per_thread = (batch + threads - 1) / threads;
   const int block_rows = static_cast<int>(std::min<int64_t>(kRowBlock, (per_thread + 5) / 6 * 6));
   const int64_t blocks = (batch + block_rows - 1) / block_rows;
-  const size_t scratch_floats = size_t{2} * kRowBlock * net.max_width();
+  // Sized by the blocks actually run: a stream's one-row calls then touch 48 KB, not 512 KB, on a first call.
+  const size_t scratch_floats = size_t{2} * block_rows * net.max_width();
   const bool pack_now = !net.prepacked && batch >= kMinBatchToPack && cpu_has_avx2();
   float* packed_buffer = nullptr;
   if (pack_now) {
