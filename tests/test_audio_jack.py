@@ -117,7 +117,7 @@ def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
     }
     if not all(realtime.values()) and summary["cpu_load"] < 0.5:
         # The callback used under half of each period's CPU time on average: the host's scheduling or a rare
-        # slow period (the first network call in the audio thread, which reads the weights from memory) lost
+        # slow period (the first network call in the audio thread: per-thread set-up, cold caches) lost
         # real time, which this test cannot tell apart.
         pytest.skip(f"real time lost at under half the CPU budget (host scheduling or rare slow periods): {summary}")
     assert all(realtime.values()), summary
