@@ -354,8 +354,9 @@ class LiveProcessor:
     """The work of the live duplex callback: device blocks in, denoised blocks out at a fixed delay.
 
     Input ``(frames, channels)`` at the device rate is resampled to the model rate (if they differ), fed to a
-    :class:`~pydenoise.streaming.StreamingDenoiser`, resampled back and queued in an :class:`OutputBuffer`
-    primed with just enough zeros that a block is always ready; all buffers are allocated up front.
+    :class:`~pydenoise.streaming.StreamingDenoiser` (offset 0: no DC level is removed, so it frames from the
+    first sample on), resampled back and queued in an :class:`OutputBuffer` primed with just enough zeros that
+    a block is always ready; all buffers are allocated and the network bound up front.
 
     Parameters
     ----------
