@@ -127,13 +127,21 @@ def atomic_path(destination: Path):
         raise
 
 
+def _trace_model(args, default: str):
+    """The ``--model`` (or ``default``) as a Denoiser, with its spectral post-filter if ``--postfilter`` asks."""
+    from pydenoise.denoiser import load
+
+    model = load(args.model or default)
+    return model.with_postfilter() if args.postfilter else model
+
+
 def _denoise_seismic_file(source: Path, destination: Path, args) -> None:
     from pydenoise import seismic
 
     before = seismic.read(source)
     same_name = destination.name == source.name  # folder output: a name without a known extension keeps the format
     output_format = seismic.output_format(destination, fallback=before[0].stats.get("_format") if same_name else None)
-    after = seismic.denoise(before, model=args.model or "seismic", hop=args.hop, resample=not args.no_resample)
+    after = seismic.denoise(before, model=_trace_model(args, "seismic"), hop=args.hop, resample=not args.no_resample)
     with atomic_path(destination) as temporary:
         seismic.write(after, temporary, output_format)
     if args.plot:
@@ -148,7 +156,7 @@ def _denoise_audio_file(source: Path, destination: Path, args) -> None:
         print(f"pydenoise denoise: {source}: {message}", file=sys.stderr)
 
     with atomic_path(destination) as temporary:  # keeps the extension, so the output format follows it
-        audio.denoise_file(source, temporary, model=args.model or "speech", hop=args.hop,
+        audio.denoise_file(source, temporary, model=_trace_model(args, "speech"), hop=args.hop,
                            resample=not args.no_resample, announce=announce)
 
 
@@ -158,6 +166,8 @@ def _denoise_image_file(source: Path, destination: Path, args) -> None:
 
     from pydenoise import image
 
+    if args.postfilter:
+        raise ValueError("--postfilter applies to traces and sound, not to images")
     picture = skimage.io.imread(source)
     if picture.dtype.name != "uint8":
         raise ValueError(f"an 8-bit image is expected, got {picture.dtype}")
@@ -224,6 +234,9 @@ def _add_denoise(subparsers) -> None:
                         help="reject traces or sound files whose sampling rate differs from the model's instead of "
                         "resampling")
     parser.add_argument("--plot", action="store_true", help="also write OUT.png: each trace before and after")
+    parser.add_argument("--postfilter", action="store_true",
+                        help="add the model's spectral post-filter (removes stationary noise the network leaves; "
+                        "Denoiser.with_postfilter)")
     parser.set_defaults(func=_run_denoise)
 
 
@@ -284,6 +297,7 @@ def _add_seedlink(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the miniSEED files")
     parser.add_argument("--model", default="seismic", help="model name or .safetensors path (default: seismic)")
     parser.add_argument("--hop", type=int, help="hop between windows (default: the model's)")
+    parser.add_argument("--postfilter", action="store_true", help="add the model's spectral post-filter")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds without data before reconnecting (default: 60)")
     parser.add_argument("--reconnect-delay", type=float, default=5.0, help="seconds between attempts (default: 5)")
@@ -299,7 +313,7 @@ def _run_seedlink(args) -> int:
     logging.getLogger("pydenoise").setLevel(logging.INFO)
     writer = seismic.MiniSeedDayFiles(args.output)
     try:
-        client = seismic.SeedLinkDenoiser(args.server, writer, model=args.model, hop=args.hop,
+        client = seismic.SeedLinkDenoiser(args.server, writer, model=_trace_model(args, "seismic"), hop=args.hop,
                                           timeout=args.timeout, reconnect_delay=args.reconnect_delay)
         for network, station, selectors in args.streams:
             client.select_stream(network, station, selectors)

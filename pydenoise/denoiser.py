@@ -16,7 +16,10 @@ processing give the same samples:
 * the denoised frames are weighted by a Hann window shifted by half a sample (never zero) and overlap-added;
   dividing by the sum of the weights covering each sample (a length-``h`` periodic vector) makes the
   reconstruction exact: an identity network returns its input, edges included. Because that sum depends only
-  on the position within a hop, the division is folded into the frame weights (:func:`frame_weights`).
+  on the position within a hop, the division is folded into the frame weights (:func:`frame_weights`);
+* optionally (config ``postfilter``, :meth:`Denoiser.with_postfilter`), the denoised frames pass a causal
+  Wiener filter (:class:`SpectralPostfilter`) before the overlap-add: it removes the stationary noise the
+  network leaves, within the same frames, so it adds no latency.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "normalise_frames",
     "normalisation_scale",
     "NoiseFloor",
+    "SpectralPostfilter",
     "window_floors",
     "floor_history",
     "channel_offset",
@@ -232,6 +236,60 @@ def window_floors(signal: np.ndarray, starts: np.ndarray, window: int, hop: int,
     return np.where(earlier >= 0, candidates, np.inf).min(axis=2)
 
 
+class SpectralPostfilter:
+    """Causal Wiener post-filter on denoised frames: removes the stationary noise a network leaves.
+
+    A noise-learning model removes the noise it can reproduce (the smooth microseism) and leaves broadband noise;
+    this filter takes the rest out where it stays below the signal. Per channel and frequency bin, each frame's
+    power (Hann-tapered) is smoothed recursively over frames (``smoothing``); the bin's noise power is the
+    smallest smoothed power over the last ``history`` frames (minimum statistics, as :class:`NoiseFloor` does
+    for whole frames; it falls below the noise's mean power, which ``over_subtraction`` makes up for and
+    exceeds); the frame's spectrum is scaled by ``sqrt(max(1 - over_subtraction · noise / power, gain_floor²))``. Frames are fed in order, in one call or
+    many, with the same result, so streams match offline processing. The first ``skip`` frames (the offline
+    left padding) are not counted in the noise history.
+
+    Examples
+    --------
+    >>> import torch
+    >>> post = SpectralPostfilter(window=64, history=20)
+    >>> noise = torch.randn(1, 40, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> bool(post(noise).square().mean() < 0.3 * noise.square().mean())  # steady noise loses over 5 dB
+    True
+    """
+
+    def __init__(self, window: int, history: int, skip: int = 0, over_subtraction: float = 3.0,
+                 smoothing: float = 0.7, gain_floor: float = 0.1):
+        if not (over_subtraction >= 0 and 0 <= smoothing < 1 and 0 <= gain_floor <= 1):
+            raise ValueError(
+                "postfilter needs over_subtraction >= 0, 0 <= smoothing < 1 and 0 <= gain_floor <= 1, got "
+                f"over_subtraction={over_subtraction}, smoothing={smoothing}, gain_floor={gain_floor}"
+            )
+        self.window = int(window)
+        self.over_subtraction, self.smoothing, self.gain_floor = over_subtraction, smoothing, gain_floor
+        self._noise = NoiseFloor(history, skip)
+        self._smoothed = None  # (channels, bins) smoothed power of the last frame
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        """Filter ``(channels, K, window)`` frames, the next ``K`` of each channel's stream."""
+        channels, count, window = frames.shape
+        if count == 0:
+            return frames
+        taper = torch.hann_window(window, dtype=frames.dtype, device=frames.device)
+        power = torch.fft.rfft(frames * taper).abs().square()
+        smoothed = torch.empty_like(power)
+        previous = power[:, 0] if self._smoothed is None else self._smoothed
+        for k in range(count):  # a recursion over frames; a stream step has one or two
+            previous = self.smoothing * previous + (1 - self.smoothing) * power[:, k]
+            smoothed[:, k] = previous
+        self._smoothed = previous
+        bins = power.shape[2]
+        by_bin = smoothed.transpose(1, 2).reshape(channels * bins, count)
+        noise = self._noise.update(by_bin).reshape(channels, bins, count).transpose(1, 2)
+        ratio = noise / smoothed.clamp_min(torch.finfo(smoothed.dtype).tiny)  # <= 1: the minimum counts the frame
+        gain = (1 - self.over_subtraction * ratio).clamp(self.gain_floor**2, 1).sqrt()
+        return torch.fft.irfft(torch.fft.rfft(frames) * gain, n=window)
+
+
 def pad_edges(signal: torch.Tensor, left: int, right: int) -> torch.Tensor:
     """``(channels, samples)`` padded with ``left`` copies of the first and ``right`` of the last sample."""
     return torch.cat([signal[:, :1].expand(-1, left), signal, signal[:, -1:].expand(-1, right)], dim=1)
@@ -280,6 +338,9 @@ class Denoiser:
     noise_floor_s : float or None
         Seconds of history of the noise floor in the normalisation (see :func:`normalise_frames`); None: each
         frame is divided by its own RMS.
+    postfilter : dict or None
+        Options of the :class:`SpectralPostfilter` the denoised frames pass (config ``postfilter``; its noise
+        history ``history_s`` defaults to ``noise_floor_s``); None: no post-filter.
     module : pydenoise.nn.DDAE
         The torch module (trainable).
     config : dict
@@ -299,7 +360,39 @@ class Denoiser:
         if floor_seconds is not None and (self.sample_rate is None or not float(floor_seconds) > 0):
             raise ValueError(f"noise_floor_s needs a sample_rate and must be > 0, got {floor_seconds!r}")
         self.noise_floor_s = None if floor_seconds is None else float(floor_seconds)
+        self.postfilter = self._checked_postfilter(self.config.get("postfilter"))
         self._modules: dict[torch.device, DDAE] = {}
+
+    def _checked_postfilter(self, options) -> dict | None:
+        if options is None:
+            return None
+        options = dict(options)
+        unknown = set(options) - {"history_s", "over_subtraction", "smoothing", "gain_floor"}
+        if unknown:
+            raise ValueError(f"unknown postfilter options {sorted(unknown)}: use history_s, over_subtraction, "
+                             "smoothing, gain_floor")
+        history = options.pop("history_s", self.noise_floor_s)
+        if self.sample_rate is None or history is None or not float(history) > 0:
+            raise ValueError(f"postfilter needs a sample_rate and history_s > 0 (or noise_floor_s), got {history!r}")
+        SpectralPostfilter(self.window, 1, **options)  # checks the names and ranges now, not in a stream
+        return {"history_s": float(history), **options}
+
+    def with_postfilter(self, **options) -> Denoiser:
+        """This model (the same module) with a :class:`SpectralPostfilter` on its denoised frames.
+
+        ``options``: ``history_s`` (seconds of noise history; default the model's ``noise_floor_s``),
+        ``over_subtraction``, ``smoothing``, ``gain_floor``.
+
+        Examples
+        --------
+        >>> import pydenoise
+        >>> m = pydenoise.load("seismic").with_postfilter()
+        >>> m.postfilter
+        {'history_s': 20.0}
+        """
+        denoiser = Denoiser(self.module, config={**self.config, "postfilter": options}, name=self.name)
+        denoiser._modules = self._modules  # the same module: share its device copies
+        return denoiser
 
     def __repr__(self) -> str:
         return (
@@ -385,12 +478,15 @@ class Denoiser:
 
         A stream calls it per chunk, where the lookups would cost as much as the network at B = 1 (~13 µs for
         the parameter check alone). The module's tensors are bound now: a step does not see later changes.
-        A noise-floor model's step keeps its floor tracker, so successive calls continue one signal.
+        A noise-floor model's step keeps its floor tracker (and a post-filter its noise history), so successive
+        calls continue one signal. The post-filter works on the frames, which the fused op never returns.
         """
         weights = frame_weights(self.window, hop, dtype, device)
         scales = self._floor_scales(hop)
+        postfilter = self._postfilter(hop)
         module = self.module_on(device)
-        if torch.device(device).type == "cpu" and module.layers[0].weight.dtype in FUSED_WEIGHT_DTYPES:
+        fusable = postfilter is None and module.layers[0].weight.dtype in FUSED_WEIGHT_DTYPES
+        if torch.device(device).type == "cpu" and fusable:
             net_weights, biases, packed = module.inference_tensors()  # detached: the op needs no autograd
 
             def fused_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
@@ -404,10 +500,20 @@ class Denoiser:
         def framed_step(padded: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
             frames = padded.unfold(1, self.window, hop)
             frame_scales = None if scales is None else scales(padded).reshape(-1, 1)
-            weighted = self.denoise_frames(frames.reshape(-1, self.window), frame_scales) * weights
-            return overlap_add(weighted.view(padded.shape[0], frames.shape[1], self.window), hop, carry)
+            denoised = self.denoise_frames(frames.reshape(-1, self.window), frame_scales).view(frames.shape)
+            if postfilter is not None:
+                denoised = postfilter(denoised)
+            return overlap_add(denoised * weights, hop, carry)
 
         return framed_step
+
+    def _postfilter(self, hop: int) -> SpectralPostfilter | None:
+        """A fresh :class:`SpectralPostfilter` at ``hop`` (None without one), skipping the left-padding frames."""
+        if self.postfilter is None:
+            return None
+        options = dict(self.postfilter)
+        history = floor_history(options.pop("history_s"), self.sample_rate, hop)
+        return SpectralPostfilter(self.window, history, skip=(self.window - hop) // hop, **options)
 
     def noise_floor(self, hop: int) -> NoiseFloor:
         """A fresh :class:`NoiseFloor` for this model's history at ``hop``, skipping the left-padding frames."""

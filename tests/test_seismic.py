@@ -244,3 +244,15 @@ def test_cli_refuses_to_overwrite_its_input(tmp_path, model_file, capsys):
     copy.write_bytes(SAC_FILE.read_bytes())
     assert run_cli(copy, "-o", copy, "--model", model_file) == 1
     assert "overwrite the input" in capsys.readouterr().err and copy.read_bytes() == SAC_FILE.read_bytes()
+
+
+def test_cli_postfilter_is_the_models_post_filter(tmp_path):
+    source = tmp_path / "rjob.mseed"
+    obspy.read().write(source, format="MSEED")  # BW.RJOB at 100 Hz: the shipped model's rate
+    assert run_cli(source, "-o", tmp_path / "post.mseed", "--postfilter") == 0
+    expected = seismic.denoise(obspy.read(source), model=pydenoise.load("seismic").with_postfilter())
+    got = obspy.read(tmp_path / "post.mseed")
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a.data, b.data.astype(a.data.dtype), rtol=1e-6, atol=1e-6 * np.abs(b.data).max())
+    plain = seismic.denoise(obspy.read(source))
+    assert not np.allclose(got[0].data, plain[0].data, atol=1e-3 * np.abs(plain[0].data).max())

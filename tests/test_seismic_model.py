@@ -49,3 +49,11 @@ def test_seismic_model_clearly_improves_a_real_record(record, snr_db):
 def test_seismic_model_keeps_a_clean_record(record):
     clean, _ = record
     assert snr(clean, pydenoise.load("seismic").denoise(clean)) > 15.0
+
+
+def test_post_filter_adds_to_the_models_gain_in_real_noise(record):
+    clean, ambient = record
+    noisy = noise.mix(clean, ambient, 0.0)
+    model = pydenoise.load("seismic")
+    plain, filtered = model.denoise(noisy), model.with_postfilter().denoise(noisy)
+    assert snr(clean, filtered) > snr(clean, plain) + 0.5
