@@ -244,27 +244,26 @@ class SpectralPostfilter:
     power (Hann-tapered) is smoothed recursively over frames (``smoothing``); the bin's noise power is the
     smallest smoothed power over the last ``history`` frames (minimum statistics, as :class:`NoiseFloor` does
     for whole frames; it falls below the noise's mean power, which ``over_subtraction`` makes up for and
-    exceeds); the frame's spectrum is scaled by ``sqrt(max(1 - over_subtraction · noise / power, gain_floor²))``. Frames are fed in order, in one call or
-    many, with the same result, so streams match offline processing. The first ``skip`` frames (the offline
-    left padding) are not counted in the noise history.
+    exceeds); the frame's spectrum is scaled by ``sqrt(max(1 - over_subtraction · noise / power, gain_floor²))``.
+    Frames are fed in order, in one call or many, with the same result, so streams match offline processing.
+    The first ``skip`` frames (the offline left padding) are not counted in the noise history.
 
     Examples
     --------
     >>> import torch
-    >>> post = SpectralPostfilter(window=64, history=20)
+    >>> post = SpectralPostfilter(history=20)
     >>> noise = torch.randn(1, 40, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     >>> bool(post(noise).square().mean() < 0.3 * noise.square().mean())  # steady noise loses over 5 dB
     True
     """
 
-    def __init__(self, window: int, history: int, skip: int = 0, over_subtraction: float = 3.0,
-                 smoothing: float = 0.7, gain_floor: float = 0.1):
+    def __init__(self, history: int, skip: int = 0, over_subtraction: float = 3.0, smoothing: float = 0.7,
+                 gain_floor: float = 0.1):
         if not (over_subtraction >= 0 and 0 <= smoothing < 1 and 0 <= gain_floor <= 1):
             raise ValueError(
                 "postfilter needs over_subtraction >= 0, 0 <= smoothing < 1 and 0 <= gain_floor <= 1, got "
                 f"over_subtraction={over_subtraction}, smoothing={smoothing}, gain_floor={gain_floor}"
             )
-        self.window = int(window)
         self.over_subtraction, self.smoothing, self.gain_floor = over_subtraction, smoothing, gain_floor
         self._noise = NoiseFloor(history, skip)
         self._smoothed = None  # (channels, bins) smoothed power of the last frame
@@ -364,6 +363,7 @@ class Denoiser:
         self._modules: dict[torch.device, DDAE] = {}
 
     def _checked_postfilter(self, options) -> dict | None:
+        """The config's post-filter options with ``history_s`` filled in, checked now rather than in a stream."""
         if options is None:
             return None
         options = dict(options)
@@ -374,7 +374,7 @@ class Denoiser:
         history = options.pop("history_s", self.noise_floor_s)
         if self.sample_rate is None or history is None or not float(history) > 0:
             raise ValueError(f"postfilter needs a sample_rate and history_s > 0 (or noise_floor_s), got {history!r}")
-        SpectralPostfilter(self.window, 1, **options)  # checks the names and ranges now, not in a stream
+        SpectralPostfilter(1, **options)  # checks the ranges
         return {"history_s": float(history), **options}
 
     def with_postfilter(self, **options) -> Denoiser:
@@ -513,7 +513,7 @@ class Denoiser:
             return None
         options = dict(self.postfilter)
         history = floor_history(options.pop("history_s"), self.sample_rate, hop)
-        return SpectralPostfilter(self.window, history, skip=(self.window - hop) // hop, **options)
+        return SpectralPostfilter(history, skip=(self.window - hop) // hop, **options)
 
     def noise_floor(self, hop: int) -> NoiseFloor:
         """A fresh :class:`NoiseFloor` for this model's history at ``hop``, skipping the left-padding frames."""

@@ -245,8 +245,8 @@ def test_noise_floor_needs_a_sample_rate():
 
 def test_spectral_postfilter_gives_the_same_frames_whatever_the_split():
     frames = torch.randn(2, 30, 64, dtype=torch.float64) * torch.linspace(0.1, 3, 30)[None, :, None]
-    whole = SpectralPostfilter(64, history=8, skip=2)(frames)
-    split, parts = SpectralPostfilter(64, history=8, skip=2), []
+    whole = SpectralPostfilter(history=8, skip=2)(frames)
+    split, parts = SpectralPostfilter(history=8, skip=2), []
     for start, stop in ((0, 1), (1, 1), (1, 7), (7, 30)):
         parts.append(split(frames[:, start:stop]))
     torch.testing.assert_close(torch.cat(parts, dim=1), whole, rtol=0, atol=1e-12)
@@ -259,7 +259,7 @@ def test_spectral_postfilter_removes_stationary_noise_and_keeps_what_stands_abov
     burst = torch.sin(torch.arange(64, dtype=torch.float64) * 2 * torch.pi * 8 / 64) * torch.hann_window(64) * 2.0
     frames = noise.clone()
     frames[0, 50] += burst
-    out = SpectralPostfilter(64, history=40)(frames)
+    out = SpectralPostfilter(history=40)(frames)
     energy = lambda x: float(x.square().sum())
     assert energy(out[0, 20:50]) < 0.3 * energy(frames[0, 20:50])
     assert energy(out[0, 50] - burst) < 0.01 * energy(burst)
