@@ -267,14 +267,16 @@ class SpectralPostfilter:
         self.over_subtraction, self.smoothing, self.gain_floor = over_subtraction, smoothing, gain_floor
         self._noise = NoiseFloor(history, skip)
         self._smoothed = None  # (channels, bins) smoothed power of the last frame
+        self._taper = None  # Hann window of the frames, made once: a stream calls this per chunk
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         """Filter ``(channels, K, window)`` frames, the next ``K`` of each channel's stream."""
         channels, count, window = frames.shape
         if count == 0:
             return frames
-        taper = torch.hann_window(window, dtype=frames.dtype, device=frames.device)
-        power = torch.fft.rfft(frames * taper).abs().square()
+        if self._taper is None:
+            self._taper = torch.hann_window(window, dtype=frames.dtype, device=frames.device)
+        power = torch.fft.rfft(frames * self._taper).abs().square()
         smoothed = torch.empty_like(power)
         previous = power[:, 0] if self._smoothed is None else self._smoothed
         for k in range(count):  # a recursion over frames; a stream step has one or two

@@ -79,7 +79,9 @@ def test_any_chunking_equals_offline(length, log_amplitude, offset, sizes, hop, 
     stream = model.stream(hop=hop)
     got, counts = stream_in_chunks(stream, x, sizes)
     assert got.shape == x.shape and got.dtype == x.dtype
-    tolerance = 1e-6 * max(float(np.abs(expected).max()), np.finfo(dtype).tiny)
+    # The network runs in float32 at the input's level, so its rounding scales with the input, not the output
+    # (which the post-filter makes much smaller).
+    tolerance = 1e-6 * max(float(np.abs(expected).max()), float(np.abs(x).max()), np.finfo(dtype).tiny)
     np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
     fed = np.cumsum([sizes[i % len(sizes)] for i in range(len(counts))]).clip(max=length)
     np.testing.assert_array_equal(counts, np.maximum(0, hop * (fed // hop) - stream.latency))
