@@ -178,17 +178,32 @@ def test_bfloat16_module_runs_the_fused_kernel_and_follows_in_place_updates(monk
 # --- noise-floor normalisation ---------------------------------------------------------------------------------
 
 
-def test_noise_floor_is_the_running_minimum_whatever_the_split():
+@pytest.mark.parametrize("history", [1, 3, 10])
+def test_noise_floor_is_the_running_minimum_whatever_the_split(history):
     rng = np.random.default_rng(3)
     rms = torch.from_numpy(rng.uniform(0.1, 10, (2, 200)))
-    expected = torch.stack([rms[:, max(0, k - 9) : k + 1].amin(dim=1) for k in range(200)], dim=1)
-    whole = NoiseFloor(10).update(rms)
+    expected = torch.stack([rms[:, max(0, k - history + 1) : k + 1].amin(dim=1) for k in range(200)], dim=1)
+    whole = NoiseFloor(history).update(rms)
     torch.testing.assert_close(whole, expected, rtol=0, atol=0)
-    tracker, parts, start = NoiseFloor(10), [], 0
-    for size in (1, 0, 7, 30, 2, 160):
-        parts.append(tracker.update(rms[:, start : start + size]))
-        start += size
-    torch.testing.assert_close(torch.cat(parts, dim=1), expected, rtol=0, atol=0)
+    for sizes in ([1, 0, 7, 30, 2, 160], rng.integers(0, 2 * history + 2, 400).tolist()):
+        tracker, parts, start = NoiseFloor(history), [], 0
+        for size in sizes:
+            parts.append(tracker.update(rms[:, start : start + size]))
+            start += size
+        torch.testing.assert_close(torch.cat(parts, dim=1), expected[:, :start], rtol=0, atol=0)
+
+
+def test_noise_floor_tracks_trailing_dimensions_apart_on_both_minimum_paths():
+    """Frequency bins (a trailing dimension) are tracked independently; 600 values per frame take the loop path
+    of ``running_minimum``, 6 its cummin path."""
+    rng = np.random.default_rng(4)
+    for bins in (3, 300):
+        rms = torch.from_numpy(rng.uniform(0.1, 10, (2, 50, bins)))
+        tracker = NoiseFloor(7, skip=2)  # the two skipped frames are their own floors and count for no other
+        floors = torch.cat([tracker.update(rms[:, start : start + 5]) for start in range(0, 50, 5)], dim=1)
+        later = [rms[:, max(2, k - 6) : k + 1].amin(dim=1) for k in range(2, 50)]
+        expected = torch.cat([rms[:, :2], torch.stack(later, dim=1)], dim=1)
+        torch.testing.assert_close(floors, expected, rtol=0, atol=0)
 
 
 def test_noise_floor_skips_the_padding_frames():
