@@ -36,7 +36,7 @@ SECTION = "## Streaming (bench_streaming.py)"
 def model_for(args, sample_rate: float) -> pydenoise.Denoiser:
     if args.model:
         model = pydenoise.load(args.model)
-        return model.with_postfilter() if args.postfilter else model
+        return model.without_postfilter() if args.no_postfilter else model
     torch.manual_seed(0)
     return pydenoise.Denoiser(pydenoise.nn.DDAE(), config={"sample_rate": sample_rate, "hop": args.hop})
 
@@ -149,7 +149,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model name or path (default: random DDAE of the default widths, normalised by RMS; timing "
                              "depends on the widths and on noise-floor normalisation, not on the weights)")
-    parser.add_argument("--postfilter", action="store_true", help="with --model: add its spectral post-filter")
+    parser.add_argument("--no-postfilter", action="store_true",
+                        help="with --model: without its spectral post-filter (the seismic model ships with one)")
     parser.add_argument("--hop", type=int, default=64, help="hop of the random model (default 64)")
     parser.add_argument("--hops", type=lambda s: [int(h) for h in s.split(",")], default=[64, 128, 256],
                         help="hops for case (a), the first also for (b) (default 64,128,256)")
@@ -159,8 +160,8 @@ def main() -> None:
     parser.add_argument("--max-channels", type=int, default=80_000)
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
     args = parser.parse_args()
-    if args.postfilter and not args.model:
-        parser.error("--postfilter needs --model")
+    if args.no_postfilter and not args.model:
+        parser.error("--no-postfilter needs --model")
     lines = audio_case(args) + seismic_case(args)
     if not args.no_write:
         write_results(lines, args)

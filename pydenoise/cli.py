@@ -128,11 +128,14 @@ def atomic_path(destination: Path):
 
 
 def _trace_model(args, default: str):
-    """The ``--model`` (or ``default``) as a Denoiser, with its spectral post-filter if ``--postfilter`` asks."""
+    """The ``--model`` (or ``default``) as a Denoiser; ``--postfilter`` / ``--no-postfilter`` add or remove its
+    spectral post-filter (default: as the model file says)."""
     from pydenoise.denoiser import load
 
     model = load(args.model or default)
-    return model.with_postfilter() if args.postfilter else model
+    if args.postfilter is None or args.postfilter == (model.postfilter is not None):
+        return model
+    return model.with_postfilter() if args.postfilter else model.without_postfilter()
 
 
 def _denoise_seismic_file(source: Path, destination: Path, args) -> None:
@@ -166,8 +169,8 @@ def _denoise_image_file(source: Path, destination: Path, args) -> None:
 
     from pydenoise import image
 
-    if args.postfilter:
-        raise ValueError("--postfilter applies to traces and sound, not to images")
+    if args.postfilter is not None:
+        raise ValueError("--postfilter / --no-postfilter apply to traces and sound, not to images")
     picture = skimage.io.imread(source)
     if picture.dtype.name != "uint8":
         raise ValueError(f"an 8-bit image is expected, got {picture.dtype}")
@@ -234,9 +237,9 @@ def _add_denoise(subparsers) -> None:
                         help="reject traces or sound files whose sampling rate differs from the model's instead of "
                         "resampling")
     parser.add_argument("--plot", action="store_true", help="also write OUT.png: each trace before and after")
-    parser.add_argument("--postfilter", action="store_true",
-                        help="add the model's spectral post-filter (removes stationary noise the network leaves; "
-                        "Denoiser.with_postfilter)")
+    parser.add_argument("--postfilter", action=argparse.BooleanOptionalAction,
+                        help="with or without the spectral post-filter, which removes stationary noise the network "
+                        "leaves (default: as the model says; the seismic model has it)")
     parser.set_defaults(func=_run_denoise)
 
 
@@ -297,7 +300,8 @@ def _add_seedlink(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the miniSEED files")
     parser.add_argument("--model", default="seismic", help="model name or .safetensors path (default: seismic)")
     parser.add_argument("--hop", type=int, help="hop between windows (default: the model's)")
-    parser.add_argument("--postfilter", action="store_true", help="add the model's spectral post-filter")
+    parser.add_argument("--postfilter", action=argparse.BooleanOptionalAction,
+                        help="with or without the spectral post-filter (default: as the model says; seismic has it)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds without data before reconnecting (default: 60)")
     parser.add_argument("--reconnect-delay", type=float, default=5.0, help="seconds between attempts (default: 5)")

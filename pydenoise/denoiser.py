@@ -17,9 +17,10 @@ processing give the same samples:
   dividing by the sum of the weights covering each sample (a length-``h`` periodic vector) makes the
   reconstruction exact: an identity network returns its input, edges included. Because that sum depends only
   on the position within a hop, the division is folded into the frame weights (:func:`frame_weights`);
-* optionally (config ``postfilter``, :meth:`Denoiser.with_postfilter`), the denoised frames pass a causal
-  Wiener filter (:class:`SpectralPostfilter`) before the overlap-add: it removes the stationary noise the
-  network leaves, within the same frames, so it adds no latency.
+* where the config has ``postfilter`` (the shipped ``seismic`` model; :meth:`Denoiser.with_postfilter`,
+  :meth:`Denoiser.without_postfilter`), the denoised frames pass a causal Wiener filter
+  (:class:`SpectralPostfilter`) before the overlap-add: it removes the stationary noise the network leaves,
+  within the same frames, so it adds no latency.
 """
 
 from __future__ import annotations
@@ -412,7 +413,8 @@ class Denoiser:
         return {"history_s": float(history), **options}
 
     def with_postfilter(self, **options) -> Denoiser:
-        """This model (the same module) with a :class:`SpectralPostfilter` on its denoised frames.
+        """This model (the same module) with a :class:`SpectralPostfilter` on its denoised frames, configured by
+        ``options`` alone (they replace any the model had).
 
         ``options``: ``history_s`` (seconds of noise history; default the model's ``noise_floor_s``),
         ``over_subtraction``, ``smoothing``, ``gain_floor``.
@@ -420,18 +422,32 @@ class Denoiser:
         Examples
         --------
         >>> import pydenoise
-        >>> m = pydenoise.load("seismic").with_postfilter()
+        >>> m = pydenoise.load("speech").with_postfilter()
         >>> m.postfilter
-        {'history_s': 20.0}
+        {'history_s': 1.0}
         """
-        denoiser = Denoiser(self.module, config={**self.config, "postfilter": options}, name=self.name)
+        return self._with_config(postfilter=options)
+
+    def without_postfilter(self) -> Denoiser:
+        """This model (the same module) without a post-filter: the network's frames as they are.
+
+        Examples
+        --------
+        >>> import pydenoise
+        >>> pydenoise.load("seismic").postfilter, pydenoise.load("seismic").without_postfilter().postfilter
+        ({'history_s': 20.0}, None)
+        """
+        return self._with_config(postfilter=None)
+
+    def _with_config(self, **changes) -> Denoiser:
+        denoiser = Denoiser(self.module, config={**self.config, **changes}, name=self.name)
         denoiser._modules = self._modules  # the same module: share its device copies
         return denoiser
 
     def __repr__(self) -> str:
         return (
             f"Denoiser(name={self.name!r}, window={self.window}, hop={self.hop}, "
-            f"sample_rate={self.sample_rate}, residual={self.residual})"
+            f"sample_rate={self.sample_rate}, residual={self.residual}, postfilter={self.postfilter})"
         )
 
     def module_on(self, device: torch.device) -> DDAE:

@@ -404,7 +404,9 @@ def _plot_losses(rows: list[dict], path: Path) -> None:
 
 def _metadata(config, module, base_config, sources, best_loss, best_epoch, epochs_run) -> dict:
     signals, noises = sources["train"]
-    meta = {k: v for k, v in base_config.items() if k not in ("kind", "widths", "residual", "training")}
+    # an --init model's settings carry over (its post-filter too), not its notes on its own measurements
+    meta = {k: v for k, v in base_config.items()
+            if k not in ("kind", "widths", "residual", "training") and not k.endswith("_after_training")}
     meta.update(sample_rate=config.sample_rate, hop=config.hop, window=module.window,
                 domain=meta.get("domain", "seismic"),
                 normalisation="channel mean removed; each window divided by " + (

@@ -246,13 +246,17 @@ def test_cli_refuses_to_overwrite_its_input(tmp_path, model_file, capsys):
     assert "overwrite the input" in capsys.readouterr().err and copy.read_bytes() == SAC_FILE.read_bytes()
 
 
-def test_cli_postfilter_is_the_models_post_filter(tmp_path):
+@pytest.mark.parametrize("flag", [None, "--postfilter", "--no-postfilter"])
+def test_cli_postfilter_flags_match_the_api(tmp_path, flag):
+    """The seismic model ships with its post-filter: no flag and --postfilter keep it, --no-postfilter drops it."""
     source = tmp_path / "rjob.mseed"
     obspy.read().write(source, format="MSEED")  # BW.RJOB at 100 Hz: the shipped model's rate
-    assert run_cli(source, "-o", tmp_path / "post.mseed", "--postfilter") == 0
-    expected = seismic.denoise(obspy.read(source), model=pydenoise.load("seismic").with_postfilter())
-    got = obspy.read(tmp_path / "post.mseed")
+    assert run_cli(source, "-o", tmp_path / "out.mseed", *([flag] if flag else [])) == 0
+    shipped = pydenoise.load("seismic")
+    model = shipped.without_postfilter() if flag == "--no-postfilter" else shipped
+    expected = seismic.denoise(obspy.read(source), model=model)
+    got = obspy.read(tmp_path / "out.mseed")
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a.data, b.data.astype(a.data.dtype), rtol=1e-6, atol=1e-6 * np.abs(b.data).max())
-    plain = seismic.denoise(obspy.read(source))
-    assert not np.allclose(got[0].data, plain[0].data, atol=1e-3 * np.abs(plain[0].data).max())
+    other = seismic.denoise(obspy.read(source), model=shipped if model is not shipped else shipped.without_postfilter())
+    assert not np.allclose(got[0].data, other[0].data, atol=1e-3 * np.abs(other[0].data).max())

@@ -155,3 +155,15 @@ def test_cli_help_has_an_example(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "example" in capsys.readouterr().out
+
+
+def test_fine_tuning_keeps_the_post_filter_but_not_the_base_models_notes(tmp_path):
+    from pydenoise.nn import load_model, save_model
+
+    base = tmp_path / "base.safetensors"
+    train(TrainConfig(output=str(base), **TINY), _quiet)
+    module, config = load_model(base)
+    save_model(module, base, {**config, "postfilter": {"history_s": 4.0}, "hop_after_training": "measured on base"})
+    tuned = train(TrainConfig(output=str(tmp_path / "tuned.safetensors"), init=str(base), **TINY), _quiet)
+    config = pydenoise.load(tuned.model_path).config
+    assert config["postfilter"] == {"history_s": 4.0} and "hop_after_training" not in config
