@@ -162,17 +162,20 @@ def read_recordings(paths, sample_rate: float, announce=print) -> list[np.ndarra
     return segments
 
 
-def _split(recordings: list[np.ndarray], part: str, minimum: int) -> list[np.ndarray]:
-    """The training head or the validation tail of each recording (time split, so no sample is shared)."""
+def _split(recordings: list[np.ndarray], kind: str, part: str, minimum: int, announce) -> list[np.ndarray]:
+    """The training head or the validation tail of each recording (time split, so no sample is shared); parts
+    shorter than ``minimum`` samples are left out, and ``announce`` says how many."""
     pieces = []
     for data in recordings:
         cut = int(round(data.size * (1 - VALIDATION_SHARE)))
-        piece = data[:cut] if part == "train" else data[cut:]
-        if piece.size >= minimum:
-            pieces.append(piece)
-    if not pieces:
-        raise ValueError(f"no recording is long enough: the {part} part of each needs >= {minimum} samples")
-    return pieces
+        pieces.append(data[:cut] if part == "train" else data[cut:])
+    kept = [piece for piece in pieces if piece.size >= minimum]
+    hint = f"of >= {minimum} samples (--trace-samples; by default two noise-floor histories)"
+    if not kept:
+        raise ValueError(f"no {kind} recording has a {part} part {hint}")
+    if len(kept) < len(pieces):
+        announce(f"left out {len(pieces) - len(kept)} of {len(pieces)} {kind} segments: {part} part not {hint}")
+    return kept
 
 
 class SyntheticSignals:
@@ -332,11 +335,11 @@ def _sources(config: TrainConfig, window: int, announce):
     events = read_recordings(config.signal_files, rate, announce) if config.signal_files else None
     sources = {}
     for part in ("train", "validation"):
-        noises = NoiseMixture(_split(noise_records, part, minimum), noise_names, rate)
+        noises = NoiseMixture(_split(noise_records, "noise", part, minimum, announce), noise_names, rate)
         if events is None:
             signals = SyntheticSignals(rate)
         else:
-            signals = RecordedSignals(_split(events, part, minimum), list(config.signal_files))
+            signals = RecordedSignals(_split(events, "signal", part, minimum, announce), list(config.signal_files))
         sources[part] = (signals, noises)
     return sources
 

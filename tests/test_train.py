@@ -134,6 +134,19 @@ def test_fine_tuning_on_recordings_via_the_cli(tmp_path, capsys):
     assert model.module.widths == TINY["widths"]
 
 
+def test_short_recordings_are_named_not_silently_dropped(tmp_path):
+    _write(tmp_path / "long.mseed", noise.pink(5000, rng=2))
+    _write(tmp_path / "short.mseed", noise.pink(300, rng=3))
+    said = []
+    config = TrainConfig(output=str(tmp_path / "t.safetensors"), noise_files=[str(tmp_path / "long.mseed"),
+                                                                              str(tmp_path / "short.mseed")], **TINY)
+    train(config, said.append)
+    assert any("left out 1 of 2 noise segments: train part not of >= 512 samples (--trace-samples" in m for m in said)
+    config.noise_files = [str(tmp_path / "short.mseed")]
+    with pytest.raises(ValueError, match="no noise recording has a train part of >= 512 samples"):
+        train(config, _quiet)
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [({"mode": "vae"}, "mode"), ({"batch": 30}, "multiple"), ({"snr_db": (5.0, -5.0)}, "snr_db"),
