@@ -409,7 +409,11 @@ def _run_train(args) -> int:
         device=args.device, resume=args.resume, progress=not args.no_progress, command=command_line(args.argv),
         **settings,
     )
-    result = train(config)
+    try:
+        result = train(config)
+    except ValueError as error:  # bad settings or recordings: named in the message, no traceback
+        print(f"pydenoise train: {error}", file=sys.stderr)
+        return 2
     print(f"best validation loss {result.best_validation_loss:.5f} at epoch {result.best_epoch}: {result.model_path}")
     print(f"log {result.log_path}, loss curve {result.plot_path}")
     return 0

@@ -147,6 +147,14 @@ def test_short_recordings_are_named_not_silently_dropped(tmp_path):
         train(config, _quiet)
 
 
+def test_cli_names_bad_recordings_without_a_traceback(tmp_path, capsys):
+    _write(tmp_path / "short.mseed", noise.pink(300, rng=3))
+    status = main(["train", "-o", str(tmp_path / "t.safetensors"), "--noise", str(tmp_path / "short.mseed"),
+                   "--epochs", "1", "--steps-per-epoch", "1", "--no-progress"])
+    assert status == 2
+    assert "pydenoise train: no noise recording has a train part of >= 1024 samples" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [({"mode": "vae"}, "mode"), ({"batch": 30}, "multiple"), ({"snr_db": (5.0, -5.0)}, "snr_db"),
