@@ -358,6 +358,9 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--hop", type=int, default=32, help="default hop stored in the model (default 32)")
     parser.add_argument("--snr", type=float, nargs=2, default=(-10.0, 40.0), metavar=("LOW", "HIGH"),
                         help="training SNR range in dB (default -10 40)")
+    parser.add_argument("--drift", type=float, default=0.0, metavar="SHARE",
+                        help="share of training traces whose noise gets a sensor drift (offset + trend up to 30x "
+                        "the noise RMS), so that the model removes drift instead of failing on it (default 0)")
     parser.add_argument("--noise-floor", type=float, default=None, metavar="SECONDS",
                         help="normalise each window by sqrt(RMS x noise floor), the floor tracked over this many "
                              "seconds (default: by its RMS alone; or the --init model's)")
@@ -403,7 +406,7 @@ def _run_train(args) -> int:
         settings["widths"] = tuple(args.widths)
     config = TrainConfig(
         output=args.output, init=args.init, signal_files=args.signal, noise_files=args.noise, hop=args.hop,
-        snr_db=tuple(args.snr), trace_samples=args.trace_samples, epochs=args.epochs,
+        snr_db=tuple(args.snr), drift_share=args.drift, trace_samples=args.trace_samples, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, batch=args.batch or 256,
         lr=args.lr, patience=args.patience, validation_windows=args.validation_windows, seed=args.seed,
         device=args.device, resume=args.resume, progress=not args.no_progress, command=command_line(args.argv),

@@ -72,6 +72,11 @@ class TrainConfig:
     trace_samples : int or None
         Length of the traces windows are cut from. None: 1024, or for a noise-floor model two floor histories
         (so that most windows have a whole history behind them), whichever is longer.
+    drift_share : float
+        Share of the training traces whose noise also gets a sensor drift: an offset and a linear trend across
+        the trace, each up to 30 times the rest of the noise's RMS. A network trained without it has never
+        seen a window far off zero and fails on one (a trace whose level wanders by a few noise RMS); with it,
+        the noise-learning network removes drift as noise.
     """
 
     output: str
@@ -87,6 +92,7 @@ class TrainConfig:
     windows_per_trace: int = 8
     event_window_share: float = 0.5
     noise_floor_s: float | None = None
+    drift_share: float = 0.0
     batch: int = 256
     epochs: int = 40
     steps_per_epoch: int = 250
@@ -119,8 +125,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch % self.windows_per_trace:
             raise ValueError(f"batch ({self.batch}) must be a multiple of windows_per_trace ({self.windows_per_trace})")
-        if not 0 <= self.event_window_share <= 1:
-            raise ValueError(f"event_window_share must lie in [0, 1], got {self.event_window_share}")
+        for name in ("event_window_share", "drift_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.noise_floor_s is not None and not self.noise_floor_s > 0:
             raise ValueError(f"noise_floor_s must be > 0 seconds, got {self.noise_floor_s}")
         if not 0 < self.lr_final <= self.lr:
@@ -281,6 +288,8 @@ def make_windows(signals, noises, config: TrainConfig, window: int, rng: np.rand
     snr = rng.uniform(*config.snr_db, int(has_signal.sum()))
     if has_signal.any():
         noisy[has_signal] = noise_gen.mix(clean[has_signal], noise[has_signal], snr)
+    if config.drift_share:  # (no draw otherwise: recorded commands keep their batches)
+        noisy += _drift(noisy - clean, config.drift_share, rng)
     starts = _window_starts(clean, window, config.windows_per_trace, config.event_window_share, rng)
     floor = None
     if config.noise_floor_s is not None:
@@ -289,6 +298,17 @@ def make_windows(signals, noises, config: TrainConfig, window: int, rng: np.rand
     starts = starts[:, :, None] + np.arange(window)
     rows = np.arange(traces)[:, None, None]
     return noisy[rows, starts].reshape(-1, window), clean[rows, starts].reshape(-1, window), floor
+
+
+def _drift(noise: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Sensor drift for a ``share`` of the noise rows: offset + linear trend, each uniform in ±A, with A
+    log-uniform in 0.1–30 times the row's noise RMS; zero elsewhere."""
+    rows, samples = noise.shape
+    drifting = rng.random(rows) < share
+    size = np.exp(rng.uniform(np.log(0.1), np.log(30.0), rows)) * np.sqrt(np.mean(noise**2, axis=1))
+    offset, slope = rng.uniform(-1.0, 1.0, (2, rows))
+    ramp = np.linspace(-1.0, 1.0, samples)
+    return np.where(drifting, size, 0.0)[:, None] * (offset[:, None] + slope[:, None] * ramp)
 
 
 def _window_starts(clean: np.ndarray, window: int, count: int, event_share: float, rng) -> np.ndarray:
@@ -420,7 +440,8 @@ def _metadata(config, module, base_config, sources, best_loss, best_epoch, epoch
         "command": config.command, "mode": config.mode, "seed": config.seed, "epochs": epochs_run,
         "best_epoch": best_epoch, "steps_per_epoch": config.steps_per_epoch, "batch": config.batch,
         "lr": config.lr, "snr_db": list(config.snr_db), "trace_samples": config.trace_samples,
-        "event_window_share": config.event_window_share, "validation_loss": best_loss,
+        "event_window_share": config.event_window_share, "drift_share": config.drift_share,
+        "validation_loss": best_loss,
         "data": f"{signals.describe()}; {noises.describe()}",
     }
     if config.init is not None:

@@ -109,6 +109,18 @@ def test_windows_favour_the_event():
     assert (np.abs(clean).max(axis=1) > 0).mean() > 0.6
 
 
+def test_drift_is_added_to_the_noise_of_the_chosen_share_of_traces():
+    noises = NoiseMixture([noise.white(5000, rng=1)], ["white"], 100.0)
+
+    def off_zero(drift_share):  # share of noise windows whose mean lies beyond their own spread
+        config = TrainConfig(output="unused", batch=512, trace_samples=1024, drift_share=drift_share)
+        noisy, clean, _ = make_windows(SyntheticSignals(100.0), noises, config, 256, np.random.default_rng(2))
+        added = noisy - clean
+        return np.mean(np.abs(added.mean(axis=1)) > added.std(axis=1))
+
+    assert off_zero(0.0) < 0.05 < 0.1 < off_zero(0.5) < off_zero(1.0) - 0.1
+
+
 def _write(path, data, rate=100.0):
     obspy.Stream([obspy.Trace(data.astype(np.float32), header={"sampling_rate": rate})]).write(str(path), "MSEED")
 
@@ -158,7 +170,7 @@ def test_cli_names_bad_recordings_without_a_traceback(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("change", "match"),
     [({"mode": "vae"}, "mode"), ({"batch": 30}, "multiple"), ({"snr_db": (5.0, -5.0)}, "snr_db"),
-     ({"epochs": 0}, "epochs")],
+     ({"epochs": 0}, "epochs"), ({"drift_share": 1.5}, "drift_share")],
 )
 def test_bad_settings_are_named(tmp_path, change, match):
     with pytest.raises(ValueError, match=match):
