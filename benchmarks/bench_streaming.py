@@ -33,6 +33,14 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Streaming (bench_streaming.py)"
 
 
+def section_for(args) -> str:
+    """The RESULTS.md heading: one section for the random DDAE, one per named model (and post-filter choice)."""
+    if not args.model:
+        return SECTION
+    return f"## Streaming the {args.model} model{' without its post-filter' if args.no_postfilter else ''} " \
+           "(bench_streaming.py)"
+
+
 def model_for(args, sample_rate: float) -> pydenoise.Denoiser:
     if args.model:
         model = pydenoise.load(args.model)
@@ -118,8 +126,9 @@ def seismic_case(args) -> list[str]:
 
 def write_results(lines: list[str], args) -> None:
     info = pydenoise.info()
+    section_title = section_for(args)
     header = [
-        SECTION,
+        section_title,
         "",
         f"- date: {datetime.date.today()}; machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores (shared with other jobs: load average {os.getloadavg()[0]:.1f} at the end; "
@@ -138,7 +147,7 @@ def write_results(lines: list[str], args) -> None:
         "",
     ]
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(section_title)}\n.*?(?=^## |\Z)", re.S | re.M)
     section = "\n".join(header) + "\n"
     text = pattern.sub(section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text)
