@@ -4,6 +4,8 @@ The framing is defined once here and shared with :mod:`pydenoise.streaming`, so 
 processing give the same samples:
 
 * window ``N`` (the model's), hop ``h`` with ``N % h == 0``;
+* where the config has ``highpass_hz`` (:meth:`Denoiser.with_highpass`), each channel, its level removed, first
+  passes a causal Butterworth high-pass (:class:`CausalHighpass`) that takes out sensor drift;
 * the signal is padded on the left with ``N - h`` copies of its first sample and on the right with copies of
   its last sample (not zeros: a trace with an offset would get a step at each end), and frame ``k`` starts
   at padded sample ``k * h``; every input sample is then covered by exactly ``N / h`` frames; a stream knows
@@ -50,6 +52,7 @@ __all__ = [
     "normalise_frames",
     "normalisation_scale",
     "NoiseFloor",
+    "CausalHighpass",
     "SpectralPostfilter",
     "window_floors",
     "floor_history",
@@ -324,6 +327,45 @@ class SpectralPostfilter:
         return torch.fft.irfft(torch.fft.rfft(frames).mul_(gain), n=window)
 
 
+class CausalHighpass:
+    """Causal 2-pole Butterworth high-pass, one state per channel, for removing sensor drift before denoising.
+
+    Chunks fed in order give the same samples as the whole signal (the filter state is carried), so streams
+    still match offline processing. The state starts as if the first sample had always been there, so a trace
+    that starts off zero causes no start-up transient. Works on ``(channels, samples)`` numpy arrays or torch
+    tensors (computed in float64 by SciPy, returned in the input's type, dtype and device).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> drift = 50.0 + np.linspace(0.0, 30.0, 60_000)[None]   # 10 minutes at 100 Hz: offset 50, then a ramp
+    >>> out = CausalHighpass(0.01, 100.0)(drift)
+    >>> round(float(abs(out).max()), 2), bool(abs(out[0, 30_000:]).max() < 1e-5)  # no step at the start
+    (0.36, True)
+    """
+
+    def __init__(self, cutoff_hz: float, sample_rate: float):
+        from scipy.signal import butter
+
+        self._sos = butter(2, cutoff_hz, "highpass", fs=sample_rate, output="sos")
+        self._state = None  # (sections, channels, 2), set from the first samples
+
+    def __call__(self, x):
+        """The next ``(channels, samples)`` of each channel's stream, filtered."""
+        from scipy.signal import sosfilt, sosfilt_zi
+
+        data = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+        data = data.astype(np.float64, copy=False)
+        if data.shape[1] == 0:
+            return x
+        if self._state is None:
+            self._state = sosfilt_zi(self._sos)[:, None, :] * data[None, :, :1]
+        filtered, self._state = sosfilt(self._sos, data, axis=1, zi=self._state)
+        if isinstance(x, torch.Tensor):
+            return torch.from_numpy(filtered).to(dtype=x.dtype, device=x.device)
+        return filtered.astype(x.dtype, copy=False)
+
+
 def pad_edges(signal: torch.Tensor, left: int, right: int) -> torch.Tensor:
     """``(channels, samples)`` padded with ``left`` copies of the first and ``right`` of the last sample."""
     return torch.cat([signal[:, :1].expand(-1, left), signal, signal[:, -1:].expand(-1, right)], dim=1)
@@ -372,6 +414,9 @@ class Denoiser:
     noise_floor_s : float or None
         Seconds of history of the noise floor in the normalisation (see :func:`normalise_frames`); None: each
         frame is divided by its own RMS.
+    highpass_hz : float or None
+        Corner (Hz) of the :class:`CausalHighpass` each channel passes first (config ``highpass_hz``); None:
+        none, only the channel's level is taken out.
     postfilter : dict or None
         Options of the :class:`SpectralPostfilter` the denoised frames pass (config ``postfilter``; its noise
         history ``history_s`` defaults to ``noise_floor_s``); None: no post-filter.
@@ -395,6 +440,11 @@ class Denoiser:
             raise ValueError(f"noise_floor_s needs a sample_rate and must be > 0, got {floor_seconds!r}")
         self.noise_floor_s = None if floor_seconds is None else float(floor_seconds)
         self.postfilter = self._checked_postfilter(self.config.get("postfilter"))
+        highpass = self.config.get("highpass_hz")
+        if highpass is not None and (self.sample_rate is None or not 0 < float(highpass) < self.sample_rate / 2):
+            raise ValueError(f"highpass_hz needs a sample_rate and must lie between 0 and its Nyquist frequency, "
+                             f"got {highpass!r} at {self.sample_rate} Hz")
+        self.highpass_hz = None if highpass is None else float(highpass)
         self._modules: dict[torch.device, DDAE] = {}
 
     def _checked_postfilter(self, options) -> dict | None:
@@ -438,6 +488,25 @@ class Denoiser:
         ({'history_s': 20.0}, None)
         """
         return self._with_config(postfilter=None)
+
+    def with_highpass(self, cutoff_hz: float | None) -> Denoiser:
+        """This model (the same module) with its input high-passed causally at ``cutoff_hz`` (None: not).
+
+        The network never saw a window far off zero, so sensor drift across a trace defeats it; this takes the
+        drift (and everything else below ``cutoff_hz``) out first, in streams too. The output keeps the channel's
+        level but not its drift.
+
+        Examples
+        --------
+        >>> import pydenoise
+        >>> pydenoise.load("seismic").with_highpass(0.005).highpass_hz
+        0.005
+        """
+        return self._with_config(highpass_hz=cutoff_hz)
+
+    def highpass(self) -> CausalHighpass | None:
+        """A fresh :class:`CausalHighpass` at this model's ``highpass_hz`` (None without one)."""
+        return None if self.highpass_hz is None else CausalHighpass(self.highpass_hz, self.sample_rate)
 
     def _with_config(self, **changes) -> Denoiser:
         denoiser = Denoiser(self.module, config={**self.config, **changes}, name=self.name)
@@ -501,7 +570,11 @@ class Denoiser:
         target = torch.device(device) if device is not None else signal.device
         signal_on_target = signal.to(target)
         level = channel_offset(signal_on_target, offset)
-        result = (self._denoise_signal(signal_on_target - level, hop) + level).to(signal.device)
+        centred = signal_on_target - level
+        highpass = self.highpass()
+        if highpass is not None:
+            centred = highpass(centred)
+        result = (self._denoise_signal(centred, hop) + level).to(signal.device)
         result = result[0] if was_1d else result
         return result.numpy() if isinstance(x, np.ndarray) else result
 

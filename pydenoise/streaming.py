@@ -114,6 +114,7 @@ class StreamingDenoiser:
         self._filled = 0
         self._overlap = None  # overlap-add sums of the `latency` samples after the last final one
         self._network = None  # Denoiser.overlap_add_step, bound by the first chunk
+        self._highpass = self.denoiser.highpass()  # None, or the drift filter, carried from chunk to chunk
         self._frames = 0  # frames denoised so far
         self._padding_left = self.latency  # left-padding samples not yet dropped from the output
 
@@ -221,20 +222,25 @@ class StreamingDenoiser:
 
     def _feed(self, signal):
         """Append input (the offset not yet removed); return the samples that became final (offset-free)."""
+        centred = None if self._highpass is None else self._highpass(signal - self._level)
         if self._buffers is None:
             if signal.shape[1] == 0:
                 return self._empty
-            self._start(signal[:, :1] - self._level)
+            self._start(signal[:, :1] - self._level if centred is None else centred[:, :1])
         end = self._filled + signal.shape[1]
         subtract = np.subtract if self._on_cpu else torch.sub
         if end <= self._buffers[0].shape[1]:
-            subtract(signal, self._level, out=self._buffers[0][:, self._filled : end])
+            if centred is None:
+                subtract(signal, self._level, out=self._buffers[0][:, self._filled : end])
+            else:
+                self._buffers[0][:, self._filled : end] = centred
             self._filled = end
             if end < self.window:  # no frame complete yet
                 return self._empty
             pending = self._buffers[0][:, :end]
         else:  # a long chunk: framed from a temporary, the buffers keep their O(window) size
-            pending = self._concat([self._buffers[0][:, : self._filled], signal - self._level])
+            pending = self._concat([self._buffers[0][:, : self._filled],
+                                    signal - self._level if centred is None else centred])
         return self._advance(pending)
 
     def _start(self, first) -> None:

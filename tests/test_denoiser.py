@@ -6,7 +6,7 @@ import torch
 
 import pydenoise
 from pydenoise import Denoiser
-from pydenoise.denoiser import (NoiseFloor, SpectralPostfilter, frame_weights, normalise_frames, overlap_add,
+from pydenoise.denoiser import (CausalHighpass, NoiseFloor, SpectralPostfilter, frame_weights, normalise_frames, overlap_add,
                                 pad_edges)
 from pydenoise.nn import DDAE, load_model, save_model
 
@@ -278,6 +278,23 @@ def test_spectral_postfilter_removes_stationary_noise_and_keeps_what_stands_abov
     energy = lambda x: float(x.square().sum())
     assert energy(out[0, 20:50]) < 0.3 * energy(frames[0, 20:50])
     assert energy(out[0, 50] - burst) < 0.01 * energy(burst)
+
+
+def test_highpass_is_checked_and_carries_its_state_across_chunks():
+    model = pydenoise.Denoiser(pydenoise.nn.DDAE(), config={"sample_rate": 100.0})
+    for bad in (0.0, 50.0, -1.0):
+        with pytest.raises(ValueError, match="highpass_hz needs a sample_rate and must lie between 0 and its Nyquist"):
+            model.with_highpass(bad)
+    with pytest.raises(ValueError, match="highpass_hz needs a sample_rate"):
+        pydenoise.Denoiser(pydenoise.nn.DDAE()).with_highpass(1.0)
+    assert model.with_highpass(1.0).with_highpass(None).highpass() is None
+    x = np.random.default_rng(0).standard_normal((2, 3000)) + 40.0
+    whole = CausalHighpass(0.5, 100.0)(x)
+    chunked = CausalHighpass(0.5, 100.0)
+    parts = [chunked(x[:, a:b]) for a, b in ((0, 1), (1, 1), (1, 700), (700, 3000))]
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+    on_torch = CausalHighpass(0.5, 100.0)(torch.from_numpy(x).float())
+    assert on_torch.dtype == torch.float32 and abs(float(on_torch[0, 0])) < 1e-3  # no step from the offset
 
 
 def test_postfilter_options_are_checked():

@@ -246,6 +246,16 @@ def test_cli_refuses_to_overwrite_its_input(tmp_path, model_file, capsys):
     assert "overwrite the input" in capsys.readouterr().err and copy.read_bytes() == SAC_FILE.read_bytes()
 
 
+def test_cli_highpass_is_the_models_highpass(tmp_path):
+    source = tmp_path / "rjob.mseed"
+    obspy.read().write(source, format="MSEED")
+    assert run_cli(source, "-o", tmp_path / "out.mseed", "--highpass", "0.01") == 0
+    expected = seismic.denoise(obspy.read(source), model=pydenoise.load("seismic").with_highpass(0.01))
+    for a, b in zip(obspy.read(tmp_path / "out.mseed"), expected):
+        np.testing.assert_allclose(a.data, b.data.astype(a.data.dtype), rtol=1e-6, atol=1e-6 * np.abs(b.data).max())
+    assert run_cli(source, "-o", tmp_path / "bad.mseed", "--highpass", "60") == 1  # above Nyquist: named, refused
+
+
 @pytest.mark.parametrize("flag", [None, "--postfilter", "--no-postfilter"])
 def test_cli_postfilter_flags_match_the_api(tmp_path, flag):
     """The seismic model ships with its post-filter: no flag and --postfilter keep it, --no-postfilter drops it."""

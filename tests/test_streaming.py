@@ -34,6 +34,8 @@ FLOOR_MODEL = pydenoise.Denoiser(pydenoise.nn.DDAE(),
                                  config={"sample_rate": 1000.0, "hop": 64, "noise_floor_s": 0.5})
 # The same with a spectral post-filter on its frames, whose per-bin noise history the stream carries as well.
 POSTFILTER_MODEL = FLOOR_MODEL.with_postfilter()
+# And with a drift high-pass first, whose filter state the stream carries too.
+HIGHPASS_MODEL = POSTFILTER_MODEL.with_highpass(5.0)
 
 
 def first_window_mean(x: np.ndarray) -> np.ndarray:
@@ -66,7 +68,7 @@ def stream_in_chunks(stream: StreamingDenoiser, x: np.ndarray, sizes) -> tuple[n
     hop=st.sampled_from([16, 64, 128, 256]),
     channels=st.sampled_from([None, 1, 3]),
     dtype=st.sampled_from([np.float64, np.float32]),
-    model=st.sampled_from([MODEL, FLOOR_MODEL, POSTFILTER_MODEL]),
+    model=st.sampled_from([MODEL, FLOOR_MODEL, POSTFILTER_MODEL, HIGHPASS_MODEL]),
     seed=st.integers(0, 2**31),
 )
 def test_any_chunking_equals_offline(length, log_amplitude, offset, sizes, hop, channels, dtype, model, seed):
