@@ -20,7 +20,7 @@ Metrics (``pydenoise.metrics.snr`` for SNR): SNR gain, correlation with the clea
 peak-amplitude error, and the shift of the P pick: ObsPy's AIC picker (``aic_simple``) in a 7 s window around
 the approximate onset (read by eye from the clean record), applied to the clean record and to each estimate.
 
-Run: ``python benchmarks/eval_seismic.py`` (about a minute); writes a table to ``benchmarks/RESULTS.md``
+Run: ``python benchmarks/eval_seismic.py`` (about three minutes); writes a table to ``benchmarks/RESULTS.md``
 (section "Seismic denoising on real records") and the figure ``benchmarks/eval_seismic.png``.
 """
 
@@ -340,16 +340,20 @@ TREND_SIZES = (0, 3, 10, 30)
 
 
 def drift_lines(model, sample_rate: float, seed: int) -> list[str]:
-    """SNR gains on BW.UH1 in ``ref_unknown`` noise at 0 dB with a linear trend added (counted as noise), as
-    given, after ``detrend("linear")``, after ObsPy's causal 0.005 Hz high-pass (4 corners), and through
-    ``model.with_highpass(0.005)`` (whose filter state starts at the first sample)."""
+    """The drift table: SNR gains on BW.UH1 in ``ref_unknown`` noise at 0 dB with a linear trend added (counted
+    as noise), as given, after ``detrend("linear")``, after ObsPy's causal high-pass (4 corners) and through
+    ``model.with_highpass`` (whose filter state starts at the first sample), both at :data:`HIGHPASS_HZ`."""
     clean, _ = load_record("BW.UH1", sample_rate)
     noise = noise_for("ref_unknown", clean.size, np.random.default_rng([seed, 1, False]), sample_rate)
     noisy = noise_gen.mix(clean, noise, 0.0)
     ramp = np.std(noisy - clean) * np.linspace(-1.0, 1.0, clean.size)
     preparations = {"as given": lambda tr: tr, "detrend('linear')": lambda tr: tr.detrend("linear"),
-                    "high-pass 0.005 Hz, causal": lambda tr: tr.filter("highpass", freq=0.005, zerophase=False)}
-    lines = ["| preparation | " + " | ".join(f"trend ±{k}× noise RMS" for k in TREND_SIZES) + " |",
+                    f"ObsPy high-pass {HIGHPASS_HZ} Hz, causal":
+                        lambda tr: tr.filter("highpass", freq=HIGHPASS_HZ, zerophase=False)}
+    lines = ["Sensor drift (the shipped model; SNR gain in dB, the trend counted as noise): BW.UH1 in `ref_unknown` "
+             "noise at 0 dB with a linear trend across the record. Only a trace's mean is taken out before the "
+             "network, which never saw a window far off zero, unless the model is given a drift high-pass:", "",
+             "| preparation | " + " | ".join(f"trend ±{k}× noise RMS" for k in TREND_SIZES) + " |",
              "|---|" + "---:|" * len(TREND_SIZES)]
     runs = [(label, prepare, model) for label, prepare in preparations.items()]
     runs.append((f"`with_highpass({HIGHPASS_HZ})`", preparations["as given"], model.with_highpass(HIGHPASS_HZ)))
@@ -388,11 +392,7 @@ def main(argv=None) -> int:
     per_record = per_record_gains(rows, methods[1:], own)
     command = "python benchmarks/eval_seismic.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(table, per_record, target_lines, command.strip(), names, local_wins(rows))
-    text += "\n".join(["", "Sensor drift (the shipped model; SNR gain in dB, the trend counted as noise): BW.UH1 in "
-                        "`ref_unknown` noise at 0 dB with a linear trend across the record. Only a trace's mean is "
-                        "taken out before the network, which never saw a window far off zero, unless the model is "
-                        "given a drift high-pass:", "",
-                        *drift_lines(models[POSTFILTERED], sample_rate, args.seed), ""])
+    text += "\n".join(["", *drift_lines(models[POSTFILTERED], sample_rate, args.seed), ""])
     print(text)
     if not args.no_write:
         write_section(HERE / "RESULTS.md", text)

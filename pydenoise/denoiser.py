@@ -340,7 +340,7 @@ class CausalHighpass:
     >>> import numpy as np
     >>> drift = 50.0 + np.linspace(0.0, 30.0, 60_000)[None]   # 10 minutes at 100 Hz: offset 50, then a ramp
     >>> out = CausalHighpass(0.01, 100.0)(drift)
-    >>> round(float(abs(out).max()), 2), bool(abs(out[0, 30_000:]).max() < 1e-5)  # no step at the start
+    >>> round(float(abs(out).max()), 2), bool(abs(out[0, 30_000:]).max() < 1e-5)  # the offset of 50 leaves no step
     (0.36, True)
     """
 

@@ -6,8 +6,8 @@ import torch
 
 import pydenoise
 from pydenoise import Denoiser
-from pydenoise.denoiser import (CausalHighpass, NoiseFloor, SpectralPostfilter, frame_weights, normalise_frames, overlap_add,
-                                pad_edges)
+from pydenoise.denoiser import (CausalHighpass, NoiseFloor, SpectralPostfilter, frame_weights, normalise_frames,
+                                overlap_add, pad_edges)
 from pydenoise.nn import DDAE, load_model, save_model
 
 from conftest import random_ddae
