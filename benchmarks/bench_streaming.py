@@ -37,8 +37,8 @@ def section_for(args) -> str:
     """The RESULTS.md heading: one section for the random DDAE, one per named model (and post-filter choice)."""
     if not args.model:
         return SECTION
-    return f"## Streaming the {args.model} model{' without its post-filter' if args.no_postfilter else ''} " \
-           "(bench_streaming.py)"
+    variant = " without its post-filter" if args.no_postfilter else ""
+    return f"## Streaming the {args.model} model{variant} (bench_streaming.py)"
 
 
 def model_for(args, sample_rate: float) -> pydenoise.Denoiser:
@@ -156,8 +156,9 @@ def write_results(lines: list[str], args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="model name or path (default: random DDAE of the default widths, normalised by RMS; timing "
-                             "depends on the widths and on noise-floor normalisation, not on the weights)")
+    parser.add_argument("--model", help="model name or path (default: random DDAE of the default widths, "
+                        "normalised by RMS; timing depends on the widths and on noise-floor normalisation, not on "
+                        "the weights)")
     parser.add_argument("--no-postfilter", action="store_true",
                         help="with --model: without its spectral post-filter (the seismic model ships with one)")
     parser.add_argument("--hop", type=int, default=64, help="hop of the random model (default 64)")

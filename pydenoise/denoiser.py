@@ -354,10 +354,10 @@ class CausalHighpass:
         """The next ``(channels, samples)`` of each channel's stream, filtered."""
         from scipy.signal import sosfilt, sosfilt_zi
 
+        if x.shape[1] == 0:  # (a stream's empty chunk: nothing to copy off a device)
+            return x
         data = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
         data = data.astype(np.float64, copy=False)
-        if data.shape[1] == 0:
-            return x
         if self._state is None:
             self._state = sosfilt_zi(self._sos)[:, None, :] * data[None, :, :1]
         filtered, self._state = sosfilt(self._sos, data, axis=1, zi=self._state)
