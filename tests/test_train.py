@@ -109,6 +109,23 @@ def test_windows_favour_the_event():
     assert (np.abs(clean).max(axis=1) > 0).mean() > 0.6
 
 
+class _UnderflowingCoda:
+    """Signals whose only event trace holds a coda decayed so far that its square underflows to 0."""
+
+    def sample(self, count, samples, rng):
+        traces = np.zeros((count, samples))
+        traces[0, :] = 1e-170
+        traces[1, :] = np.sin(np.arange(samples))
+        return traces
+
+
+def test_a_coda_too_faint_to_square_counts_as_event_free():
+    config = TrainConfig(output="unused", batch=64, windows_per_trace=16, trace_samples=512)
+    noises = NoiseMixture([noise.white(5000, rng=1)], ["white"], 100.0)
+    noisy, clean, _ = make_windows(_UnderflowingCoda(), noises, config, 256, np.random.default_rng(0))
+    assert np.all(np.isfinite(noisy)) and np.abs(clean[16:32]).max() > 0
+
+
 def test_drift_is_added_to_the_noise_of_the_chosen_share_of_traces():
     noises = NoiseMixture([noise.white(5000, rng=1)], ["white"], 100.0)
 
