@@ -131,14 +131,22 @@ HIGHPASS_HELP = ("high-pass each trace causally at HZ before denoising (for exam
                  "drift: the model fails on a trace whose level wanders by more than its noise")
 
 
+LONG_PERIOD_HELP = ("with or without the long-period path, which keeps long-period wave trains (teleseisms, large "
+                    "regional events) that 2.56 s windows take for microseism, and delays streams to 24 s (default: "
+                    "as the model says; the seismic model has it)")
+
+
 def _trace_model(args, default: str):
     """The ``--model`` (or ``default``) as a Denoiser; ``--postfilter`` / ``--no-postfilter`` add or remove its
-    spectral post-filter (default: as the model file says), ``--highpass HZ`` high-passes its input."""
+    spectral post-filter (default: as the model file says), ``--highpass HZ`` high-passes its input,
+    ``--long-period`` / ``--no-long-period`` add or remove the long-period path."""
     from pydenoise.denoiser import load
 
     model = load(args.model or default)
     if args.highpass is not None:
         model = model.with_highpass(args.highpass)
+    if args.long_period is not None and args.long_period != (model.long_period is not None):
+        model = model.with_long_period() if args.long_period else model.with_long_period(None)
     if args.postfilter is None or args.postfilter == (model.postfilter is not None):
         return model
     return model.with_postfilter() if args.postfilter else model.without_postfilter()
@@ -175,8 +183,9 @@ def _denoise_image_file(source: Path, destination: Path, args) -> None:
 
     from pydenoise import image
 
-    if args.postfilter is not None or args.highpass is not None:
-        raise ValueError("--postfilter, --no-postfilter and --highpass apply to traces and sound, not to images")
+    if args.postfilter is not None or args.highpass is not None or args.long_period is not None:
+        raise ValueError("--postfilter, --no-postfilter, --highpass and --long-period apply to traces and sound, "
+                         "not to images")
     picture = skimage.io.imread(source)
     if picture.dtype.name != "uint8":
         raise ValueError(f"an 8-bit image is expected, got {picture.dtype}")
@@ -247,6 +256,7 @@ def _add_denoise(subparsers) -> None:
                         help="with or without the spectral post-filter, which removes stationary noise the network "
                         "leaves (default: as the model says; the seismic model has it)")
     parser.add_argument("--highpass", type=float, metavar="HZ", help=HIGHPASS_HELP)
+    parser.add_argument("--long-period", action=argparse.BooleanOptionalAction, help=LONG_PERIOD_HELP)
     parser.set_defaults(func=_run_denoise)
 
 
@@ -310,6 +320,8 @@ def _add_seedlink(subparsers) -> None:
     parser.add_argument("--postfilter", action=argparse.BooleanOptionalAction,
                         help="with or without the spectral post-filter (default: as the model says; seismic has it)")
     parser.add_argument("--highpass", type=float, metavar="HZ", help=HIGHPASS_HELP)
+    parser.add_argument("--long-period", action=argparse.BooleanOptionalAction,
+                        help=LONG_PERIOD_HELP + "; --no-long-period: 2.2 s")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds without data before reconnecting (default: 60)")
     parser.add_argument("--reconnect-delay", type=float, default=5.0, help="seconds between attempts (default: 5)")

@@ -22,7 +22,11 @@ processing give the same samples:
 * where the config has ``postfilter`` (the shipped ``seismic`` model; :meth:`Denoiser.with_postfilter`,
   :meth:`Denoiser.without_postfilter`), the denoised frames pass a causal Wiener filter
   (:class:`SpectralPostfilter`) before the overlap-add: it removes the stationary noise the network leaves,
-  within the same frames, so it adds no latency.
+  within the same frames, so it adds no latency;
+* where the config has ``long_period`` (the shipped ``seismic`` model; :meth:`Denoiser.with_long_period`), the
+  output's band below ``crossover_hz`` is replaced by that of a second model run at an integer fraction of
+  the rate (``seismic_lp``, 12.5 Hz: 20.5 s windows), which tells a long-period wave train from the
+  microseism where a 2.56 s window cannot (:mod:`pydenoise.longperiod`); streams then wait about 24 s.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ __all__ = [
     "normalise_frames",
     "normalisation_scale",
     "NoiseFloor",
+    "CausalFilter",
     "CausalHighpass",
     "SpectralPostfilter",
     "window_floors",
@@ -327,27 +332,17 @@ class SpectralPostfilter:
         return torch.fft.irfft(torch.fft.rfft(frames).mul_(gain), n=window)
 
 
-class CausalHighpass:
-    """Causal 2-pole Butterworth high-pass, one state per channel, for removing sensor drift before denoising.
+class CausalFilter:
+    """A causal IIR filter (second-order sections), one state per channel, carried from chunk to chunk.
 
-    Chunks fed in order give the same samples as the whole signal (the filter state is carried), so streams
-    still match offline processing. The state starts as if the first sample had always been there, so a trace
-    that starts off zero causes no start-up transient. Works on ``(channels, samples)`` numpy arrays or torch
-    tensors (computed in float64 by SciPy, returned in the input's type, dtype and device).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> drift = 50.0 + np.linspace(0.0, 30.0, 60_000)[None]   # 10 minutes at 100 Hz: offset 50, then a ramp
-    >>> out = CausalHighpass(0.01, 100.0)(drift)
-    >>> round(float(abs(out).max()), 2), bool(abs(out[0, 30_000:]).max() < 1e-5)  # the offset of 50 leaves no step
-    (0.36, True)
+    Chunks fed in order give the same samples as the whole signal, so streams still match offline processing.
+    The state starts as if the first sample had always been there, so a trace that starts off zero causes no
+    start-up transient. Works on ``(channels, samples)`` numpy arrays or torch tensors (computed in float64 by
+    SciPy, returned in the input's type, dtype and device).
     """
 
-    def __init__(self, cutoff_hz: float, sample_rate: float):
-        from scipy.signal import butter
-
-        self._sos = butter(2, cutoff_hz, "highpass", fs=sample_rate, output="sos")
+    def __init__(self, sos: np.ndarray):
+        self._sos = sos
         self._state = None  # (sections, channels, 2), set from the first samples
 
     def __call__(self, x):
@@ -364,6 +359,24 @@ class CausalHighpass:
         if isinstance(x, torch.Tensor):
             return torch.from_numpy(filtered).to(dtype=x.dtype, device=x.device)
         return filtered.astype(x.dtype, copy=False)
+
+
+class CausalHighpass(CausalFilter):
+    """Causal 2-pole Butterworth high-pass (a :class:`CausalFilter`) for removing sensor drift before denoising.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> drift = 50.0 + np.linspace(0.0, 30.0, 60_000)[None]   # 10 minutes at 100 Hz: offset 50, then a ramp
+    >>> out = CausalHighpass(0.01, 100.0)(drift)
+    >>> round(float(abs(out).max()), 2), bool(abs(out[0, 30_000:]).max() < 1e-5)  # the offset of 50 leaves no step
+    (0.36, True)
+    """
+
+    def __init__(self, cutoff_hz: float, sample_rate: float):
+        from scipy.signal import butter
+
+        super().__init__(butter(2, cutoff_hz, "highpass", fs=sample_rate, output="sos"))
 
 
 def pad_edges(signal: torch.Tensor, left: int, right: int) -> torch.Tensor:
@@ -420,6 +433,9 @@ class Denoiser:
     postfilter : dict or None
         Options of the :class:`SpectralPostfilter` the denoised frames pass (config ``postfilter``; its noise
         history ``history_s`` defaults to ``noise_floor_s``); None: no post-filter.
+    long_period : dict or None
+        ``{"model": name or path, "crossover_hz": Hz}`` of the long-period path (config ``long_period``, see
+        :meth:`with_long_period`); None: none.
     module : pydenoise.nn.DDAE
         The torch module (trainable).
     config : dict
@@ -445,6 +461,8 @@ class Denoiser:
             raise ValueError(f"highpass_hz needs a sample_rate and must lie between 0 and its Nyquist frequency, "
                              f"got {highpass!r} at {self.sample_rate} Hz")
         self.highpass_hz = None if highpass is None else float(highpass)
+        self.long_period = self.config.get("long_period")
+        self._long_period_model = None if self.long_period is None else self._checked_long_period()
         self._modules: dict[torch.device, DDAE] = {}
 
     def _checked_postfilter(self, options) -> dict | None:
@@ -508,6 +526,45 @@ class Denoiser:
         """A fresh :class:`CausalHighpass` at this model's ``highpass_hz`` (None without one)."""
         return None if self.highpass_hz is None else CausalHighpass(self.highpass_hz, self.sample_rate)
 
+    def with_long_period(self, model: str | os.PathLike | None = "seismic_lp", crossover_hz: float = 0.5) -> Denoiser:
+        """This model (the same module) with a long-period path (``model=None``: without one).
+
+        A 256-sample window at 100 Hz spans 2.56 s: too short to tell a long-period wave train (teleseisms,
+        large regional events) from the microseism, so the network removes both. The long-period path runs
+        ``model``, trained at an integer fraction of this model's rate (``seismic_lp``: 12.5 Hz, 20.5 s windows),
+        on the input resampled to its rate, and puts its output's band below ``crossover_hz`` in place of this
+        model's (:mod:`pydenoise.longperiod`). Streams stay equal to offline denoising but wait for the long
+        windows: 24 s for the shipped ``seismic`` model, against 2.2 s without the path.
+
+        Examples
+        --------
+        >>> import pydenoise
+        >>> pydenoise.load("seismic").with_long_period().long_period
+        {'model': 'seismic_lp', 'crossover_hz': 0.5}
+        """
+        if model is None:
+            return self._with_config(long_period=None)
+        return self._with_config(long_period={"model": os.fspath(model), "crossover_hz": float(crossover_hz)})
+
+    def _checked_long_period(self) -> Denoiser:
+        """The long-period path's model, its rate and crossover checked now rather than on the first trace."""
+        options = dict(self.long_period)
+        if set(options) != {"model", "crossover_hz"}:
+            raise ValueError(f"long_period needs exactly 'model' and 'crossover_hz', got {sorted(options)}")
+        path_model = load(options["model"])
+        if path_model.config.get("domain") != self.config.get("domain"):
+            raise ValueError(f"the long-period model {options['model']!r} is for {path_model.config.get('domain')} "
+                             f"data, this one for {self.config.get('domain')}")
+        ratio = None if not (self.sample_rate and path_model.sample_rate) else self.sample_rate / path_model.sample_rate
+        if ratio is None or ratio < 2 or abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(f"the long-period model {options['model']!r} must run at an integer fraction (1/2, 1/3, "
+                             f"...) of this model's {self.sample_rate} Hz, got {path_model.sample_rate} Hz")
+        crossover = options["crossover_hz"]
+        if not 0 < crossover < 0.4 * path_model.sample_rate:
+            raise ValueError(f"crossover_hz must lie between 0 and 40 % of the long-period model's "
+                             f"{path_model.sample_rate:g} Hz, got {crossover!r}")
+        return path_model
+
     def _with_config(self, **changes) -> Denoiser:
         denoiser = Denoiser(self.module, config={**self.config, **changes}, name=self.name)
         denoiser._modules = self._modules  # the same module: share its device copies
@@ -516,7 +573,8 @@ class Denoiser:
     def __repr__(self) -> str:
         return (
             f"Denoiser(name={self.name!r}, window={self.window}, hop={self.hop}, "
-            f"sample_rate={self.sample_rate}, residual={self.residual}, postfilter={self.postfilter})"
+            f"sample_rate={self.sample_rate}, residual={self.residual}, postfilter={self.postfilter}"
+            + ("" if self.long_period is None else f", long_period={self.long_period}") + ")"
         )
 
     def module_on(self, device: torch.device) -> DDAE:
@@ -574,7 +632,10 @@ class Denoiser:
         highpass = self.highpass()
         if highpass is not None:
             centred = highpass(centred)
-        result = (self._denoise_signal(centred, hop) + level).to(signal.device)
+        result = self._denoise_signal(centred, hop) + level
+        if self.long_period is not None:
+            result = self._with_long_period_band(centred, result, level)
+        result = result.to(signal.device)
         result = result[0] if was_1d else result
         return result.numpy() if isinstance(x, np.ndarray) else result
 
@@ -585,6 +646,28 @@ class Denoiser:
         padded_length = (frame_count(samples, window, hop) - 1) * hop + window
         padded = pad_edges(signal, start, padded_length - start - samples)
         return self.denoise_overlap_add(padded, hop)[:, start : start + samples]
+
+    def long_period_path(self):
+        """A fresh :class:`~pydenoise.longperiod.LongPeriodPath` (None without a long-period path)."""
+        from pydenoise.longperiod import LongPeriodPath
+
+        if self.long_period is None:
+            return None
+        return LongPeriodPath(self._long_period_model, round(self.sample_rate / self._long_period_model.sample_rate))
+
+    def crossover(self):
+        """A fresh :class:`~pydenoise.longperiod.Crossover` at this model's ``crossover_hz``."""
+        from pydenoise.longperiod import Crossover
+
+        return Crossover(self.long_period["crossover_hz"], self.sample_rate)
+
+    def _with_long_period_band(self, centred: torch.Tensor, denoised: torch.Tensor, level: torch.Tensor):
+        """``denoised`` (level included) with its band below the crossover from the long-period path instead."""
+        estimate = self.long_period_path().run(_float64(centred))
+        crossover = self.crossover()
+        merged = np.concatenate([crossover.process(_float64(denoised), estimate + _float64(level)), crossover.flush()],
+                                axis=1)
+        return torch.from_numpy(merged).to(dtype=denoised.dtype, device=denoised.device)
 
     def denoise_overlap_add(self, padded: torch.Tensor, hop: int, carry: torch.Tensor | None = None) -> torch.Tensor:
         """Denoise every full frame of ``padded`` and overlap-add them with the :func:`frame_weights`.
@@ -660,8 +743,10 @@ class Denoiser:
 
         ``offset``: the per-channel level (default: the mean of the first window, known once it has arrived).
         """
-        from pydenoise.streaming import StreamingDenoiser
+        from pydenoise.streaming import LongPeriodStream, StreamingDenoiser
 
+        if self.long_period is not None:
+            return LongPeriodStream(self, hop=hop, offset=offset)
         return StreamingDenoiser(self, hop=hop, offset=offset)
 
 
@@ -679,6 +764,10 @@ def overlap_add(frames: torch.Tensor, hop: int, carry: torch.Tensor | None = Non
     for i in range(overlaps):  # window / hop vectorised adds, not a loop over samples
         out[:, i : i + count].add_(blocks[:, :, i])  # in place on the view: no write-back copy as with +=
     return out.reshape(channels, -1)
+
+
+def _float64(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy().astype(np.float64)
 
 
 def _same_device(module: torch.nn.Module, device: torch.device) -> bool:

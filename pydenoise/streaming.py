@@ -24,7 +24,7 @@ import torch
 
 from pydenoise.denoiser import Denoiser, as_signal, channel_offset, check_hop, frame_count, pad_edges
 
-__all__ = ["StreamingDenoiser"]
+__all__ = ["StreamingDenoiser", "LongPeriodStream"]
 
 
 class StreamingDenoiser:
@@ -289,3 +289,120 @@ def _describe(layout) -> str:
     shape = "1-D" if was_1d else f"{channels} channels"
     kind = "numpy" if numpy_out else f"torch on {device}"
     return f"{shape}, {str(dtype).replace('torch.', '')}, {kind}"
+
+
+class LongPeriodStream:
+    """A stream for a model with a long-period path (:meth:`pydenoise.Denoiser.with_long_period`): the
+    short-period :class:`StreamingDenoiser` and the :class:`~pydenoise.longperiod.LongPeriodPath` side by side,
+    merged as offline; outputs concatenate to ``denoiser.denoise(x, offset=s.offset)``.
+
+    The long-period path sets the delay: ``latency`` (24 s for the shipped ``seismic`` model) bounds it:
+    after ``n`` input samples at least ``n - latency`` have come out. Chunks, offset and layout work as for
+    :class:`StreamingDenoiser`; the merge runs on the CPU in float64.
+
+    Examples
+    --------
+    >>> import numpy as np, pydenoise
+    >>> m = pydenoise.load("seismic").with_long_period()
+    >>> s = m.stream()
+    >>> x = np.random.default_rng(0).standard_normal(6000)
+    >>> parts = [s.process(x[i : i + 1000]) for i in range(0, 6000, 1000)] + [s.flush()]
+    >>> s.latency, sum(len(p) for p in parts[:-1]) >= 6000 - s.latency
+    (2407, True)
+    """
+
+    def __init__(self, denoiser: Denoiser, hop: int | None = None, offset=None):
+        self.denoiser = denoiser
+        self._short = StreamingDenoiser(denoiser.with_long_period(None), hop=hop, offset=offset)
+        self.window, self.hop = self._short.window, self._short.hop
+        self.latency = max(self._short.latency + self.hop - 1, denoiser.long_period_path().latency) \
+            + denoiser.crossover().latency
+        self.reset()
+
+    def __repr__(self) -> str:
+        return (f"LongPeriodStream(window={self.window}, hop={self.hop}, latency={self.latency}, "
+                f"samples_in={self.samples_in}, samples_out={self.samples_out})")
+
+    @property
+    def offset(self) -> torch.Tensor | None:
+        """``(channels, 1)``: the level taken out of each channel, once known (see :class:`StreamingDenoiser`)."""
+        return self._short.offset
+
+    def reset(self) -> None:
+        """Forget the stream: the next chunk starts a new signal (any layout)."""
+        self._short.reset()
+        self._path = self.denoiser.long_period_path()
+        self._crossover = self.denoiser.crossover()
+        self._highpass = self.denoiser.highpass()
+        self._layout = None  # (was_1d, numpy?, dtype, device) of the first chunk
+        self._level = None
+        self._held = None  # raw input kept until the offset is known
+        self._short_ready = self._long_ready = None  # final samples of each path not yet merged
+        self.samples_in = self.samples_out = 0
+
+    def process(self, chunk):
+        """Feed the next chunk; return the samples that became final (possibly none)."""
+        short = self._short.process(chunk)  # checks the chunk against the stream's layout
+        raw = self._remember_layout(chunk)
+        self.samples_in += raw.shape[1]
+        return self._output(self._merge(short, self._feed_long(raw, end=False)))
+
+    def flush(self):
+        """Finish the signal as :meth:`StreamingDenoiser.flush` does; return the rest, and reset."""
+        if self._layout is None:
+            self.reset()
+            return np.empty(0)
+        if self.samples_in == 0:
+            tail = self._output(self._held[:, :0])
+        else:
+            long = self._feed_long(self._held[:, :0], end=True)
+            merged = self._merge(self._short.flush(), long)
+            if self._short_ready.shape[1] or self._long_ready.shape[1]:
+                raise RuntimeError("the two paths of a long-period stream ended at different samples")
+            tail = self._output(np.concatenate([merged, self._crossover.flush()], axis=1))
+        self.reset()
+        return tail
+
+    def _remember_layout(self, chunk) -> np.ndarray:
+        signal, was_1d = as_signal(chunk, allow_empty=True)
+        if self._layout is None:
+            self._layout = (was_1d, isinstance(chunk, np.ndarray), signal.dtype, signal.device)
+            self._held = np.empty((signal.shape[0], 0))
+            self._short_ready = self._long_ready = self._held
+        return signal.cpu().numpy().astype(np.float64)
+
+    def _feed_long(self, raw: np.ndarray, end: bool) -> np.ndarray:
+        """Pass the input, its level removed (and high-passed where the model says), down the long-period path."""
+        self._held = np.concatenate([self._held, raw], axis=1)
+        if self._level is None and self._short.offset is None and not (end and self._held.shape[1]):
+            return self._held[:, :0]
+        if self._level is None:  # the short stream's offset, or at the end the one its flush will take
+            offset = self._short.offset
+            if offset is None:
+                offset = channel_offset(torch.from_numpy(self._held[:, : self.window]).to(self._layout[2]), None)
+            self._level = offset.cpu().numpy().astype(np.float64)
+        centred = self._held - self._level
+        self._held = self._held[:, :0]
+        if self._highpass is not None:
+            centred = self._highpass(centred)
+        estimate = self._path.process(centred)
+        return np.concatenate([estimate, self._path.flush()], axis=1) if end else estimate
+
+    def _merge(self, short, long: np.ndarray) -> np.ndarray:
+        """Pass the samples both paths have finished through the crossover; keep the rest for later."""
+        short = as_signal(short, allow_empty=True)[0].cpu().numpy().astype(np.float64)
+        self._short_ready = np.concatenate([self._short_ready, short], axis=1)
+        self._long_ready = np.concatenate([self._long_ready, long], axis=1)
+        count = min(self._short_ready.shape[1], self._long_ready.shape[1])
+        merged = self._crossover.process(self._short_ready[:, :count], self._long_ready[:, :count] + self._level) \
+            if count else self._short_ready[:, :0]
+        self._short_ready, self._long_ready = self._short_ready[:, count:], self._long_ready[:, count:]
+        return merged
+
+    def _output(self, merged: np.ndarray):
+        """The merged samples in the chunks' type, dtype, rank and device."""
+        self.samples_out += merged.shape[1]
+        was_1d, numpy_out, dtype, device = self._layout
+        out = torch.from_numpy(merged).to(dtype=dtype, device=device)
+        out = out[0] if was_1d else out
+        return out.numpy() if numpy_out else out

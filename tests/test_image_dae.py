@@ -261,7 +261,8 @@ def test_cli_denoise_routes_png_files_to_the_patch_denoiser(tmp_path, camera_cro
     out = skimage.io.imread(target)
     assert out.shape == camera_crop.shape and out.dtype == np.uint8
     assert psnr255(camera_crop, out) > psnr255(camera_crop, noisy_crop) + 6
-    for flags in (["--postfilter"], ["--no-postfilter"], ["--highpass", "0.1"]):  # trace options: refused
+    trace_options = (["--postfilter"], ["--no-postfilter"], ["--highpass", "0.1"], ["--long-period"])
+    for flags in trace_options:  # refused for images
         assert cli.main(["denoise", str(source), "-o", str(tmp_path / "x.png"), *flags]) == 1
         assert not (tmp_path / "x.png").exists()
 

@@ -256,6 +256,23 @@ def test_cli_highpass_is_the_models_highpass(tmp_path):
     assert run_cli(source, "-o", tmp_path / "bad.mseed", "--highpass", "60") == 1  # above Nyquist: named, refused
 
 
+@pytest.mark.parametrize("flag", [None, "--long-period", "--no-long-period"])
+def test_cli_long_period_flags_match_the_api(tmp_path, flag):
+    """The seismic model ships with its long-period path: no flag and --long-period keep it, --no-long-period
+    drops it."""
+    source = tmp_path / "rjob.mseed"
+    obspy.read().write(source, format="MSEED")
+    assert run_cli(source, "-o", tmp_path / "out.mseed", *([flag] if flag else [])) == 0
+    shipped = pydenoise.load("seismic")
+    model, other = (shipped.with_long_period(None), shipped) if flag == "--no-long-period" else \
+        (shipped, shipped.with_long_period(None))
+    expected = seismic.denoise(obspy.read(source), model=model)
+    different = seismic.denoise(obspy.read(source), model=other)
+    for a, b, c in zip(obspy.read(tmp_path / "out.mseed"), expected, different):
+        np.testing.assert_allclose(a.data, b.data.astype(a.data.dtype), rtol=1e-6, atol=1e-6 * np.abs(b.data).max())
+        assert not np.allclose(a.data, c.data, atol=1e-3 * np.abs(c.data).max())
+
+
 @pytest.mark.parametrize("flag", [None, "--postfilter", "--no-postfilter"])
 def test_cli_postfilter_flags_match_the_api(tmp_path, flag):
     """The seismic model ships with its post-filter: no flag and --postfilter keep it, --no-postfilter drops it."""

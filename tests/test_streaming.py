@@ -197,3 +197,66 @@ def test_reset_picks_up_a_changed_model():
     offset = stream.offset
     got = np.concatenate(parts + [stream.flush()])
     np.testing.assert_allclose(got, model.denoise(x, offset=offset), rtol=0, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------ long-period streams
+
+def long_period_pair(directory) -> pydenoise.Denoiser:
+    """Random networks: a 30 Hz model whose long-period path runs a 10 Hz one below 2 Hz, after a drift high-pass."""
+    from pydenoise.nn import save_model
+
+    torch.manual_seed(5)
+    path = directory / "long.safetensors"
+    save_model(pydenoise.nn.DDAE(residual=True), path, {"sample_rate": 10.0, "hop": 32, "domain": "test",
+                                                         "noise_floor_s": 30.0})
+    short = pydenoise.Denoiser(pydenoise.nn.DDAE(), config={"sample_rate": 30.0, "hop": 64, "domain": "test"})
+    return short.with_long_period(path, crossover_hz=2.0).with_highpass(0.1)
+
+
+@pytest.fixture(scope="module")
+def long_period_models(tmp_path_factory):
+    return {"shipped": pydenoise.load("seismic"), "random": long_period_pair(tmp_path_factory.mktemp("models"))}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(
+    length=st.integers(1, 9000),
+    sizes=st.lists(st.integers(0, 3000), min_size=1, max_size=6).filter(any),
+    channels=st.sampled_from([None, 2]),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    which=st.sampled_from(["shipped", "random"]),
+    seed=st.integers(0, 2**31),
+)
+def test_long_period_streams_equal_offline(long_period_models, length, sizes, channels, dtype, which, seed):
+    model = long_period_models[which]
+    rng = np.random.default_rng(seed)
+    shape = (length,) if channels is None else (channels, length)
+    x = (rng.standard_normal(shape).cumsum(axis=-1) * 0.1 + rng.standard_normal(shape) + 5.0).astype(dtype)
+    stream = model.stream()
+    outputs, counts, start, index = [], [], 0, 0
+    while start < length:
+        size = sizes[index % len(sizes)]
+        outputs.append(stream.process(x[..., start : start + size]))
+        start, index = start + size, index + 1
+        assert stream.samples_out >= min(start, length) - stream.latency  # the delay stays within its bound
+    got = np.concatenate(outputs + [stream.flush()], axis=-1)
+    expected = model.denoise(x, offset=first_window_mean(x))
+    assert got.shape == x.shape and got.dtype == x.dtype
+    tolerance = 1e-6 * max(float(np.abs(expected).max()), float(np.abs(x).max()))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
+
+
+def test_long_period_stream_latency_and_layouts():
+    model = pydenoise.load("seismic")
+    stream = model.stream()
+    assert stream.latency == 2407 and "LongPeriodStream" in repr(stream)  # 24 s at 100 Hz
+    x = torch.randn(3, 5000, dtype=torch.float64)
+    parts = [stream.process(x[:, :4000]), stream.process(x[:, 4000:]), stream.flush()]
+    assert all(isinstance(p, torch.Tensor) for p in parts) and stream.samples_in == 0  # flushed: reset
+    expected = model.denoise(x, offset=first_window_mean(x.numpy()))
+    torch.testing.assert_close(torch.cat(parts, 1), expected, rtol=0, atol=1e-9)
+    assert stream.process(np.zeros((2, 0))).shape == (2, 0) and stream.flush().shape == (2, 0)
+    with pytest.raises(ValueError, match="2 channels"):
+        stream.process(np.zeros(10))
+        stream.process(np.zeros((2, 10)))
