@@ -47,7 +47,7 @@ def info() -> dict:
 
 
 # Domain modules import heavy libraries (ObsPy, ...): `pydenoise.seismic` is imported on first use.
-_LAZY_MODULES = {"seismic", "streaming"}
+_LAZY_MODULES = {"seismic", "streaming", "longperiod"}
 
 
 def __getattr__(name: str):

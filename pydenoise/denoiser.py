@@ -739,7 +739,8 @@ class Denoiser:
         return scales
 
     def stream(self, hop: int | None = None, offset=None):
-        """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model.
+        """A :class:`~pydenoise.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model (a
+        :class:`~pydenoise.streaming.LongPeriodStream` for a model with a long-period path).
 
         ``offset``: the per-channel level (default: the mean of the first window, known once it has arrived).
         """

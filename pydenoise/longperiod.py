@@ -27,7 +27,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+import torch
 
 __all__ = ["LongPeriodPath", "Crossover", "CentredFIR"]
 
@@ -46,10 +46,18 @@ def resampling_taps(factor: int) -> np.ndarray:
 
 def _filter_every(signal: np.ndarray, taps: np.ndarray, step: int, count: int) -> np.ndarray:
     """``(channels, count)``: ``taps`` (symmetric) applied to ``signal`` at columns ``0, step, 2·step, …``,
-    each output centred ``len(taps) // 2`` columns after its window's start."""
+    each output centred ``len(taps) // 2`` columns after its window's start.
+
+    Computed by torch's ``conv1d`` in float32 (a float64 product of every window with the taps costs ten times
+    as much, and thousands of channels must keep up in real time); the path's inputs are centred, so float32
+    keeps 7 digits of what matters.
+    """
     if count == 0:
         return signal[:, :0]
-    return sliding_window_view(signal, taps.size, axis=1)[:, : (count - 1) * step + 1 : step] @ taps
+    span = (count - 1) * step + taps.size
+    windows = torch.from_numpy(np.ascontiguousarray(signal[:, :span], dtype=np.float32))[:, None, :]
+    kernel = torch.from_numpy(taps.astype(np.float32))[None, None, :]
+    return torch.nn.functional.conv1d(windows, kernel, stride=step)[:, 0].double().numpy()
 
 
 class CentredFIR:
@@ -121,7 +129,7 @@ class LongPeriodPath:
     >>> x = np.random.default_rng(0).standard_normal((1, 3000))
     >>> parts = [path.process(x[:, i : i + 700]) for i in range(0, 3000, 700)] + [path.flush()]
     >>> whole = LongPeriodPath(pydenoise.load("seismic_lp"), 8).run(x)
-    >>> sum(p.shape[1] for p in parts), bool(np.allclose(np.concatenate(parts, axis=1), whole))
+    >>> sum(p.shape[1] for p in parts), float(abs(np.concatenate(parts, axis=1) - whole).max()) < 1e-6
     (3000, True)
     """
 
