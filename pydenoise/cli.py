@@ -337,13 +337,17 @@ def _run_seedlink(args) -> int:
     logging.getLogger("pydenoise").setLevel(logging.INFO)
     writer = seismic.MiniSeedDayFiles(args.output)
     try:
-        client = seismic.SeedLinkDenoiser(args.server, writer, model=_trace_model(args, "seismic"), hop=args.hop,
-                                          timeout=args.timeout, reconnect_delay=args.reconnect_delay)
+        model = _trace_model(args, "seismic")
+        client = seismic.SeedLinkDenoiser(args.server, writer, model=model, hop=args.hop, timeout=args.timeout,
+                                          reconnect_delay=args.reconnect_delay)
         for network, station, selectors in args.streams:
             client.select_stream(network, station, selectors)
     except (ValueError, TypeError, OSError, SeedLinkException, seismic.EasySeedLinkClientException) as error:
         print(f"pydenoise seedlink: {getattr(error, 'value', error)}", file=sys.stderr)  # SeedLinkException.value
         return 1
+    if model.sample_rate:
+        lag = model.stream(hop=args.hop).latency / model.sample_rate
+        print(f"pydenoise seedlink: output lags the feed by about {lag:.1f} s", file=sys.stderr)
     try:
         client.run_forever()
     except KeyboardInterrupt:

@@ -226,7 +226,7 @@ def test_live_feed_from_a_seedlink_server_survives_a_dropped_connection():
     check_outputs(outputs, FEED)  # the tails came out when the client stopped
 
 
-def test_cli_seedlink_writes_denoised_miniseed(tmp_path, monkeypatch):
+def test_cli_seedlink_writes_denoised_miniseed(tmp_path, monkeypatch, capsys):
     model_path = tmp_path / "model.safetensors"
     pydenoise.nn.save_model(MODEL.module, model_path, config=MODEL.config)
     server = SeedLinkServer(FEED, drop_after=2)
@@ -249,6 +249,8 @@ def test_cli_seedlink_writes_denoised_miniseed(tmp_path, monkeypatch):
         server.closing.set()
         server.join(5)
     assert status == 0 and len(server.resumes) == 2
+    lag = MODEL.stream().latency / MODEL.sample_rate
+    assert f"output lags the feed by about {lag:.1f} s" in capsys.readouterr().err
     written = sorted(p.name for p in (tmp_path / "live").iterdir())
     assert written == [
         "BW.BGLD..EHE.2007.365.mseed",  # the first 85 ms of the feed fall on the last day of 2007
