@@ -342,12 +342,12 @@ def _run_seedlink(args) -> int:
                                           reconnect_delay=args.reconnect_delay)
         for network, station, selectors in args.streams:
             client.select_stream(network, station, selectors)
+        latency = model.stream(hop=args.hop).latency  # (checks --hop too)
     except (ValueError, TypeError, OSError, SeedLinkException, seismic.EasySeedLinkClientException) as error:
         print(f"pydenoise seedlink: {getattr(error, 'value', error)}", file=sys.stderr)  # SeedLinkException.value
         return 1
     if model.sample_rate:
-        lag = model.stream(hop=args.hop).latency / model.sample_rate
-        print(f"pydenoise seedlink: output lags the feed by about {lag:.1f} s", file=sys.stderr)
+        print(f"pydenoise seedlink: output lags the feed by about {latency / model.sample_rate:.1f} s", file=sys.stderr)
     try:
         client.run_forever()
     except KeyboardInterrupt:
