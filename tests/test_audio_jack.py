@@ -81,6 +81,12 @@ def jack_server(tmp_path):
         _stop(server)
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT at its default in the child, as for a command typed in a terminal: a harness that runs the tests
+    as a background job (no job control) passes SIGINT on ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
     """``pydenoise live`` until Ctrl-C (SIGINT), as a user runs it."""
     model = pydenoise.load("speech")
@@ -88,6 +94,7 @@ def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
     child = subprocess.Popen(
         [sys.executable, "-u", "-m", "pydenoise.cli", "live", "--input", "JACK", "--output", "JACK", "--json"],
         env=jack_server, cwd=PACKAGE_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     try:
         first = child.stdout.readline()  # printed once the stream runs
