@@ -22,7 +22,7 @@ Metrics (``pydenoise.metrics.snr`` for SNR): SNR gain, correlation with the clea
 peak-amplitude error, and the shift of the P pick: ObsPy's AIC picker (``aic_simple``) in a 7 s window around
 the approximate onset (read by eye from the clean record), applied to the clean record and to each estimate.
 
-Run: ``python benchmarks/eval_seismic.py`` (about three minutes); writes a table to ``benchmarks/RESULTS.md``
+Run: ``python benchmarks/eval_seismic.py`` (about four minutes); writes a table to ``benchmarks/RESULTS.md``
 (section "Seismic denoising on real records") and the figure ``benchmarks/eval_seismic.png``.
 """
 
