@@ -39,20 +39,20 @@ def packet(record: bytes, sequence: int = 1) -> obspy.Trace:
     return SLPacket(b"SL%06X" % sequence + record, 0).get_trace()
 
 
-def offline(records: list[bytes]) -> dict[str, obspy.Trace]:
+def offline(records: list[bytes], model: pydenoise.Denoiser = MODEL) -> dict[str, obspy.Trace]:
     """The whole signal of each trace id, read at once, and its offline denoising (with the offset a stream
     fixes for itself: the mean of its first window)."""
     stream = obspy.read(io.BytesIO(b"".join(records))).merge()
     result = {}
     for trace in stream:
         data = trace.data.astype(np.float64)
-        result[trace.id] = (trace, MODEL.denoise(data, offset=data[: MODEL.window].mean()))
+        result[trace.id] = (trace, model.denoise(data, offset=data[: model.window].mean()))
     return result
 
 
-def check_outputs(outputs: list[obspy.Trace], records: list[bytes]) -> None:
+def check_outputs(outputs: list[obspy.Trace], records: list[bytes], model: pydenoise.Denoiser = MODEL) -> None:
     """Per id: outputs tile the input's time span with no gap or overlap and equal the offline result."""
-    for trace_id, (whole, expected) in offline(records).items():
+    for trace_id, (whole, expected) in offline(records, model).items():
         parts = [t for t in outputs if t.id == trace_id]
         assert parts[0].stats.starttime == whole.stats.starttime
         for before, after in zip(parts, parts[1:]):
@@ -75,6 +75,19 @@ def test_replayed_packets_give_the_offline_result_with_true_start_times():
     assert bgld == 64 * (4120 // 64) - (256 - 64)  # what the documented latency lets through before the end
     client.flush()
     check_outputs(outputs, FEED)
+
+
+def test_a_model_with_a_long_period_path_streams_the_feed_as_offline(tmp_path):
+    torch.manual_seed(3)
+    low_rate = tmp_path / "long.safetensors"  # a random 25 Hz model under the 200 Hz one: the shipped pair's shape
+    pydenoise.nn.save_model(pydenoise.nn.DDAE(residual=True), low_rate, {"sample_rate": 25.0, "hop": 32})
+    model = MODEL.with_long_period(low_rate, crossover_hz=1.0)
+    outputs = []
+    client = seismic.SeedLinkDenoiser("localhost:1", outputs.append, model=model)
+    for sequence, record in enumerate(FEED, 1):
+        client.feed(packet(record, sequence))
+    client.flush()
+    check_outputs(outputs, FEED, model)
 
 
 def test_a_gap_or_an_overlap_ends_the_segment_and_nothing_is_lost():
