@@ -44,6 +44,7 @@ from pydenoise.nn import DDAE, FUSED_WEIGHT_DTYPES, load_model
 __all__ = [
     "Denoiser",
     "load",
+    "resolve_model",
     "available_models",
     "synthesis_window",
     "overlap_normaliser",
@@ -93,6 +94,26 @@ def load(name_or_path: str | os.PathLike) -> Denoiser:
         raise ValueError(f"unknown model name {text!r}: shipped models are {shipped}; or pass a .safetensors path")
     module, config = load_model(path)
     return Denoiser(module, config=config, name=text)
+
+
+def resolve_model(model) -> Denoiser:
+    """A :class:`Denoiser` from a shipped model name, a ``.safetensors`` path or a Denoiser.
+
+    Loaded files are cached (keyed by path and modification time), so ``st.filter("ddae")`` over many traces,
+    or every variant of a model with a long-period path, loads a file once.
+    """
+    if isinstance(model, Denoiser):
+        return model
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be a model name, a .safetensors path or a Denoiser, got {type(model).__name__}")
+    path = Path(model)
+    stamp = path.stat().st_mtime_ns if path.is_file() else None
+    return _load_cached(os.fspath(model), stamp)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(name: str, stamp: int | None) -> Denoiser:
+    return load(name)
 
 
 @lru_cache(maxsize=32)
@@ -551,7 +572,7 @@ class Denoiser:
         options = dict(self.long_period)
         if set(options) != {"model", "crossover_hz"}:
             raise ValueError(f"long_period needs exactly 'model' and 'crossover_hz', got {sorted(options)}")
-        path_model = load(options["model"])
+        path_model = resolve_model(options["model"])
         if path_model.config.get("domain") != self.config.get("domain"):
             raise ValueError(f"the long-period model {options['model']!r} is for {path_model.config.get('domain')} "
                              f"data, this one for {self.config.get('domain')}")

@@ -21,7 +21,6 @@ import threading
 import warnings
 from contextlib import suppress
 from fractions import Fraction
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from obspy.clients.seedlink.easyseedlink import EasySeedLinkClient, EasySeedLink
 from obspy.clients.seedlink.seedlinkexception import SeedLinkException
 from scipy.signal import resample_poly
 
-from pydenoise.denoiser import Denoiser, load
+from pydenoise.denoiser import Denoiser, resolve_model
 
 __all__ = [
     "denoise",
@@ -69,29 +68,6 @@ _ONE_TRACE_FORMATS = {"SAC", "SACXY", "SU"}
 
 class ResamplingWarning(UserWarning):
     """A trace was resampled to the model's sampling rate and back (by the ``ddae``/``nldae`` filters)."""
-
-
-# ----------------------------------------------------------------------------------------------- models
-
-
-def resolve_model(model) -> Denoiser:
-    """A :class:`~pydenoise.Denoiser` from a shipped model name, a ``.safetensors`` path or a Denoiser.
-
-    Loaded files are cached (keyed by path and modification time), so ``st.filter("ddae")`` over many traces
-    loads the model once.
-    """
-    if isinstance(model, Denoiser):
-        return model
-    if not isinstance(model, (str, os.PathLike)):
-        raise TypeError(f"model must be a model name, a .safetensors path or a Denoiser, got {type(model).__name__}")
-    path = Path(model)
-    stamp = path.stat().st_mtime_ns if path.is_file() else None
-    return _load_cached(os.fspath(model), stamp)
-
-
-@lru_cache(maxsize=8)
-def _load_cached(name: str, stamp: int | None) -> Denoiser:
-    return load(name)
 
 
 # ------------------------------------------------------------------------------------------ samples

@@ -318,9 +318,8 @@ class LongPeriodStream:
         self.denoiser = denoiser
         self._short = StreamingDenoiser(denoiser.with_long_period(None), hop=hop, offset=offset)
         self.window, self.hop = self._short.window, self._short.hop
-        self.latency = max(self._short.latency + self.hop - 1, denoiser.long_period_path().latency) \
-            + denoiser.crossover().latency
         self.reset()
+        self.latency = max(self._short.latency + self.hop - 1, self._path.latency) + self._crossover.latency
 
     def __repr__(self) -> str:
         return (f"LongPeriodStream(window={self.window}, hop={self.hop}, latency={self.latency}, "
