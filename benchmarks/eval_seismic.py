@@ -146,19 +146,22 @@ def noise_for(kind: str, size: int, rng: np.random.Generator, sample_rate: float
     return noise_gen.pink(size, rng)
 
 
-def own_snr(clean: np.ndarray, p_reference: float, sample_rate: float) -> float:
-    """The record's own SNR (dB): mean power from the P onset on over mean power before it."""
+def record_facts(clean: np.ndarray, p_reference: float, sample_rate: float) -> dict:
+    """The record's own SNR (dB: mean power from the P onset on over mean power before it) and how far the AIC
+    pick on the clean record lies from the onset read by eye (s): the pick-shift reference's own error."""
     onset = int(p_reference * sample_rate)
-    return float(10 * np.log10(np.mean(clean[onset:] ** 2) / np.mean(clean[:onset] ** 2)))
+    return {"own_snr": float(10 * np.log10(np.mean(clean[onset:] ** 2) / np.mean(clean[:onset] ** 2))),
+            "clean_pick_offset": aic_pick(clean, p_reference, sample_rate) - p_reference}
 
 
 def evaluate(models: dict, sample_rate: float, seed: int) -> tuple[list[dict], dict, dict]:
-    """Every (record, noise kind, SNR, method) score, one example for the figure, and each record's own SNR."""
-    rows, example, own = [], {}, {}
+    """Every (record, noise kind, SNR, method) score, one example for the figure, and each record's
+    :func:`record_facts`."""
+    rows, example, facts = [], {}, {}
     for index, name in enumerate(RECORDS):
         print(name, flush=True)
         clean, p_reference = load_record(name, sample_rate)
-        own[name] = own_snr(clean, p_reference, sample_rate)
+        facts[name] = record_facts(clean, p_reference, sample_rate)
         for kind in ("ref_unknown", "pink"):
             noise = noise_for(kind, clean.size, np.random.default_rng([seed, index, kind == "pink"]), sample_rate)
             for snr_db in SNRS_DB:
@@ -171,7 +174,7 @@ def evaluate(models: dict, sample_rate: float, seed: int) -> tuple[list[dict], d
                                  **scores(clean, estimate, noisy, p_reference, sample_rate)})
                 if name == "BW.UH1" and kind == "ref_unknown" and snr_db == 0.0:
                     example = {"clean": clean, "estimates": estimates, "sample_rate": sample_rate}
-    return rows, example, own
+    return rows, example, facts
 
 
 def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
@@ -209,8 +212,9 @@ def targets(rows: list[dict], table: list[dict], method: str) -> list[str]:
     line(f"mean gain above both baselines in input-SNR bins <= 10 dB: {len(beaten)}/4 bins", len(beaten) == 4)
     worst = min(r["snr_gain"] for r in mine if r["snr_in"] == 20)
     line(f"worst SNR gain at 20 dB over all records and noises: {worst:+.1f} dB (target >= 0)", worst >= 0)
-    shift = np.median([r["pick_shift"] for r in mine])
-    line(f"median P-pick shift: {shift:.3f} s (target <= 0.05)", shift <= 0.05)
+    shifts = np.array([r["pick_shift"] for r in mine])
+    line(f"median P-pick shift: {np.median(shifts):.3f} s (target <= 0.05; {np.mean(shifts <= 0.05):.0%} of the "
+         "mixes within 0.05 s)", np.median(shifts) <= 0.05)
     return lines
 
 
@@ -251,13 +255,18 @@ def markdown(table, per_record, target_lines, command, models, local) -> str:
         out.append(f"| {t['method']} | {t['snr_in']:g} | {t['snr_gain']:.2f} | {t['min_gain']:.2f} | "
                    f"{t['correlation']:.3f} | {t['peak_error']:.3f} | {t['pick_shift']:.3f} |")
     methods = per_record["methods"]
-    out += ["", "Mean SNR gain (dB) per record at input SNR <= 5 dB (both noises), the shipped model's at 20 dB, and "
-            "the record's own SNR (power from the P onset on over power before it):", "",
-            "| record | " + " | ".join(methods) + f" | {SHIPPED} at 20 dB | own SNR (dB) |",
-            "|---|" + "---:|" * (len(methods) + 2)]
+    out += ["", "Mean SNR gain (dB) per record at input SNR <= 5 dB (both noises), the shipped model's at 20 dB, the "
+            "record's own SNR (power from the P onset on over power before it), the shipped model's median P-pick "
+            "shift over the record's 10 mixes, and how far the AIC pick on the clean record (the shift's "
+            "reference) lies from the onset read by eye:", "",
+            "| record | " + " | ".join(methods) + f" | {SHIPPED} at 20 dB | own SNR (dB) | {SHIPPED} P-pick "
+            "shift (s) | clean pick - onset by eye (s) |",
+            "|---|" + "---:|" * (len(methods) + 4)]
     for record, values in per_record["low"].items():
+        facts = per_record["facts"][record]
         out.append(f"| {record} | " + " | ".join(f"{v:.1f}" for v in values)
-                   + f" | {per_record['high'][record]:.1f} | {per_record['own'][record]:.1f} |")
+                   + f" | {per_record['high'][record]:.1f} | {facts['own_snr']:.1f} | "
+                   f"{per_record['pick'][record]:.2f} | {facts['clean_pick_offset']:+.2f} |")
     out += ["", f"Targets (issue #5) for the shipped `seismic` model (`{SHIPPED}`):", "",
             *target_lines[SHIPPED], "", f"Without its long-period path (`{POSTFILTERED}`, `with_long_period(None)`):",
             "", *target_lines[POSTFILTERED], "", "And for its network alone (`nldae`):", "", *target_lines["nldae"], "",
@@ -278,20 +287,30 @@ def markdown(table, per_record, target_lines, command, models, local) -> str:
             "of the records' own stationary background. The long-period path (`seismic_lp`, 20.5 s windows at "
             f"12.5 Hz, merged below 0.5 Hz; `{SHIPPED}`) sees enough of a long-period wave to tell it from the "
             "microseism: it gives KONO, NZ.CRLZ and II.TLY back much of what the short windows take, at the cost of "
-            "24 s of stream latency.", ""]
+            "24 s of stream latency.", "",
+            "The P-pick target is met by a thin margin: the median sits on the roughly half of the mixes (the "
+            "local records BW.UH1-4 and RNON) whose picks move by 0.01-0.02 s, while every mix of BW.RJOB, KONO, "
+            "NZ.CRLZ and II.TLY moves by more than 0.1 s, at 20 dB too. On BW.RJOB and NZ.CRLZ the reference "
+            "itself is off: the AIC pick on the clean record falls 1.4 and 4.6 s before the onset read by eye (the "
+            "records' own background hides the emergent onset from the picker), while the denoised BW.RJOB is "
+            "picked within 0.4 s of that onset (median 0.07 s early) and NZ.CRLZ 0.4-4.4 s early (median 2.0 s). "
+            "On KONO and II.TLY the reference is fair (0.4 s early) and the denoised picks fall about 2 s early "
+            "(medians): there the denoiser does move the pick.", ""]
     return "\n".join(out)
 
 
-def per_record_gains(rows, methods, own) -> dict:
+def per_record_gains(rows, methods, facts) -> dict:
     """Per record: each method's mean gain over the low-SNR mixes (input SNR <= 5 dB), the shipped model's at
-    20 dB, and the record's own SNR."""
+    20 dB and its median P-pick shift, and the record's :func:`record_facts`."""
     def mean_gain(record, method, selected):
         return np.mean([r["snr_gain"] for r in rows if r["record"] == record and r["method"] == method
                         and selected(r["snr_in"])])
 
-    return {"methods": methods, "own": own,
+    return {"methods": methods, "facts": facts,
             "low": {record: [mean_gain(record, m, lambda s: s <= 5) for m in methods] for record in RECORDS},
-            "high": {record: mean_gain(record, SHIPPED, lambda s: s == 20) for record in RECORDS}}
+            "high": {record: mean_gain(record, SHIPPED, lambda s: s == 20) for record in RECORDS},
+            "pick": {record: np.median([r["pick_shift"] for r in rows if r["record"] == record
+                                        and r["method"] == SHIPPED]) for record in RECORDS}}
 
 
 def write_section(path: Path, text: str) -> None:
@@ -394,11 +413,11 @@ def main(argv=None) -> int:
     if len(rates) != 1:
         raise SystemExit(f"models disagree on the sample rate: {rates}")
     sample_rate = rates.pop()
-    rows, example, own = evaluate(models, sample_rate, args.seed)
+    rows, example, facts = evaluate(models, sample_rate, args.seed)
     methods = ["input", "bandpass", "wavelet", "ddae", "nldae", POSTFILTERED, SHIPPED, HIGHPASSED]
     table = summarise(rows, methods)
     target_lines = {method: targets(rows, table, method) for method in ("nldae", POSTFILTERED, SHIPPED)}
-    per_record = per_record_gains(rows, methods[1:], own)
+    per_record = per_record_gains(rows, methods[1:], facts)
     command = "python benchmarks/eval_seismic.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(table, per_record, target_lines, command.strip(), names, local_wins(rows))
     text += "\n".join(["", *drift_lines(models[SHIPPED], sample_rate, args.seed), ""])

@@ -502,8 +502,8 @@ class Denoiser:
         return {"history_s": float(history), **options}
 
     def with_postfilter(self, **options) -> Denoiser:
-        """This model (the same module) with a :class:`SpectralPostfilter` on its denoised frames, configured by
-        ``options`` alone (they replace any the model had).
+        """This model (the same module) with a :class:`SpectralPostfilter` on its denoised frames: ``options``
+        on top of the model's own post-filter options, if it has any (so one setting can be tuned alone).
 
         ``options``: ``history_s`` (seconds of noise history; default the model's ``noise_floor_s``),
         ``over_subtraction``, ``smoothing``, ``gain_floor``.
@@ -511,11 +511,12 @@ class Denoiser:
         Examples
         --------
         >>> import pydenoise
-        >>> m = pydenoise.load("speech").with_postfilter()
-        >>> m.postfilter
+        >>> pydenoise.load("speech").with_postfilter().postfilter
         {'history_s': 1.0}
+        >>> pydenoise.load("seismic").with_postfilter(gain_floor=0.2).postfilter
+        {'history_s': 20.0, 'over_subtraction': 5.0, 'gain_floor': 0.2}
         """
-        return self._with_config(postfilter=options)
+        return self._with_config(postfilter={**(self.postfilter or {}), **options})
 
     def without_postfilter(self) -> Denoiser:
         """This model (the same module) without a post-filter: the network's frames as they are.
@@ -524,7 +525,7 @@ class Denoiser:
         --------
         >>> import pydenoise
         >>> pydenoise.load("seismic").postfilter, pydenoise.load("seismic").without_postfilter().postfilter
-        ({'history_s': 20.0}, None)
+        ({'history_s': 20.0, 'over_subtraction': 5.0}, None)
         """
         return self._with_config(postfilter=None)
 

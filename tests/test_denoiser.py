@@ -309,3 +309,12 @@ def test_postfilter_options_are_checked():
     with pytest.raises(ValueError, match="history_s > 0"):
         rms_model.with_postfilter()
     assert rms_model.with_postfilter(history_s=5).postfilter == {"history_s": 5.0}
+
+
+def test_with_postfilter_tunes_one_option_and_keeps_the_others():
+    model = pydenoise.Denoiser(pydenoise.nn.DDAE(), config={
+        "sample_rate": 100.0, "noise_floor_s": 120.0, "postfilter": {"history_s": 20.0, "over_subtraction": 5.0}})
+    assert model.with_postfilter(gain_floor=0.2).postfilter == {"history_s": 20.0, "over_subtraction": 5.0,
+                                                                "gain_floor": 0.2}
+    assert model.with_postfilter(over_subtraction=2.0).postfilter == {"history_s": 20.0, "over_subtraction": 2.0}
+    assert model.without_postfilter().with_postfilter().postfilter == {"history_s": 120.0}  # the defaults again

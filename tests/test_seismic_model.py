@@ -58,7 +58,7 @@ def test_post_filter_adds_to_the_models_gain_in_real_noise(record):
     clean, ambient = record
     noisy = noise.mix(clean, ambient, 0.0)
     model = pydenoise.load("seismic")
-    assert model.postfilter == {"history_s": 20.0} and model.noise_floor_s == 120.0  # as shipped
+    assert model.postfilter == {"history_s": 20.0, "over_subtraction": 5.0} and model.noise_floor_s == 120.0  # as shipped
     plain, filtered = model.without_postfilter().denoise(noisy), model.denoise(noisy)
     assert snr(clean, filtered) > snr(clean, plain) + 0.5
 
