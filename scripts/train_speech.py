@@ -35,6 +35,7 @@ import math
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -121,6 +122,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # the best model is written as soon as it is found
     corpus = speech_data.prepare_corpus(args.corpus, utterances=args.utterances, seed=args.seed)
     train_corpus, validation_corpus = corpus.split(0.1, seed=args.seed)
     signals = speech_data.SpeechSignals(train_corpus)
