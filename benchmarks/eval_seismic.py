@@ -290,8 +290,8 @@ def markdown(table, per_record, target_lines, command, models, local) -> str:
             "24 s of stream latency.", "",
             "The P-pick target is met by a thin margin: the median sits on the roughly half of the mixes (the "
             "local records BW.UH1-4 and RNON) whose picks mostly move by 0.01-0.02 s, while nearly every mix of "
-            "BW.RJOB, KONO, NZ.CRLZ and II.TLY moves by more than 0.1 s, at 20 dB too. On BW.RJOB and NZ.CRLZ the reference "
-            "itself is off: the AIC pick on the clean record falls 1.4 and 4.6 s before the onset read by eye (the "
+            "BW.RJOB, KONO, NZ.CRLZ and II.TLY moves by more than 0.1 s, at 20 dB too. On BW.RJOB and NZ.CRLZ the "
+            "reference itself is off: the AIC pick on the clean record falls 1.4 and 4.6 s before the onset read by eye (the "
             "records' own background hides the emergent onset from the picker), while the denoised BW.RJOB is "
             "picked within 0.4 s of that onset (median 0.07 s early) and NZ.CRLZ 0.4-4.4 s early (median 2.0 s). "
             "On KONO and II.TLY the reference is fair (0.4 s early) and the denoised picks fall about 2 s early "

@@ -117,6 +117,10 @@ def main(argv=None) -> int:
                         help="seeds the stream of training mixes (default: --seed); a continuation run gives a new "
                              "one so that it does not replay the mixes its base model was trained on")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--noise-weights", type=float, nargs=5, default=(0.2, 0.2, 0.25, 0.15, 0.2),
+                        metavar=("WHITE", "PINK", "BABBLE", "HUM", "FAN"), help="shares of the training noise kinds")
+    parser.add_argument("--snr", type=float, nargs=2, default=(-5.0, 20.0), metavar=("LOW", "HIGH"),
+                        help="training mixes' SNR range (dB); validation keeps -5...20 dB")
     args = parser.parse_args(argv)
     command = "nice -n 10 python " + shlex.join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
 
@@ -126,7 +130,7 @@ def main(argv=None) -> int:
     corpus = speech_data.prepare_corpus(args.corpus, utterances=args.utterances, seed=args.seed)
     train_corpus, validation_corpus = corpus.split(0.1, seed=args.seed)
     signals = speech_data.SpeechSignals(train_corpus)
-    noises = speech_data.SpeechNoises(train_corpus)
+    noises = speech_data.SpeechNoises(train_corpus, weights=args.noise_weights)
     inference = {"sample_rate": speech_data.SAMPLE_RATE, "hop": args.hop}
     framing = {}
     if args.noise_floor is not None:  # segments twice as long (history first): twice the windows per segment
@@ -154,7 +158,8 @@ def main(argv=None) -> int:
             "training": {
                 "command": command, "seed": args.seed, "batch_seed": args.batch_seed, "mode": args.mode,
                 "steps": args.steps, "best_step": best_step, "batch": args.batch, "lr": args.lr,
-                "loss": "MSE of normalised windows weighted by scale^2", "validation_loss": best, "snr_db": [-5.0, 20.0],
+                "loss": "MSE of normalised windows weighted by scale^2", "validation_loss": best,
+                "snr_db": list(args.snr),
                 "data": f"{corpus.description}; {noises.describe()}; validation: 10% of the utterances held out",
                 "held_out_si_sdr_db": check, "seconds": round(time.perf_counter() - started),
             },
@@ -165,7 +170,8 @@ def main(argv=None) -> int:
 
     best, best_step, losses, started = math.inf, 0, [], time.perf_counter()
     for step in range(1, args.steps + 1):
-        x, y, weight = normalised_pair(*speech_data.training_batch(signals, noises, args.batch, rng, **framing))
+        x, y, weight = normalised_pair(*speech_data.training_batch(signals, noises, args.batch, rng,
+                                                                    snr_db=tuple(args.snr), **framing))
         loss = weighted_mse(module.clean(x), y, weight)
         optimiser.zero_grad()
         loss.backward()
