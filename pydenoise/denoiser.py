@@ -301,6 +301,10 @@ def window_floors(signal: np.ndarray, starts: np.ndarray, window: int, hop: int,
     return np.where(earlier >= 0, candidates, np.inf).min(axis=2)
 
 
+#: :class:`SpectralPostfilter`'s recursive power smoothing per frame (a model's config gives it for its own hop).
+DEFAULT_SMOOTHING = 0.7
+
+
 class SpectralPostfilter:
     """Causal Wiener post-filter on denoised frames: removes the stationary noise a network leaves.
 
@@ -322,8 +326,8 @@ class SpectralPostfilter:
     True
     """
 
-    def __init__(self, history: int, skip: int = 0, over_subtraction: float = 3.0, smoothing: float = 0.7,
-                 gain_floor: float = 0.1):
+    def __init__(self, history: int, skip: int = 0, over_subtraction: float = 3.0,
+                 smoothing: float = DEFAULT_SMOOTHING, gain_floor: float = 0.1):
         if not (over_subtraction >= 0 and 0 <= smoothing < 1 and 0 <= gain_floor <= 1):
             raise ValueError(
                 "postfilter needs over_subtraction >= 0, 0 <= smoothing < 1 and 0 <= gain_floor <= 1, got "
@@ -506,7 +510,8 @@ class Denoiser:
         on top of the model's own post-filter options, if it has any (so one setting can be tuned alone).
 
         ``options``: ``history_s`` (seconds of noise history; default the model's ``noise_floor_s``),
-        ``over_subtraction``, ``smoothing``, ``gain_floor``.
+        ``over_subtraction``, ``smoothing`` (per frame at the model's hop; other hops keep its time constant),
+        ``gain_floor``.
 
         Examples
         --------
@@ -736,11 +741,16 @@ class Denoiser:
         return framed_step
 
     def _postfilter(self, hop: int) -> SpectralPostfilter | None:
-        """A fresh :class:`SpectralPostfilter` at ``hop`` (None without one), skipping the left-padding frames."""
+        """A fresh :class:`SpectralPostfilter` at ``hop`` (None without one), skipping the left-padding frames.
+
+        Its time constants stay those of the model's own hop at any ``hop``: the history is in seconds, and the
+        per-frame ``smoothing`` (given for the model's hop) becomes ``smoothing ** (hop / model hop)``.
+        """
         if self.postfilter is None:
             return None
         options = dict(self.postfilter)
         history = floor_history(options.pop("history_s"), self.sample_rate, hop)
+        options["smoothing"] = options.get("smoothing", DEFAULT_SMOOTHING) ** (hop / self.hop)
         return SpectralPostfilter(history, skip=(self.window - hop) // hop, **options)
 
     def noise_floor(self, hop: int) -> NoiseFloor:
