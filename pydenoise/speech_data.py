@@ -52,6 +52,7 @@ __all__ = [
     "SpeechNoises",
     "mix",
     "training_batch",
+    "training_segments",
 ]
 
 #: Rate of the speech model and of its training data (Hz): a 256-sample window is 16 ms.
@@ -438,6 +439,21 @@ def mix(clean: np.ndarray, noise: np.ndarray, snr_db) -> np.ndarray:
     return clean + np.sqrt(power_clean / np.where(power_noise > 0, power_noise, 1.0) / ratio) * noise
 
 
+def _unit_rms_mixes(signals, noises, count: int, samples: int, rng: np.random.Generator, snr_db):
+    """``count`` (noisy, clean) rows mixed at an SNR drawn uniformly from ``snr_db`` (measured over the row, as
+    an utterance-level SNR is), both scaled so the noisy row has unit RMS, each row's polarity random."""
+    # Random polarity: a recording's sign is arbitrary, while each synthesiser's glottal pulses have one.
+    clean = signals.sample(count, samples, rng) * rng.choice([-1.0, 1.0], (count, 1))
+    noisy = mix(clean, noises.sample(count, samples, rng), rng.uniform(*snr_db, count))
+    gain = 1.0 / np.sqrt(np.mean(noisy**2, axis=1, keepdims=True))  # unit-RMS segments: comparable windows
+    return noisy * gain, clean * gain
+
+
+def _cut(rows: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """Windows ``(rows, count, window)`` cut from ``rows`` at ``starts`` ``(rows, count)``."""
+    return rows[np.arange(rows.shape[0])[:, None, None], starts[..., None] + np.arange(window)]
+
+
 def training_batch(signals, noises, batch: int, rng: np.random.Generator, window: int = 256,
                    segment: int = SAMPLE_RATE, windows_per_segment: int = 16, snr_db=(-5.0, 20.0),
                    floor_history: int | None = None, hop: int = 64):
@@ -457,19 +473,40 @@ def training_batch(signals, noises, batch: int, rng: np.random.Generator, window
         raise ValueError(f"batch ({batch}) must be a multiple of windows_per_segment ({windows_per_segment})")
     segments = batch // windows_per_segment
     lead = 0 if floor_history is None else floor_history * hop
-    # Random polarity: a recording's sign is arbitrary, while each synthesiser's glottal pulses have one.
-    clean = signals.sample(segments, segment + lead, rng) * rng.choice([-1.0, 1.0], (segments, 1))
-    noisy = mix(clean, noises.sample(segments, segment + lead, rng), rng.uniform(*snr_db, segments))
-    gain = 1.0 / np.sqrt(np.mean(noisy**2, axis=1, keepdims=True))  # unit-RMS segments: comparable windows
-    noisy, clean = noisy * gain, clean * gain
+    noisy, clean = _unit_rms_mixes(signals, noises, segments, segment + lead, rng, snr_db)
     if floor_history is None:
         starts = rng.integers(0, segment - window + 1, (segments, windows_per_segment))
     else:  # on the hop grid, a whole history of frames after the segment's start
         frames = (segment + lead - window) // hop + 1
         starts = rng.integers(floor_history, frames, (segments, windows_per_segment)) * hop
-    offsets = starts[..., None] + np.arange(window)
-    rows = np.arange(segments)[:, None, None]
-    pair = noisy[rows, offsets].reshape(-1, window), clean[rows, offsets].reshape(-1, window)
+    pair = _cut(noisy, starts, window).reshape(-1, window), _cut(clean, starts, window).reshape(-1, window)
     if floor_history is None:
         return pair
     return (*pair, window_floors(noisy, starts, window, hop, floor_history).reshape(-1, 1))
+
+
+def training_segments(signals, noises, count: int, rng: np.random.Generator, segment: int = 2 * SAMPLE_RATE,
+                      window: int = 256, hop: int = 64, snr_db=(-5.0, 20.0), floor_history: int | None = None):
+    """Whole segments framed as inference frames them, for a loss on the overlap-added output.
+
+    Segments are mixed as in :func:`training_batch` (with ``floor_history`` frames of extra audio before each,
+    for the noise floor). Every window on the ``hop`` grid after that history is returned, so the network's
+    frames, weighted and overlap-added (:func:`pydenoise.denoiser.overlap_add`), give the output a listener
+    hears, and a loss can score whole utterances.
+
+    Returns
+    -------
+    noisy, clean : np.ndarray
+        ``(count, frames, window)`` with ``frames = (segment - window) // hop + 1``.
+    floors : np.ndarray or None
+        ``(count, frames, 1)``: each window's noise floor (``None`` without ``floor_history``).
+    clean_span : np.ndarray
+        ``(count, (frames - 1) * hop + window)``: the clean audio under the overlap-added frames.
+    """
+    lead = 0 if floor_history is None else floor_history * hop
+    noisy, clean = _unit_rms_mixes(signals, noises, count, segment + lead, rng, snr_db)
+    frames = (segment - window) // hop + 1
+    starts = np.tile(lead + hop * np.arange(frames), (count, 1))
+    floors = None if floor_history is None else window_floors(noisy, starts, window, hop, floor_history)[..., None]
+    span = clean[:, lead : lead + (frames - 1) * hop + window]
+    return _cut(noisy, starts, window), _cut(clean, starts, window), floors, span

@@ -4,8 +4,10 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from pydenoise import speech_data
+from pydenoise.denoiser import frame_weights, overlap_add
 from pydenoise.metrics import snr
 
 
@@ -119,3 +121,24 @@ def test_training_windows_carry_the_floor_a_stream_would_track():
     assert noisy.shape == clean.shape == (32, 256) and floor.shape == (32, 1)
     rms = np.sqrt(np.mean(noisy**2, axis=1, keepdims=True))
     np.testing.assert_allclose(floor / rms, np.exp(-growth * hop * (history - 1)), rtol=1e-9)
+
+
+class _Gaussian:
+    def sample(self, count, samples, rng):
+        return rng.standard_normal((count, samples))
+
+
+def test_training_segments_overlap_add_back_to_their_clean_span():
+    """Segment windows lie on the hop grid, so weighted and overlap-added they give back the clean audio under
+    them wherever every frame of the overlap covers it; each floor is at most its window's own RMS."""
+    rng = np.random.default_rng(5)
+    noisy, clean, floors, span = speech_data.training_segments(_Gaussian(), _Gaussian(), 3, rng, segment=2000,
+                                                               hop=64, floor_history=10)
+    frames = (2000 - 256) // 64 + 1
+    assert noisy.shape == clean.shape == (3, frames, 256) and floors.shape == (3, frames, 1)
+    assert span.shape == (3, (frames - 1) * 64 + 256)
+    np.testing.assert_array_equal(clean[:, 1:, :192], clean[:, :-1, 64:])
+    restored = overlap_add(torch.from_numpy(clean) * frame_weights(256, 64), 64).numpy()
+    np.testing.assert_allclose(restored[:, 192:-192], span[:, 192:-192], rtol=1e-12, atol=1e-12)
+    assert np.all(floors[..., 0] <= np.sqrt(np.mean(noisy**2, axis=-1)) * (1 + 1e-12))
+    assert speech_data.training_segments(_Gaussian(), _Gaussian(), 1, rng, segment=2000)[2] is None
