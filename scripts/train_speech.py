@@ -132,18 +132,20 @@ class PerceptualObjective:
         noisy, clean, floors, span = speech_data.training_segments(
             signals, noises, self.segments, rng, segment=self.samples, hop=self.hop, snr_db=tuple(snr_db),
             floor_history=self.floor_history)
-        window = noisy.shape[-1]
-        flat = (lambda a: None if a is None else a.reshape(-1, a.shape[-1]))
-        x, y, weight = normalised_pair(flat(noisy), flat(clean), flat(floors))
-        return SegmentBatch(x, y, weight, weight.sqrt(), torch.from_numpy(span).float(), noisy.shape[1], window)
+        count, frames, window = noisy.shape
+        rows = count * frames
+        x, y, weight = normalised_pair(noisy.reshape(rows, window), clean.reshape(rows, window),
+                                       None if floors is None else floors.reshape(rows, 1))
+        scale = weight.sqrt()  # normalised_pair gives the scales squared, as loss weights
+        return SegmentBatch(x, y, weight, scale, torch.from_numpy(span).float(), frames, window)
 
     def heard(self, windows: torch.Tensor, batch: SegmentBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """``windows`` (in the signal's units) weighted and overlap-added as inference does, and the clean
         reference, both cut to the part that every frame of the overlap covers."""
         weighted = windows.reshape(self.segments, batch.frames, batch.window) * frame_weights(
             batch.window, self.hop, torch.float32)
-        edge = batch.window - self.hop
-        return overlap_add(weighted, self.hop)[:, edge:-edge], batch.clean[:, edge:-edge]
+        covered = slice(batch.window - self.hop, batch.clean.shape[1] - (batch.window - self.hop))
+        return overlap_add(weighted, self.hop)[:, covered], batch.clean[:, covered]
 
     def outputs(self, module: DDAE, batch: SegmentBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Window loss, overlap-added output and clean reference."""
