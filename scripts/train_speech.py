@@ -115,15 +115,14 @@ class PerceptualObjective:
     (``PesqLoss``: P.862's loudness model made differentiable) on the segments' overlap-added output, as a
     listener hears it."""
 
-    def __init__(self, weight: float, segments: int, seconds: float, framing: dict):
+    def __init__(self, weight: float, segments: int, seconds: float, hop: int, floor_history: int | None):
         try:
             from torch_pesq import PesqLoss
         except ImportError as error:
             raise SystemExit(f"--pesq-weight needs torch-pesq (see this script's docstring): {error}") from None
         self.pesq = PesqLoss(1.0, sample_rate=speech_data.SAMPLE_RATE)
         self.weight, self.segments, self.samples = weight, segments, round(seconds * speech_data.SAMPLE_RATE)
-        self.floor_history = framing.get("floor_history")
-        self.hop = framing.get("hop", 64)
+        self.hop, self.floor_history = hop, floor_history
         self.description = (f"{WindowObjective.description} + {weight:g} x torch-pesq PesqLoss of the overlap-added "
                             f"output of {segments} segments of {seconds:g} s at hop {self.hop}")
 
@@ -246,7 +245,8 @@ def main(argv=None) -> int:
         framing = {"floor_history": floor_history(args.noise_floor, speech_data.SAMPLE_RATE, args.hop),
                    "hop": args.hop, "windows_per_segment": 32}
     if args.pesq_weight > 0:
-        objective = PerceptualObjective(args.pesq_weight, args.segments, args.segment_seconds, framing)
+        objective = PerceptualObjective(args.pesq_weight, args.segments, args.segment_seconds, args.hop,
+                                        framing.get("floor_history"))
     else:
         objective = WindowObjective(args.batch, framing)
     validation_rng = np.random.default_rng([args.seed, 3])
