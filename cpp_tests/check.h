@@ -7,14 +7,14 @@
 #include <random>
 #include <vector>
 
-#define CHECK(cond, ...)                                                \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
+#define CHECK(cond, ...)                                                            \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
       std::fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                \
-      std::fprintf(stderr, "\n");                                       \
-      std::exit(1);                                                     \
-    }                                                                   \
+      std::fprintf(stderr, __VA_ARGS__);                                            \
+      std::fprintf(stderr, "\n");                                                   \
+      std::exit(1);                                                                 \
+    }                                                                               \
   } while (0)
 
 inline std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale = 1.f) {

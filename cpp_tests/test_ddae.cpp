@@ -38,8 +38,7 @@ float weight_value(const Model& m, bool bf16, size_t l, size_t i) {
   return f;
 }
 
-std::vector<double> reference(const Model& m, bool bf16, const float* x, int64_t batch, int64_t stride,
-                              bool residual) {
+std::vector<double> reference(const Model& m, bool bf16, const float* x, int64_t batch, int64_t stride, bool residual) {
   const int window = m.widths[0];
   std::vector<double> out(size_t(batch) * window);
   for (int64_t b = 0; b < batch; ++b) {

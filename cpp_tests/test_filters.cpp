@@ -14,8 +14,7 @@ namespace {
 using pydenoise::Border;
 using pydenoise::PlaneStack;
 
-const Border kBorders[] = {Border::kReflect101, Border::kReflect, Border::kReplicate, Border::kWrap,
-                           Border::kConstant};
+const Border kBorders[] = {Border::kReflect101, Border::kReflect, Border::kReplicate, Border::kWrap, Border::kConstant};
 constexpr float kCval = 0.25f;
 
 // Pixel (y, x) of a plane, outside coordinates read through the border.
@@ -100,7 +99,8 @@ void test_median(PlaneStack s, int k, std::mt19937& rng) {
     auto ref = [&](int64_t p, int y, int x) {
       std::vector<double> w;
       for (int i = 0; i < k; ++i)
-        for (int j = 0; j < k; ++j) w.push_back(pixel(img, p, s.height, s.width, y + i - k / 2, x + j - k / 2, b, cval));
+        for (int j = 0; j < k; ++j)
+          w.push_back(pixel(img, p, s.height, s.width, y + i - k / 2, x + j - k / 2, b, cval));
       std::nth_element(w.begin(), w.begin() + w.size() / 2, w.end());
       return w[w.size() / 2];
     };
@@ -154,7 +154,8 @@ void test_nonfinite(std::mt19937& rng) {
   const float k3[9] = {0, 0, 0, 0, 1, 0, 0, 0, 0}, k1[3] = {0, 1, 0};
   CHECK(!pydenoise::separable_filter_cpu(img.data(), out.data(), s, k1, 3, k1, 3, Border::kReflect101, 0, 0),
         "separable missed a NaN");
-  CHECK(!pydenoise::correlate2d_cpu(img.data(), out.data(), s, k3, 3, 3, Border::kReflect101, 0, 0), "correlate missed a NaN");
+  CHECK(!pydenoise::correlate2d_cpu(img.data(), out.data(), s, k3, 3, 3, Border::kReflect101, 0, 0),
+        "correlate missed a NaN");
   CHECK(!pydenoise::median_filter_cpu(img.data(), out.data(), s, 3, Border::kReflect101, 0, 0), "median missed a NaN");
   img[5 * 40 + 33] = INFINITY;
   CHECK(!pydenoise::bilateral_filter_cpu(img.data(), out.data(), 1, 1, 9, 40, 2, 1, 1, Border::kReflect101, 0, 0),

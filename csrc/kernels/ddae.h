@@ -38,9 +38,10 @@ constexpr int kCudaMaxWidth = 768;
 
 // out[b, :] = f(frames[b, :]) or, with residual, frames[b, :] - f(frames[b, :]).
 // frames: `batch` rows of net.window() floats, rows `frame_stride` floats apart (>= 1: rows may
-// overlap, so a strided view of a signal with a hop works without a copy). out: contiguous (batch, window). num_threads <= 0 means "OpenMP default".
-void ddae_forward_cpu(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride,
-                      bool residual, float* out, int num_threads);
+// overlap, so a strided view of a signal with a hop works without a copy). out: contiguous (batch, window). num_threads
+// <= 0 means "OpenMP default".
+void ddae_forward_cpu(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride, bool residual,
+                      float* out, int num_threads);
 
 // The CPU kernel's packed form of a (out_features, in_features) weight: W^T in panels of 16 features,
 // float32 (bf16 widened); features past the last full panel are read from the weight itself.

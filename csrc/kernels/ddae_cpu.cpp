@@ -14,9 +14,7 @@
 
 namespace pydenoise {
 
-int DdaeNet::max_width() const {
-  return *std::max_element(widths, widths + num_layers + 1);
-}
+int DdaeNet::max_width() const { return *std::max_element(widths, widths + num_layers + 1); }
 
 bool cpu_has_avx2() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -69,8 +67,8 @@ detail::DenseLayerArgs layer_args(const DdaeNet& net, int l, int rows, int n_beg
 // Runs the whole network on rows [0, rows) of `frames`, using `scratch` (2 * rows * max_width floats).
 // Only features [n_begin(l), n_end(l)) of each layer are computed by this caller; `sync` runs between layers.
 template <typename Slice, typename Sync>
-void run_network(const DdaeNet& net, const float* frames, int64_t frame_stride, int rows, bool residual,
-                 float* out, float* scratch, const float* const* packed, Slice slice, Sync sync) {
+void run_network(const DdaeNet& net, const float* frames, int64_t frame_stride, int rows, bool residual, float* out,
+                 float* scratch, const float* const* packed, Slice slice, Sync sync) {
   const int64_t ld = net.max_width();
   const float* in = frames;
   int64_t in_stride = frame_stride;
@@ -105,15 +103,16 @@ std::vector<const float*> pack_all_layers(const DdaeNet& net, float* buffer) {
   }
 #pragma omp for schedule(static)
   for (int64_t job = 0; job < first_panel[net.num_layers]; ++job) {
-    const int l = static_cast<int>(std::upper_bound(first_panel.begin(), first_panel.end(), job) - first_panel.begin()) - 1;
+    const int l =
+        static_cast<int>(std::upper_bound(first_panel.begin(), first_panel.end(), job) - first_panel.begin()) - 1;
     const int p = static_cast<int>(job - first_panel[l]);
     detail::pack_weight_panels(net.weights[l], net.weight_type, net.widths[l], p, p + 1, const_cast<float*>(layers[l]));
   }
   return layers;
 }
 
-void forward_row_parallel(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride,
-                          bool residual, float* out, int threads) {
+void forward_row_parallel(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride, bool residual,
+                          float* out, int threads) {
   // Blocks of at most kRowBlock rows, small enough that every thread gets one (rounded to the 6-row tile).
   const int64_t per_thread = (batch + threads - 1) / threads;
   const int block_rows = static_cast<int>(std::min<int64_t>(kRowBlock, (per_thread + 5) / 6 * 6));
@@ -129,7 +128,8 @@ void forward_row_parallel(const DdaeNet& net, const float* frames, int64_t batch
   }
 #pragma omp parallel num_threads(threads)
   {
-    const std::vector<const float*> packed_now = pack_now ? pack_all_layers(net, packed_buffer) : std::vector<const float*>{};
+    const std::vector<const float*> packed_now =
+        pack_now ? pack_all_layers(net, packed_buffer) : std::vector<const float*>{};
     const float* const* packed = pack_now ? packed_now.data() : use_prepacked(net, batch) ? net.packed : nullptr;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t block = 0; block < blocks; ++block) {
@@ -137,7 +137,11 @@ void forward_row_parallel(const DdaeNet& net, const float* frames, int64_t batch
       const int rows = static_cast<int>(std::min<int64_t>(block_rows, batch - r0));
       run_network(
           net, frames + r0 * frame_stride, frame_stride, rows, residual, out + r0 * net.window(),
-          detail::thread_buffer(scratch_floats, detail::Scratch::kActivations), packed, [](int n) { return std::pair<int, int>{0, n}; }, [] {});
+          detail::thread_buffer(scratch_floats, detail::Scratch::kActivations), packed,
+          [](int n) {
+            return std::pair<int, int>{0, n};
+          },
+          [] {});
     }
   }
 }
@@ -167,8 +171,8 @@ void forward_feature_parallel(const DdaeNet& net, const float* frames, int64_t b
 
 }  // namespace
 
-void ddae_forward_cpu(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride,
-                      bool residual, float* out, int num_threads) {
+void ddae_forward_cpu(const DdaeNet& net, const float* frames, int64_t batch, int64_t frame_stride, bool residual,
+                      float* out, int num_threads) {
   if (batch <= 0) return;
   const int threads = num_threads > 0 ? num_threads : omp_get_max_threads();
   if (threads > 1 && batch < int64_t{kMinRowsPerThread} * threads && !omp_in_parallel()) {

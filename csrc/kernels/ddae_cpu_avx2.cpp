@@ -108,8 +108,8 @@ inline void dot_tile(const DenseLayerArgs& a, int r0, int n0) {
     float* out_row = a.out + (r0 + i) * a.out_stride + n0;
     if (vector_tail) {
       for (int j = 0; j < NR; j += 4) {
-        __m128 v = _mm_add_ps(hsum4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]),
-                              _mm_loadu_ps(a.bias + n0 + j));
+        __m128 v =
+            _mm_add_ps(hsum4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]), _mm_loadu_ps(a.bias + n0 + j));
         if (a.relu) v = _mm_max_ps(_mm_setzero_ps(), v);  // max(0, NaN) keeps the NaN in this operand order
         if (a.residual_of) v = _mm_sub_ps(_mm_loadu_ps(a.residual_of + (r0 + i) * a.residual_stride + n0 + j), v);
         _mm_storeu_ps(out_row + j, v);
@@ -144,9 +144,14 @@ void layer_loop(const DenseLayerArgs& a) {
       for (; r0 + 3 <= a.rows; r0 += 3) tile_columns<WT, 3, NR>(a, r0, n0, width);
     }
     switch (a.rows - r0) {
-      case 2: tile_columns<WT, 2, NR>(a, r0, n0, width); break;
-      case 1: tile_columns<WT, 1, NR>(a, r0, n0, width); break;
-      default: break;
+      case 2:
+        tile_columns<WT, 2, NR>(a, r0, n0, width);
+        break;
+      case 1:
+        tile_columns<WT, 1, NR>(a, r0, n0, width);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -207,12 +212,23 @@ void packed_layer(const DenseLayerArgs& a) {
       int r0 = 0;
       for (; r0 + 6 <= a.rows; r0 += 6) panel_tile<6>(a, panel, r0, n0, k0, k1);
       switch (a.rows - r0) {
-        case 5: panel_tile<5>(a, panel, r0, n0, k0, k1); break;
-        case 4: panel_tile<4>(a, panel, r0, n0, k0, k1); break;
-        case 3: panel_tile<3>(a, panel, r0, n0, k0, k1); break;
-        case 2: panel_tile<2>(a, panel, r0, n0, k0, k1); break;
-        case 1: panel_tile<1>(a, panel, r0, n0, k0, k1); break;
-        default: break;
+        case 5:
+          panel_tile<5>(a, panel, r0, n0, k0, k1);
+          break;
+        case 4:
+          panel_tile<4>(a, panel, r0, n0, k0, k1);
+          break;
+        case 3:
+          panel_tile<3>(a, panel, r0, n0, k0, k1);
+          break;
+        case 2:
+          panel_tile<2>(a, panel, r0, n0, k0, k1);
+          break;
+        case 1:
+          panel_tile<1>(a, panel, r0, n0, k0, k1);
+          break;
+        default:
+          break;
       }
     }
   }

@@ -14,13 +14,13 @@ struct DenseLayerArgs {
   const float* in;
   int64_t in_stride;
   int rows;
-  int in_features;                 // K
-  const void* weight;              // (out_features, K) row-major, float or bf16 bits
+  int in_features;     // K
+  const void* weight;  // (out_features, K) row-major, float or bf16 bits
   WeightType weight_type;
   const float* bias;
   int n_begin, n_end;
   bool relu;
-  const float* residual_of;        // nullptr, or rows of the network input (stride residual_stride)
+  const float* residual_of;  // nullptr, or rows of the network input (stride residual_stride)
   int64_t residual_stride;
   float* out;
   int64_t out_stride;
@@ -45,7 +45,7 @@ void pack_weight_panels(const void* weight, WeightType weight_type, int K, int p
                         float* packed);
 
 void dense_layer_scalar(const DenseLayerArgs& a);  // ignores packed_weight
-void dense_layer_avx2(const DenseLayerArgs& a);  // only call when cpu_has_avx2()
+void dense_layer_avx2(const DenseLayerArgs& a);    // only call when cpu_has_avx2()
 
 inline float bf16_to_float(uint16_t bits) {
   uint32_t u = static_cast<uint32_t>(bits) << 16;

@@ -34,8 +34,8 @@ enum class Mode { kSimt, kTf32, kBf16 };
 constexpr int kTileRows = 32;  // windows per block
 constexpr int kThreads = 256;  // 8 warps
 constexpr int kWarps = kThreads / 32;
-constexpr int kSimtCols = 128;  // output features per SIMT pass: 32 column groups x 4
-constexpr int kSimtK = 32;      // K slice staged per SIMT step
+constexpr int kSimtCols = 128;           // output features per SIMT pass: 32 column groups x 4
+constexpr int kSimtK = 32;               // K slice staged per SIMT step
 constexpr int kStagePitch = kSimtK + 1;  // +1 float: conflict-free column reads of the staged weights
 
 struct Params {
@@ -95,8 +95,8 @@ __device__ void layer_simt(const float* in, float* out, int ld, const float* __r
 // Tensor-core layer: each warp owns 16-column strips of the output for both 16-row halves of the tile.
 // W (N, K) row-major is the B operand (K, N) in column-major order with leading dimension K, read from L2.
 template <Mode M>
-__device__ void layer_wmma(const float* in, float* out, int ld, const void* W, const float* __restrict__ bias,
-                           int K, int N, bool relu, __nv_bfloat16* in_bf16) {
+__device__ void layer_wmma(const float* in, float* out, int ld, const void* W, const float* __restrict__ bias, int K,
+                           int N, bool relu, __nv_bfloat16* in_bf16) {
   constexpr int kK = M == Mode::kTf32 ? 8 : 16;
   using Elem = std::conditional_t<M == Mode::kTf32, wmma::precision::tf32, __nv_bfloat16>;
   const int warp = threadIdx.x / 32;
@@ -165,8 +165,8 @@ __global__ void __launch_bounds__(kThreads) ddae_kernel(Params p) {
     const bool relu = l + 1 < p.net.num_layers;
     const int K = p.net.widths[l], N = p.net.widths[l + 1];
     if constexpr (M == Mode::kSimt) {
-      layer_simt(act[cur], act[cur ^ 1], ld, static_cast<const float*>(p.net.weights[l]), p.net.biases[l], K, N,
-                 relu, static_cast<float*>(extra));
+      layer_simt(act[cur], act[cur ^ 1], ld, static_cast<const float*>(p.net.weights[l]), p.net.biases[l], K, N, relu,
+                 static_cast<float*>(extra));
     } else {
       layer_wmma<M>(act[cur], act[cur ^ 1], ld, p.net.weights[l], p.net.biases[l], K, N, relu,
                     static_cast<__nv_bfloat16*>(extra));
@@ -191,8 +191,8 @@ size_t shared_bytes(Mode mode, int ld) {
 
 template <Mode M>
 const char* launch(const Params& p, size_t smem, cudaStream_t stream) {
-  cudaError_t err = cudaFuncSetAttribute(ddae_kernel<M>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem));
+  cudaError_t err =
+      cudaFuncSetAttribute(ddae_kernel<M>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (err != cudaSuccess) return cudaGetErrorString(err);
   const auto blocks = static_cast<unsigned>((p.batch + kTileRows - 1) / kTileRows);
   ddae_kernel<M><<<blocks, kThreads, smem, stream>>>(p);
@@ -226,9 +226,12 @@ const char* ddae_forward_cuda(const DdaeNet& net, const float* frames, int64_t b
   if (smem > static_cast<size_t>(max_smem)) return "the network's widths need more shared memory than this GPU has";
   auto s = static_cast<cudaStream_t>(stream);
   switch (mode) {
-    case Mode::kTf32: return launch<Mode::kTf32>(p, smem, s);
-    case Mode::kBf16: return launch<Mode::kBf16>(p, smem, s);
-    default: return launch<Mode::kSimt>(p, smem, s);
+    case Mode::kTf32:
+      return launch<Mode::kTf32>(p, smem, s);
+    case Mode::kBf16:
+      return launch<Mode::kBf16>(p, smem, s);
+    default:
+      return launch<Mode::kSimt>(p, smem, s);
   }
 }
 

@@ -71,8 +71,8 @@ bool separable_filter_cpu(const T* in, T* out, PlaneStack s, const float* kernel
 
 // out(y, x) = sum_ij kernel[i * kw + j] * in(y + i - kh/2, x + j - kw/2) (correlation, like cv::filter2D).
 template <typename T>
-bool correlate2d_cpu(const T* in, T* out, PlaneStack s, const float* kernel, int kh, int kw, Border border,
-                     float cval, int num_threads);
+bool correlate2d_cpu(const T* in, T* out, PlaneStack s, const float* kernel, int kh, int kw, Border border, float cval,
+                     int num_threads);
 
 // Median of the ksize x ksize window (ksize odd). Sorting networks over vectors of pixels for ksize <= 7,
 // a selection per pixel above.
@@ -106,8 +106,8 @@ template <typename T>
 const char* correlate2d_cuda(const T* in, T* out, PlaneStack s, const float* kernel, int kh, int kw, Border border,
                              float cval, int* nonfinite, void* stream);
 template <typename T>
-const char* median_filter_cuda(const T* in, T* out, PlaneStack s, int ksize, Border border, float cval,
-                               int* nonfinite, void* stream);
+const char* median_filter_cuda(const T* in, T* out, PlaneStack s, int ksize, Border border, float cval, int* nonfinite,
+                               void* stream);
 const char* bilateral_filter_cuda(const float* in, float* out, int64_t images, int channels, int height, int width,
                                   int radius, float sigma_color, float sigma_space, Border border, float cval,
                                   int* nonfinite, void* stream);

@@ -5,13 +5,13 @@
 // source row is padded once per block and stays in L1/L2 while the window slides over it. Separable filters
 // need no padded copies for their vertical pass: it reads the source rows in place and writes one padded
 // float row, which the horizontal pass consumes.
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <immintrin.h>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -85,7 +85,8 @@ constexpr int64_t kMinPixelsPerThread = int64_t{1} << 17;
 template <typename Fn>
 bool for_row_blocks(int64_t planes, int height, int64_t row_cost, int num_threads, Fn fn) {
   const int64_t useful = std::max<int64_t>(1, planes * height * row_cost / kMinPixelsPerThread);
-  const int threads = static_cast<int>(std::min<int64_t>(num_threads > 0 ? num_threads : omp_get_max_threads(), useful));
+  const int threads =
+      static_cast<int>(std::min<int64_t>(num_threads > 0 ? num_threads : omp_get_max_threads(), useful));
   const int64_t blocks_per_plane = (height + kBlockRows - 1) / kBlockRows;
   const int64_t blocks = planes * blocks_per_plane;
   bool ok = true;
@@ -115,7 +116,13 @@ template <typename T, typename Source = T>
 class RowCache {
  public:
   RowCache(const Source* plane, int height, int width, int pad, Border border, T cval, int slots, T* storage)
-      : plane_(plane), height_(height), width_(width), pad_(pad), border_(border), cval_(cval), slots_(slots),
+      : plane_(plane),
+        height_(height),
+        width_(width),
+        pad_(pad),
+        border_(border),
+        cval_(cval),
+        slots_(slots),
         storage_(storage) {
     for (int s = 0; s < slots; ++s) tag_[s] = kEmpty;
   }
@@ -366,8 +373,8 @@ bool separable_filter_cpu(const T* in, T* out, PlaneStack s, const float* kernel
 }
 
 template <typename T>
-bool correlate2d_cpu(const T* in, T* out, PlaneStack s, const float* kernel, int kh, int kw, Border border,
-                     float cval, int num_threads) {
+bool correlate2d_cpu(const T* in, T* out, PlaneStack s, const float* kernel, int kh, int kw, Border border, float cval,
+                     int num_threads) {
   const FilterRows<T>& rows = rows_for<T>(rows_table());
   const int ry = kh / 2, rx = kw / 2, H = s.height, W = s.width;
   const int slots = kh + 1;
@@ -430,43 +437,44 @@ bool bilateral_filter_cpu(const T* in, T* out, int64_t images, int channels, int
   const size_t cache_size = RowCache<float>::storage_size(width, radius, slots);
   const int64_t plane_size = int64_t(height) * width;
   const float outside = static_cast<float>(outside_value<T>(cval));
-  return for_row_blocks(images, height, int64_t(width) * channels * (args.offsets + 1), num_threads, [&](int64_t n, int y0, int y1) {
-    float* storage = scratch<float, 3>(cache_size * channels).data();
-    const float** rows = scratch<const float*, 1>(size_t(window) * channels).data();
-    float* rounded = scratch<float, 9>(size_t(width) * channels).data();  // uint8: float rows before rounding
-    std::vector<RowCache<float, T>> caches;
-    BilateralRowArgs a = args;
-    for (int c = 0; c < channels; ++c) {
-      caches.emplace_back(in + (n * channels + c) * plane_size, height, width, radius, border, outside, slots,
-                          storage + c * cache_size);
-      a.rows[c] = rows + c * window;
-    }
-    bool finite = true;
-    for (int y = y0; y < y1; ++y) {
-      T* out_rows[kMaxBilateralChannels];
-      for (int c = 0; c < channels; ++c) {
-        window_rows(caches[c], y, radius, rows + c * window);
-        out_rows[c] = out + (n * channels + c) * plane_size + int64_t(y) * width;
-        if constexpr (std::is_same_v<T, float>) {
-          a.out[c] = out_rows[c];
-        } else {
-          a.out[c] = rounded + size_t(c) * width;
+  return for_row_blocks(
+      images, height, int64_t(width) * channels * (args.offsets + 1), num_threads, [&](int64_t n, int y0, int y1) {
+        float* storage = scratch<float, 3>(cache_size * channels).data();
+        const float** rows = scratch<const float*, 1>(size_t(window) * channels).data();
+        float* rounded = scratch<float, 9>(size_t(width) * channels).data();  // uint8: float rows before rounding
+        std::vector<RowCache<float, T>> caches;
+        BilateralRowArgs a = args;
+        for (int c = 0; c < channels; ++c) {
+          caches.emplace_back(in + (n * channels + c) * plane_size, height, width, radius, border, outside, slots,
+                              storage + c * cache_size);
+          a.rows[c] = rows + c * window;
         }
-      }
-      table.bilateral(a);
-      if constexpr (std::is_same_v<T, uint8_t>) {
-        for (int c = 0; c < channels; ++c) table.narrow(out_rows[c], a.out[c], width);
-      }
-    }
-    for (const auto& cache : caches) finite = finite && cache.finite();
-    return finite;
-  });
+        bool finite = true;
+        for (int y = y0; y < y1; ++y) {
+          T* out_rows[kMaxBilateralChannels];
+          for (int c = 0; c < channels; ++c) {
+            window_rows(caches[c], y, radius, rows + c * window);
+            out_rows[c] = out + (n * channels + c) * plane_size + int64_t(y) * width;
+            if constexpr (std::is_same_v<T, float>) {
+              a.out[c] = out_rows[c];
+            } else {
+              a.out[c] = rounded + size_t(c) * width;
+            }
+          }
+          table.bilateral(a);
+          if constexpr (std::is_same_v<T, uint8_t>) {
+            for (int c = 0; c < channels; ++c) table.narrow(out_rows[c], a.out[c], width);
+          }
+        }
+        for (const auto& cache : caches) finite = finite && cache.finite();
+        return finite;
+      });
 }
 
 template bool separable_filter_cpu<float>(const float*, float*, PlaneStack, const float*, int, const float*, int,
                                           Border, float, int);
-template bool separable_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, const float*, int, const float*,
-                                            int, Border, float, int);
+template bool separable_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, const float*, int, const float*, int,
+                                            Border, float, int);
 template bool correlate2d_cpu<float>(const float*, float*, PlaneStack, const float*, int, int, Border, float, int);
 template bool correlate2d_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, const float*, int, int, Border, float,
                                        int);
@@ -474,7 +482,7 @@ template bool median_filter_cpu<float>(const float*, float*, PlaneStack, int, Bo
 template bool median_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, int, Border, float, int);
 template bool bilateral_filter_cpu<float>(const float*, float*, int64_t, int, int, int, int, float, float, Border,
                                           float, int);
-template bool bilateral_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, int64_t, int, int, int, int, float, float,
-                                            Border, float, int);
+template bool bilateral_filter_cpu<uint8_t>(const uint8_t*, uint8_t*, int64_t, int, int, int, int, float, float, Border,
+                                            float, int);
 
 }  // namespace pydenoise

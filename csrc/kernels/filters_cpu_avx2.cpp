@@ -1,10 +1,11 @@
 // The CPU filter row kernels (filters_cpu_rows.h) compiled for AVX2/FMA: 8 float or 32 uint8 lanes per
 // vector. Only reached through filter_rows::avx2_table(), which filters_cpu.cpp calls after cpu_has_avx2().
 // The standard headers come first, outside the target pragma, so no inline library code is built for AVX2.
+#include <immintrin.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <immintrin.h>
 #include <type_traits>
 #include <utility>
 

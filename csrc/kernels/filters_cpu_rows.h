@@ -150,7 +150,7 @@ inline void for_each_chunk(int width, Body&& body) {
   for (; x < width; x += L) body(x + L <= width ? x : width - L, Chunk<1, V>{});
 }
 
-#define PD_CHUNK_TYPES(chunk)                 \
+#define PD_CHUNK_TYPES(chunk)                                 \
   [[maybe_unused]] constexpr int U = decltype(chunk)::unroll; \
   using V = typename decltype(chunk)::type
 
@@ -399,8 +399,9 @@ FilterRows<T> rows_of() {
 }
 
 inline RowTable table() {
-  return RowTable{rows_of<float>(), rows_of<uint8_t>(), &bilateral, &copy_finite, &running_sum, &box_horizontal,
-                  &convert<float, uint8_t>, &convert<uint8_t, float>};
+  return RowTable{
+      rows_of<float>(),         rows_of<uint8_t>(),      &bilateral, &copy_finite, &running_sum, &box_horizontal,
+      &convert<float, uint8_t>, &convert<uint8_t, float>};
 }
 
 }  // namespace pydenoise::filter_rows::PYDENOISE_FILTER_ISA

@@ -93,11 +93,11 @@ __device__ void store(T* __restrict__ plane, const Geometry& g, int y, int x, fl
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) separable_kernel(const T* __restrict__ in, T* __restrict__ out,
-                                                             Geometry g, SeparableCoeffs c) {
+__global__ void __launch_bounds__(kThreads)
+    separable_kernel(const T* __restrict__ in, T* __restrict__ out, Geometry g, SeparableCoeffs c) {
   extern __shared__ float shared[];
   const int cols = kTileW + 2 * g.rx;
-  float* tile = shared;                                // (kTileH + 2 ry) x cols
+  float* tile = shared;                                   // (kTileH + 2 ry) x cols
   float* vertical = shared + (kTileH + 2 * g.ry) * cols;  // kTileH x cols
   const int64_t plane_size = int64_t(g.s.height) * g.s.width;
   for_tiles(g, [&](int64_t p, int y0, int x0) {
@@ -119,8 +119,8 @@ __global__ void __launch_bounds__(kThreads) separable_kernel(const T* __restrict
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) correlate_kernel(const T* __restrict__ in, T* __restrict__ out,
-                                                             Geometry g, KernelCoeffs c) {
+__global__ void __launch_bounds__(kThreads)
+    correlate_kernel(const T* __restrict__ in, T* __restrict__ out, Geometry g, KernelCoeffs c) {
   extern __shared__ float shared[];
   const int cols = kTileW + 2 * g.rx;
   const int64_t plane_size = int64_t(g.s.height) * g.s.width;
@@ -171,8 +171,8 @@ __device__ T counting_median(const T* tile, int pitch, int k) {
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) median_kernel(const T* __restrict__ in, T* __restrict__ out,
-                                                          Geometry g, int k) {
+__global__ void __launch_bounds__(kThreads)
+    median_kernel(const T* __restrict__ in, T* __restrict__ out, Geometry g, int k) {
   extern __shared__ float shared_words[];
   T* tile = reinterpret_cast<T*>(shared_words);
   const int cols = kTileW + 2 * g.rx;
@@ -203,9 +203,9 @@ __global__ void __launch_bounds__(kThreads) median_kernel(const T* __restrict__ 
 }
 
 // One block per tile of one image; all channels staged (the colour distance needs them together).
-__global__ void __launch_bounds__(kThreads) bilateral_kernel(const float* __restrict__ in, float* __restrict__ out,
-                                                             Geometry g, int channels, float sigma_space,
-                                                             float color_coeff) {
+__global__ void __launch_bounds__(kThreads)
+    bilateral_kernel(const float* __restrict__ in, float* __restrict__ out, Geometry g, int channels, float sigma_space,
+                     float color_coeff) {
   extern __shared__ float shared[];
   const int r = g.rx, cols = kTileW + 2 * r, rows = kTileH + 2 * r;
   float* space = shared;  // (2r + 1)^2 space weights, 0 outside the disc
@@ -295,13 +295,13 @@ const char* correlate2d_cuda(const T* in, T* out, PlaneStack s, const float* ker
   c.kh = kh;
   c.kw = kw;
   const Geometry g{s, border, cval, kh / 2, kw / 2, nonfinite};
-  return launch(correlate_kernel<T>, tile_grid(s, s.planes), tile_pixels(g.ry, g.rx) * sizeof(float), stream, in,
-                out, g, c);
+  return launch(correlate_kernel<T>, tile_grid(s, s.planes), tile_pixels(g.ry, g.rx) * sizeof(float), stream, in, out,
+                g, c);
 }
 
 template <typename T>
-const char* median_filter_cuda(const T* in, T* out, PlaneStack s, int ksize, Border border, float cval,
-                               int* nonfinite, void* stream) {
+const char* median_filter_cuda(const T* in, T* out, PlaneStack s, int ksize, Border border, float cval, int* nonfinite,
+                               void* stream) {
   if (ksize > kCudaMaxKernel) return kTooLarge;
   const Geometry g{s, border, cval, ksize / 2, ksize / 2, nonfinite};
   // Shared memory is sized in floats; a uint8 tile uses a quarter of it, rounded up.
@@ -330,7 +330,6 @@ template const char* correlate2d_cuda<float>(const float*, float*, PlaneStack, c
 template const char* correlate2d_cuda<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, const float*, int, int, Border,
                                                float, int*, void*);
 template const char* median_filter_cuda<float>(const float*, float*, PlaneStack, int, Border, float, int*, void*);
-template const char* median_filter_cuda<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, int, Border, float, int*,
-                                                 void*);
+template const char* median_filter_cuda<uint8_t>(const uint8_t*, uint8_t*, PlaneStack, int, Border, float, int*, void*);
 
 }  // namespace pydenoise

@@ -21,8 +21,8 @@
 namespace pydenoise::median_network {
 
 struct Compare {
-  int lo = 0, hi = 0;      // registers: lo receives min(lo, hi), hi receives max(lo, hi)
-  bool want_min = false;   // only the halves that are used later are computed
+  int lo = 0, hi = 0;     // registers: lo receives min(lo, hi), hi receives max(lo, hi)
+  bool want_min = false;  // only the halves that are used later are computed
   bool want_max = false;
 };
 
@@ -44,7 +44,7 @@ constexpr int next_pow2(int n) {
 constexpr Network build(int n) {
   constexpr int kWires = 64;
   const int wires = next_pow2(n);
-  int reg[kWires] = {};       // register currently holding each wire's value
+  int reg[kWires] = {};        // register currently holding each wire's value
   bool infinite[kWires] = {};  // the wire holds +inf
   for (int w = 0; w < wires; ++w) {
     reg[w] = w;

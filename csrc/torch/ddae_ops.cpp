@@ -50,8 +50,7 @@ DdaeNet make_ddae_net(at::TensorList weights, at::TensorList biases, c10::Device
 DdaeNet make_ddae_net(const at::Tensor& frames, at::TensorList weights, at::TensorList biases) {
   TORCH_CHECK_TYPE(frames.scalar_type() == at::kFloat, "ddae_forward: frames must be float32, got ",
                    frames.scalar_type());
-  TORCH_CHECK_VALUE(frames.dim() == 2, "ddae_forward: frames must be 2-D (batch, window), got shape ",
-                    frames.sizes());
+  TORCH_CHECK_VALUE(frames.dim() == 2, "ddae_forward: frames must be 2-D (batch, window), got shape ", frames.sizes());
   const DdaeNet net = make_ddae_net(weights, biases, frames.device());
   TORCH_CHECK_VALUE(frames.size(1) == net.window(), "ddae_forward: frames must have ", net.window(),
                     " columns (the network's window), got shape ", frames.sizes());
@@ -68,8 +67,8 @@ void attach_packed_weights(DdaeNet& net, const std::optional<at::TensorList>& pa
     TORCH_CHECK_VALUE(p.device().is_cpu() && p.scalar_type() == at::kFloat && p.dim() == 1 && p.numel() == expected &&
                           p.is_contiguous(),
                       "ddae_forward: packed_weights[", l, "] must be the CPU float32 (", expected,
-                      ",) tensor ddae_pack_weights makes for weights[", l, "], got ", p.scalar_type(), " ",
-                      p.sizes(), " on ", p.device());
+                      ",) tensor ddae_pack_weights makes for weights[", l, "], got ", p.scalar_type(), " ", p.sizes(),
+                      " on ", p.device());
     net.packed[l] = p.data_ptr<float>();
   }
   net.prepacked = true;
@@ -108,15 +107,16 @@ at::Tensor ddae_forward_cpu_op(const at::Tensor& frames_in, at::TensorList weigh
   DdaeNet net = make_ddae_net(frames_in, weights, biases);
   attach_packed_weights(net, packed_weights);
   const at::Tensor frames = frame_row_stride(frames_in) < 0 ? frames_in.contiguous() : frames_in;
-  at::Tensor out = at::empty({frames.size(0), net.window()}, frames.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor out =
+      at::empty({frames.size(0), net.window()}, frames.options().memory_format(at::MemoryFormat::Contiguous));
   ddae_forward_cpu(net, frames.data_ptr<float>(), frames.size(0), frame_row_stride(frames), residual,
                    out.data_ptr<float>(), at::get_num_threads());
   return out;
 }
 
 at::Tensor ddae_overlap_add_cpu_op(const at::Tensor& padded_in, at::TensorList weights, at::TensorList biases,
-                                   bool residual, int64_t hop, const at::Tensor& frame_weights,
-                                   const at::Tensor& carry, std::optional<at::TensorList> packed_weights,
+                                   bool residual, int64_t hop, const at::Tensor& frame_weights, const at::Tensor& carry,
+                                   std::optional<at::TensorList> packed_weights,
                                    const std::optional<at::Tensor>& frame_scales) {
   TORCH_CHECK_VALUE(padded_in.device().is_cpu(), "ddae_overlap_add: padded must be on the CPU");
   TORCH_CHECK_TYPE(padded_in.scalar_type() == at::kFloat || padded_in.scalar_type() == at::kDouble,

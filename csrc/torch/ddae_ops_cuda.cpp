@@ -16,7 +16,8 @@ constexpr uintptr_t kWmmaAlignment = 32;
 
 at::Tensor ddae_forward_cuda_op(const at::Tensor& frames_in, at::TensorList weights, at::TensorList biases,
                                 bool residual, bool allow_tf32, std::optional<at::TensorList> packed_weights) {
-  TORCH_CHECK_VALUE(!packed_weights.has_value(), "ddae_forward: packed_weights are for the CPU kernel; the CUDA "
+  TORCH_CHECK_VALUE(!packed_weights.has_value(),
+                    "ddae_forward: packed_weights are for the CPU kernel; the CUDA "
                     "kernel streams the weights as they are");
   DdaeNet net = make_ddae_net(frames_in, weights, biases);
   const c10::cuda::CUDAGuard guard(frames_in.device());
@@ -29,10 +30,9 @@ at::Tensor ddae_forward_cuda_op(const at::Tensor& frames_in, at::TensorList weig
   }
   const at::Tensor frames = frame_row_stride(frames_in) < 0 ? frames_in.contiguous() : frames_in;
   at::Tensor out = at::empty({frames.size(0), net.window()}, frames.options());
-  const char* error = ddae_forward_cuda(net, frames.data_ptr<float>(), frames.size(0), frame_row_stride(frames),
-                                        residual, out.data_ptr<float>(),
-                                        allow_tf32 ? CudaMath::kTF32 : CudaMath::kFloat32,
-                                        at::cuda::getCurrentCUDAStream().stream());
+  const char* error = ddae_forward_cuda(
+      net, frames.data_ptr<float>(), frames.size(0), frame_row_stride(frames), residual, out.data_ptr<float>(),
+      allow_tf32 ? CudaMath::kTF32 : CudaMath::kFloat32, at::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(error[0] == '\0', "ddae_forward (CUDA): ", error);
   return out;
 }

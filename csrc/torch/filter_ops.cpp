@@ -30,8 +30,9 @@ Border parse_border(const char* op, const std::string& border) {
   if (border == "replicate") return Border::kReplicate;
   if (border == "wrap") return Border::kWrap;
   if (border == "constant") return Border::kConstant;
-  TORCH_CHECK_VALUE(false, op, ": border must be one of 'reflect101', 'reflect', 'replicate', 'wrap', 'constant', got '",
-                    border, "'");
+  TORCH_CHECK_VALUE(false, op,
+                    ": border must be one of 'reflect101', 'reflect', 'replicate', 'wrap', 'constant', got '", border,
+                    "'");
 }
 
 void check_kernel_extent(const char* op, const char* what, int64_t extent, int64_t max_extent) {
@@ -82,10 +83,10 @@ at::Tensor separable_filter_cpu_op(const at::Tensor& img, c10::ArrayRef<double> 
   const at::Tensor in = img.contiguous();
   at::Tensor out = new_output(in);
   const bool finite = with_pixel_type(in, [&](auto pixel) {
-        using T = decltype(pixel);
-        return separable_filter_cpu(in.data_ptr<T>(), out.data_ptr<T>(), s, ky.data(), int(ky.size()),
-                                    kx.data(), int(kx.size()), b, float(cval), threads());
-      });
+    using T = decltype(pixel);
+    return separable_filter_cpu(in.data_ptr<T>(), out.data_ptr<T>(), s, ky.data(), int(ky.size()), kx.data(),
+                                int(kx.size()), b, float(cval), threads());
+  });
   if (!finite) fail_nonfinite(op);
   return out;
 }
@@ -102,10 +103,9 @@ at::Tensor correlate2d_cpu_op(const at::Tensor& img, c10::ArrayRef<double> kerne
   at::Tensor out = new_output(in);
   const int kh = int(kernel_size[0]), kw = int(kernel_size[1]);
   const bool finite = with_pixel_type(in, [&](auto pixel) {
-        using T = decltype(pixel);
-        return correlate2d_cpu(in.data_ptr<T>(), out.data_ptr<T>(), s, k.data(), kh, kw, b,
-                               float(cval), threads());
-      });
+    using T = decltype(pixel);
+    return correlate2d_cpu(in.data_ptr<T>(), out.data_ptr<T>(), s, k.data(), kh, kw, b, float(cval), threads());
+  });
   if (!finite) fail_nonfinite(op);
   return out;
 }
@@ -119,10 +119,9 @@ at::Tensor median_filter_cpu_op(const at::Tensor& img, int64_t ksize, c10::strin
   const at::Tensor in = img.contiguous();
   at::Tensor out = new_output(in);
   const bool finite = with_pixel_type(in, [&](auto pixel) {
-        using T = decltype(pixel);
-        return median_filter_cpu(in.data_ptr<T>(), out.data_ptr<T>(), s, int(ksize), b, float(cval),
-                                 threads());
-      });
+    using T = decltype(pixel);
+    return median_filter_cpu(in.data_ptr<T>(), out.data_ptr<T>(), s, int(ksize), b, float(cval), threads());
+  });
   if (!finite) fail_nonfinite(op);
   return out;
 }
@@ -135,8 +134,7 @@ void check_bilateral(const at::Tensor& img, int64_t radius, double sigma_color, 
   check_image(op, img, true);
   TORCH_CHECK_VALUE(img.size(1) >= 1 && img.size(1) <= kMaxBilateralChannels, op, ": img must have 1 to ",
                     kMaxBilateralChannels, " channels, got shape ", img.sizes());
-  TORCH_CHECK_VALUE(radius >= 1 && radius <= max_radius, op, ": radius must be in [1, ", max_radius, "], got ",
-                    radius);
+  TORCH_CHECK_VALUE(radius >= 1 && radius <= max_radius, op, ": radius must be in [1, ", max_radius, "], got ", radius);
   TORCH_CHECK_VALUE(sigma_color > 0 && std::isfinite(sigma_color), op, ": sigma_color must be positive, got ",
                     sigma_color);
   TORCH_CHECK_VALUE(sigma_space > 0 && std::isfinite(sigma_space), op, ": sigma_space must be positive, got ",

@@ -20,8 +20,7 @@ Border parse_border(const char* op, const std::string& border);
 void check_kernel_extent(const char* op, const char* what, int64_t extent, int64_t max_extent);
 
 // kernel_size is (height, width), both odd in [1, max_extent], and kernel holds height * width values.
-void check_kernel_shape(const char* op, c10::ArrayRef<double> kernel, c10::IntArrayRef kernel_size,
-                        int64_t max_extent);
+void check_kernel_shape(const char* op, c10::ArrayRef<double> kernel, c10::IntArrayRef kernel_size, int64_t max_extent);
 
 std::vector<float> to_float(c10::ArrayRef<double> values);
 

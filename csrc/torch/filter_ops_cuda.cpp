@@ -81,14 +81,14 @@ at::Tensor bilateral_filter_cuda_op(const at::Tensor& img, int64_t radius, doubl
   const Border b = parse_border(op, std::string(border));
   if (img.scalar_type() == at::kByte) {  // the kernel is float32: filter a float copy, round back like the CPU
     const double outside = std::clamp(std::nearbyint(cval), 0.0, 255.0);  // uint8 images pad with a uint8 value
-    const at::Tensor filtered = bilateral_filter_cuda_op(img.to(at::kFloat), radius, sigma_color, sigma_space, border,
-                                                         outside);
+    const at::Tensor filtered =
+        bilateral_filter_cuda_op(img.to(at::kFloat), radius, sigma_color, sigma_space, border, outside);
     return filtered.round_().clamp_(0, 255).to(at::kByte);
   }
   return run_on_gpu(op, img, [&](const at::Tensor& in, at::Tensor& out, int* flag, cudaStream_t stream) {
     return bilateral_filter_cuda(in.data_ptr<float>(), out.data_ptr<float>(), in.size(0), int(in.size(1)),
-                                 int(in.size(2)), int(in.size(3)), int(radius), float(sigma_color),
-                                 float(sigma_space), b, float(cval), flag, stream);
+                                 int(in.size(2)), int(in.size(3)), int(radius), float(sigma_color), float(sigma_space),
+                                 b, float(cval), flag, stream);
   });
 }
 

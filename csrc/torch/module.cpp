@@ -14,13 +14,16 @@ const char* cuda_arch_list();  // defined in a .cu file, where nvcc knows the ar
 PYBIND11_MODULE(_C, m) {
   m.doc() = "pydenoise compiled kernels";
   m.def("cpu_has_avx2", &pydenoise::cpu_has_avx2, "True when the AVX2/FMA CPU kernels run on this CPU.");
-  m.def("openmp_max_threads", [] { return omp_get_max_threads(); }, "OpenMP threads available to the kernels.");
+  m.def(
+      "openmp_max_threads", [] { return omp_get_max_threads(); }, "OpenMP threads available to the kernels.");
 #ifdef PYDENOISE_WITH_CUDA
   m.attr("cuda_kernels") = true;
-  m.def("cuda_arch_list", [] { return std::string(pydenoise::cuda_arch_list()); },
-        "GPU architectures the CUDA kernels were compiled for, e.g. '800,900'.");
+  m.def(
+      "cuda_arch_list", [] { return std::string(pydenoise::cuda_arch_list()); },
+      "GPU architectures the CUDA kernels were compiled for, e.g. '800,900'.");
 #else
   m.attr("cuda_kernels") = false;
-  m.def("cuda_arch_list", [] { return std::string(); }, "Empty: built without CUDA kernels.");
+  m.def(
+      "cuda_arch_list", [] { return std::string(); }, "Empty: built without CUDA kernels.");
 #endif
 }
