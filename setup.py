@@ -1,4 +1,4 @@
-"""Build ``pydenoise._C``: the torch-free kernels in ``csrc/kernels`` plus the binding in ``csrc/torch``.
+"""Build ``pydenoise.core._C``: the torch-free kernels in ``csrc/kernels`` plus the binding in ``csrc/torch``.
 
 CPU kernels are always built. CUDA kernels (``*.cu`` and ``*_cuda.cpp``) are added when torch is a CUDA
 build and a CUDA toolkit is found (``CUDA_HOME``); ``PYDENOISE_NO_CUDA=1`` forces a CPU-only build.
@@ -42,7 +42,7 @@ def _extension():
     cxx_flags = ["-O3", "-fopenmp", "-fno-math-errno"]
     if not with_cuda:
         return cpp_extension.CppExtension(
-            "pydenoise._C",
+            "pydenoise.core._C",
             cpu_sources,
             include_dirs=[os.path.join(ROOT, "csrc")],
             extra_compile_args={"cxx": cxx_flags},
@@ -51,10 +51,12 @@ def _extension():
     os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
     # torch's CUDA headers include cuBLAS/cuSPARSE, which pip's CUDA 13 torch ships in nvidia/cu13/include
     # rather than in the toolkit; searched last, so the toolkit's own headers win.
-    wheel_headers = [f"-idirafter{p}" for p in glob.glob(os.path.join(os.path.dirname(torch_dir()), "nvidia", "cu[0-9]*", "include"))]
+    wheel_headers = [
+        f"-idirafter{p}" for p in glob.glob(os.path.join(os.path.dirname(torch_dir()), "nvidia", "cu[0-9]*", "include"))
+    ]
     cuda_sources = _sources("csrc/kernels/*.cu") + _sources("csrc/torch/*_cuda.cpp")
     return cpp_extension.CUDAExtension(
-        "pydenoise._C",
+        "pydenoise.core._C",
         cpu_sources + cuda_sources,
         include_dirs=[os.path.join(ROOT, "csrc")],
         extra_compile_args={

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import machine_header, markdown_table, time_call, write_section  # noqa: E402
 
 import pydenoise  # noqa: E402
-from pydenoise.nn import DDAE  # noqa: E402
+from pydenoise.core.nn import DDAE  # noqa: E402
 
 FLOPS_PER_WINDOW = 2 * sum(a * b for a, b in zip(pydenoise.nn.DEFAULT_WIDTHS, pydenoise.nn.DEFAULT_WIDTHS[1:]))
 
@@ -47,8 +47,15 @@ def onnx_session(model: torch.nn.Module, threads: int):
     path.parent.mkdir(exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, (torch.randn(2, 256),), input_names=["x"], output_names=["y"],
-                                    dynamic_axes={"x": {0: "batch"}}, dynamo=True, verbose=False)
+        program = torch.onnx.export(
+            model,
+            (torch.randn(2, 256),),
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "batch"}},
+            dynamo=True,
+            verbose=False,
+        )
         program.save(str(path))
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
@@ -87,8 +94,14 @@ def cpu_rows(net: DDAE, batches: list[int], compile_peers: bool, min_time: float
 def table_rows(batch: int, times: dict[str, float], reference: str) -> list[list]:
     ours = times[reference]
     return [
-        [batch, name, f"{seconds * 1e6:.1f}", f"{batch / seconds:,.0f}", f"{FLOPS_PER_WINDOW * batch / seconds / 1e9:.1f}",
-         f"{seconds / ours:.2f}×"]
+        [
+            batch,
+            name,
+            f"{seconds * 1e6:.1f}",
+            f"{batch / seconds:,.0f}",
+            f"{FLOPS_PER_WINDOW * batch / seconds / 1e9:.1f}",
+            f"{seconds / ours:.2f}×",
+        ]
         for name, seconds in times.items()
     ]
 
@@ -164,14 +177,23 @@ def main(argv=None) -> None:
         facts["onnxruntime"] = onnxruntime.__version__
     except ImportError:
         pass
-    body = [machine_header(facts), "", "CPU, float32 input, 256-sample windows, default widths "
-            f"({FLOPS_PER_WINDOW / 1e6:.2f} MFLOP/window). Last column: a method's time over the fused op's "
-            "(> 1: the fused op is faster).", "",
-            markdown_table(header, cpu_rows(net, [1, 16, 256, 4096], not args.quick, min_time))]
+    body = [
+        machine_header(facts),
+        "",
+        "CPU, float32 input, 256-sample windows, default widths "
+        f"({FLOPS_PER_WINDOW / 1e6:.2f} MFLOP/window). Last column: a method's time over the fused op's "
+        "(> 1: the fused op is faster).",
+        "",
+        markdown_table(header, cpu_rows(net, [1, 16, 256, 4096], not args.quick, min_time)),
+    ]
     if torch.cuda.is_available() and pydenoise.info()["cuda_kernels"]:
         rows, tflops = cuda_rows(net, [1, 16, 64, 256, 4096, 65536, 262144], not args.quick, min_time)
-        body += ["", f"CUDA: {torch.cuda.get_device_name()} · measured dense bf16 matmul: {tflops:.0f} TFLOP/s", "",
-                 markdown_table(header, rows)]
+        body += [
+            "",
+            f"CUDA: {torch.cuda.get_device_name()} · measured dense bf16 matmul: {tflops:.0f} TFLOP/s",
+            "",
+            markdown_table(header, rows),
+        ]
     else:
         body += ["", "CUDA: no GPU in this run."]
     text = "\n".join(body)

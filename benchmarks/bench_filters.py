@@ -114,7 +114,10 @@ def gpu_cases(t: torch.Tensor) -> dict[str, dict[str, Callable[[], object]]]:
     sharpen = torch.from_numpy(image.SHARPEN_KERNEL.astype(np.float32))[None].to(t.device)
     tf = t.float()
     cases = {
-        "box 5×5": {"ours": lambda: image.box(t, 5), "kornia": lambda: kornia.filters.box_blur(tf, (5, 5), border_type="reflect")},
+        "box 5×5": {
+            "ours": lambda: image.box(t, 5),
+            "kornia": lambda: kornia.filters.box_blur(tf, (5, 5), border_type="reflect"),
+        },
         "gaussian σ=2": {
             "ours": lambda: image.gaussian(t, SIGMA),
             "kornia": lambda: kornia.filters.gaussian_blur2d(tf, (17, 17), (SIGMA, SIGMA), border_type="reflect"),
@@ -124,7 +127,11 @@ def gpu_cases(t: torch.Tensor) -> dict[str, dict[str, Callable[[], object]]]:
         "bilateral d=9": {
             "ours": lambda: image.bilateral(t, BILATERAL["d"], sigma_color, BILATERAL["sigma_space"]),
             "kornia": lambda: kornia.filters.bilateral_blur(
-                tf, (BILATERAL["d"], BILATERAL["d"]), sigma_color, (BILATERAL["sigma_space"],) * 2, border_type="reflect"
+                tf,
+                (BILATERAL["d"], BILATERAL["d"]),
+                sigma_color,
+                (BILATERAL["sigma_space"],) * 2,
+                border_type="reflect",
             ),
         },
         "sharpen 3×3": {

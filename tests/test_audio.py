@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import identity_denoiser
 
 import pydenoise
-from conftest import identity_denoiser
 from pydenoise import audio
-from pydenoise.metrics import si_sdr
+from pydenoise.core.metrics import si_sdr
 
 soundfile = pytest.importorskip("soundfile", reason="needs the audio extra: pip install pydenoise[audio]")
 pytest.importorskip("soxr", reason="needs the audio extra: pip install pydenoise[audio]")
@@ -85,14 +85,16 @@ def test_denoise_rejects_bad_input():
         ("in.wav", "FLOAT", "out.flac", "PCM_16"),  # FLAC has no float: its default, announced
     ],
 )
-def test_denoise_file_keeps_rate_channels_length_format_and_subtype(tmp_path, source, subtype, destination,
-                                                                   expected_subtype):
+def test_denoise_file_keeps_rate_channels_length_format_and_subtype(
+    tmp_path, source, subtype, destination, expected_subtype
+):
     rate = 22050
     x = tone(rate, channels=2)
     soundfile.write(tmp_path / source, x, rate, subtype=subtype)
     messages = []
-    result = audio.denoise_file(tmp_path / source, tmp_path / destination, model=identity_denoiser(),
-                                announce=messages.append)
+    result = audio.denoise_file(
+        tmp_path / source, tmp_path / destination, model=identity_denoiser(), announce=messages.append
+    )
     info = soundfile.info(tmp_path / destination)
     assert (info.samplerate, info.channels, info.frames, info.subtype) == (rate, 2, x.shape[0], expected_subtype)
     assert result["model_rate"] == 16000 and result["subtype"] == expected_subtype
@@ -135,12 +137,25 @@ def test_cli_denoise_routes_audio_files(tmp_path):
     soundfile.write(tmp_path / "in.flac", tone(16000), 16000, subtype="PCM_16")
     from pydenoise.cli import main
 
-    assert main(["denoise", str(tmp_path / "in.flac"), "-o", str(tmp_path / "out.flac"), "--model",
-                 str(model_path)]) == 0
+    assert (
+        main(["denoise", str(tmp_path / "in.flac"), "-o", str(tmp_path / "out.flac"), "--model", str(model_path)]) == 0
+    )
     assert soundfile.info(tmp_path / "out.flac").frames == 8000
     soundfile.write(tmp_path / "in.ogg", tone(44100), 44100, subtype="VORBIS")
-    assert main(["denoise", str(tmp_path / "in.ogg"), "-o", str(tmp_path / "out.ogg"), "--model", str(model_path),
-                 "--no-resample"]) == 1  # reported, no output left behind
+    assert (
+        main(
+            [
+                "denoise",
+                str(tmp_path / "in.ogg"),
+                "-o",
+                str(tmp_path / "out.ogg"),
+                "--model",
+                str(model_path),
+                "--no-resample",
+            ]
+        )
+        == 1
+    )  # reported, no output left behind
     assert not (tmp_path / "out.ogg").exists()
 
 

@@ -41,8 +41,12 @@ def _start_jackd(name: str, realtime: bool, env: dict, log_path: Path):
     """Start the dummy server; return the process once it serves clients, or None if it exited."""
     log = open(log_path, "w")
     mode = ["-R"] if realtime else ["--no-realtime"]
-    server = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
-                              stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = subprocess.Popen(
+        ["jackd", "-n", name, *mode, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     log.close()
     deadline = time.monotonic() + 10
     while server.poll() is None and "server starting" not in log_path.read_text():
@@ -93,7 +97,11 @@ def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
     hop = model.hop  # the default: its callback uses about a fifth of each 1.3 ms period on a 2-core machine
     child = subprocess.Popen(
         [sys.executable, "-u", "-m", "pydenoise.cli", "live", "--input", "JACK", "--output", "JACK", "--json"],
-        env=jack_server, cwd=PACKAGE_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=jack_server,
+        cwd=PACKAGE_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     try:

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import identity_denoiser
 
 import pydenoise
-from conftest import identity_denoiser
 from pydenoise.audio import LiveProcessor, OutputBuffer, StreamResampler
 
 

@@ -7,9 +7,9 @@ import torch
 from skimage.data import lfw_subset
 
 from pydenoise import cli
+from pydenoise.core.nn import ConvDAE, load_model, save_model
 from pydenoise.image import interpolate
-from pydenoise.imagetrain import train_conv_dae
-from pydenoise.nn import ConvDAE, load_model, save_model
+from pydenoise.image.train import train_conv_dae
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +62,17 @@ def trained_faces(faces, tmp_path_factory):
     torch.manual_seed(0)
     net = ConvDAE(variant="pool", filters=(32, 64))
     path = tmp_path_factory.mktemp("faces") / "faces.safetensors"
-    train_conv_dae(net, list(faces[:180] * 255), path, steps=200, batch=32, crop=24, sigma_range=(20, 40),
-                   validation_images=list(faces[180:] * 255), log=lambda line: None)
+    train_conv_dae(
+        net,
+        list(faces[:180] * 255),
+        path,
+        steps=200,
+        batch=32,
+        crop=24,
+        sigma_range=(20, 40),
+        validation_images=list(faces[180:] * 255),
+        log=lambda line: None,
+    )
     return net, path
 
 
@@ -110,8 +119,23 @@ def test_cli_train_images_folder(tmp_path, faces):
     for i in range(20):
         skimage.io.imsave(folder / f"{i}.png", (faces[i] * 255).round().astype(np.uint8), check_contrast=False)
     out = tmp_path / "m.safetensors"
-    status = cli.main(["train", "--images", str(folder), "-o", str(out), "--arch", "conv", "--crop", "16",
-                       "--steps", "20", "--batch", "8"])
+    status = cli.main(
+        [
+            "train",
+            "--images",
+            str(folder),
+            "-o",
+            str(out),
+            "--arch",
+            "conv",
+            "--crop",
+            "16",
+            "--steps",
+            "20",
+            "--batch",
+            "8",
+        ]
+    )
     net, config = load_model(out)
     assert status == 0 and isinstance(net, ConvDAE) and "--images" in config["command"]
 
@@ -127,8 +151,9 @@ def test_cli_compare_prints_a_table_and_writes_a_montage(tmp_path, capsys):
     source = tmp_path / "crop.png"
     skimage.io.imsave(source, data.camera()[:64, :64], check_contrast=False)
     montage = tmp_path / "montage.png"
-    status = cli.main(["compare", str(source), "--sigma", "25", "--methods", "noisy", "patch DAE", "TV",
-                       "--montage", str(montage)])
+    status = cli.main(
+        ["compare", str(source), "--sigma", "25", "--methods", "noisy", "patch DAE", "TV", "--montage", str(montage)]
+    )
     printed = capsys.readouterr().out
     assert status == 0 and "patch DAE" in printed and "TV" in printed
     assert montage.stat().st_size > 1000

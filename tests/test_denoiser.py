@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 import torch
+from conftest import random_ddae
 
 import pydenoise
 from pydenoise import Denoiser
-from pydenoise.denoiser import (CausalHighpass, NoiseFloor, SpectralPostfilter, frame_weights, normalise_frames,
-                                overlap_add, pad_edges)
-from pydenoise.nn import DDAE, load_model, save_model
-
-from conftest import random_ddae
+from pydenoise.core.frames import frame_weights, normalise_frames, overlap_add, pad_edges
+from pydenoise.core.nn import DDAE, load_model, save_model
+from pydenoise.core.noise_floor import NoiseFloor
+from pydenoise.core.postfilter import CausalHighpass, SpectralPostfilter
 
 
 def identity_denoiser(residual=False):
@@ -64,7 +64,9 @@ def test_channels_are_independent_and_batched_in_one_call(monkeypatch):
     x = np.random.default_rng(1).standard_normal((3, 2000))
     calls = []
     original = pydenoise.ops.ddae_overlap_add
-    monkeypatch.setattr(pydenoise.ops, "ddae_overlap_add", lambda *a, **k: calls.append(a[0].shape) or original(*a, **k))
+    monkeypatch.setattr(
+        pydenoise.ops, "ddae_overlap_add", lambda *a, **k: calls.append(a[0].shape) or original(*a, **k)
+    )
     together = m.denoise(x)
     assert len(calls) == 1 and calls[0][0] == 3  # one call of the fused pipeline for all channels
     separately = np.stack([m.denoise(channel) for channel in x])
@@ -143,7 +145,9 @@ def test_module_trains_through_the_reference_and_infers_through_the_kernel():
     assert all(p.grad is not None for p in net.parameters())
     net.eval()
     with torch.no_grad():
-        torch.testing.assert_close(net(x), pydenoise.ops.ddae_reference(x, net.weights(), net.biases()), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            net(x), pydenoise.ops.ddae_reference(x, net.weights(), net.biases()), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_inference_tensors_follow_parameter_updates_and_replacements():
@@ -167,7 +171,9 @@ def test_bfloat16_module_runs_the_fused_kernel_and_follows_in_place_updates(monk
         net.bfloat16()
         calls = []
         original = pydenoise.ops.ddae_forward
-        monkeypatch.setattr(pydenoise.ops, "ddae_forward", lambda *a, **k: calls.append(a[1][0].dtype) or original(*a, **k))
+        monkeypatch.setattr(
+            pydenoise.ops, "ddae_forward", lambda *a, **k: calls.append(a[1][0].dtype) or original(*a, **k)
+        )
         bf16 = net.clean(x)
         assert calls == [torch.bfloat16]  # not the reference path
         torch.testing.assert_close(bf16, expected, atol=2e-2 * expected.abs().max().item(), rtol=0)
@@ -275,7 +281,10 @@ def test_spectral_postfilter_removes_stationary_noise_and_keeps_what_stands_abov
     frames = noise.clone()
     frames[0, 50] += burst
     out = SpectralPostfilter(history=40)(frames)
-    energy = lambda x: float(x.square().sum())
+
+    def energy(x):
+        return float(x.square().sum())
+
     assert energy(out[0, 20:50]) < 0.3 * energy(frames[0, 20:50])
     assert energy(out[0, 50] - burst) < 0.01 * energy(burst)
 
@@ -312,9 +321,18 @@ def test_postfilter_options_are_checked():
 
 
 def test_with_postfilter_tunes_one_option_and_keeps_the_others():
-    model = pydenoise.Denoiser(pydenoise.nn.DDAE(), config={
-        "sample_rate": 100.0, "noise_floor_s": 120.0, "postfilter": {"history_s": 20.0, "over_subtraction": 5.0}})
-    assert model.with_postfilter(gain_floor=0.2).postfilter == {"history_s": 20.0, "over_subtraction": 5.0,
-                                                                "gain_floor": 0.2}
+    model = pydenoise.Denoiser(
+        pydenoise.nn.DDAE(),
+        config={
+            "sample_rate": 100.0,
+            "noise_floor_s": 120.0,
+            "postfilter": {"history_s": 20.0, "over_subtraction": 5.0},
+        },
+    )
+    assert model.with_postfilter(gain_floor=0.2).postfilter == {
+        "history_s": 20.0,
+        "over_subtraction": 5.0,
+        "gain_floor": 0.2,
+    }
     assert model.with_postfilter(over_subtraction=2.0).postfilter == {"history_s": 20.0, "over_subtraction": 2.0}
     assert model.without_postfilter().with_postfilter().postfilter == {"history_s": 120.0}  # the defaults again

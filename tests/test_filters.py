@@ -13,7 +13,8 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
-from pydenoise import filter_ops, image
+from pydenoise import image
+from pydenoise.core import filter_ops
 
 CV_BORDERS = {
     "reflect101": cv2.BORDER_REFLECT_101,
@@ -21,8 +22,20 @@ CV_BORDERS = {
     "replicate": cv2.BORDER_REPLICATE,
     "constant": cv2.BORDER_CONSTANT,
 }
-SCIPY_MODES = {"reflect101": "mirror", "reflect": "reflect", "replicate": "nearest", "wrap": "wrap", "constant": "constant"}
-NUMPY_PAD = {"reflect101": "reflect", "reflect": "symmetric", "replicate": "edge", "wrap": "wrap", "constant": "constant"}
+SCIPY_MODES = {
+    "reflect101": "mirror",
+    "reflect": "reflect",
+    "replicate": "nearest",
+    "wrap": "wrap",
+    "constant": "constant",
+}
+NUMPY_PAD = {
+    "reflect101": "reflect",
+    "reflect": "symmetric",
+    "replicate": "edge",
+    "wrap": "wrap",
+    "constant": "constant",
+}
 BORDERS = list(SCIPY_MODES)
 
 
@@ -61,13 +74,26 @@ def max_error(a, b) -> float:
 def test_box_gaussian_convolve_equal_opencv(gray, border, rng):
     cb = CV_BORDERS[border]
     assert max_error(image.box(gray, (3, 7), border), cv2.blur(gray, (7, 3), borderType=cb)) <= 1e-5
-    assert max_error(image.gaussian(gray, 1.7, ksize=11, border=border), cv2.GaussianBlur(gray, (11, 11), 1.7, borderType=cb)) <= 1e-5
-    assert max_error(
-        image.gaussian(gray, (0.8, 2.0), ksize=(5, 13), border=border),
-        cv2.GaussianBlur(gray, (13, 5), sigmaX=2.0, sigmaY=0.8, borderType=cb),
-    ) <= 1e-5
+    assert (
+        max_error(
+            image.gaussian(gray, 1.7, ksize=11, border=border), cv2.GaussianBlur(gray, (11, 11), 1.7, borderType=cb)
+        )
+        <= 1e-5
+    )
+    assert (
+        max_error(
+            image.gaussian(gray, (0.8, 2.0), ksize=(5, 13), border=border),
+            cv2.GaussianBlur(gray, (13, 5), sigmaX=2.0, sigmaY=0.8, borderType=cb),
+        )
+        <= 1e-5
+    )
     kernel = rng.standard_normal((5, 3))
-    assert max_error(image.convolve(gray, kernel, border), cv2.filter2D(gray, -1, kernel.astype(np.float32), borderType=cb)) <= 1e-5
+    assert (
+        max_error(
+            image.convolve(gray, kernel, border), cv2.filter2D(gray, -1, kernel.astype(np.float32), borderType=cb)
+        )
+        <= 1e-5
+    )
 
 
 def test_gaussian_default_size_is_opencvs(gray, gray_u8):
@@ -82,7 +108,13 @@ def test_gaussian_default_size_is_opencvs(gray, gray_u8):
 @pytest.mark.parametrize("border", BORDERS)
 def test_separable_and_convolve_equal_scipy(gray, border, rng):
     mode = SCIPY_MODES[border]
-    assert max_error(image.box(gray, 5, border, cval=0.3), ndimage.uniform_filter(gray.astype(np.float64), 5, mode=mode, cval=0.3)) <= 1e-5
+    assert (
+        max_error(
+            image.box(gray, 5, border, cval=0.3),
+            ndimage.uniform_filter(gray.astype(np.float64), 5, mode=mode, cval=0.3),
+        )
+        <= 1e-5
+    )
     ky, kx = image.gaussian_kernel(1.3, 9), image.gaussian_kernel(1.3, 7)
     expected = ndimage.correlate(gray.astype(np.float64), np.outer(ky, kx), mode=mode, cval=0.3)
     assert max_error(image.gaussian(gray, 1.3, ksize=(9, 7), border=border, cval=0.3), expected) <= 1e-5
@@ -109,8 +141,12 @@ def test_median_float_bit_exact_opencv(gray, ksize):
 @pytest.mark.parametrize("ksize", [3, 5, 7, 9])
 def test_median_equals_scipy(gray, gray_u8, border, ksize):
     mode = SCIPY_MODES[border]
-    np.testing.assert_array_equal(image.median(gray, ksize, border, cval=0.5), ndimage.median_filter(gray, ksize, mode=mode, cval=0.5))
-    np.testing.assert_array_equal(image.median(gray_u8, ksize, border), ndimage.median_filter(gray_u8, ksize, mode=mode))
+    np.testing.assert_array_equal(
+        image.median(gray, ksize, border, cval=0.5), ndimage.median_filter(gray, ksize, mode=mode, cval=0.5)
+    )
+    np.testing.assert_array_equal(
+        image.median(gray_u8, ksize, border), ndimage.median_filter(gray_u8, ksize, mode=mode)
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -135,7 +171,10 @@ def test_bilateral_default_diameter_and_uint8(gray_u8, rng):
     expected = cv2.bilateralFilter(gray_u8, -1, 30.0, 2.0)
     assert max_error(image.bilateral(gray_u8, None, 30.0, 2.0), expected) <= 1
     colour = rng.integers(0, 256, (29, 41, 3), dtype=np.uint8)
-    assert max_error(image.bilateral(colour, 5, 40.0, 2.0, channel_axis=-1), cv2.bilateralFilter(colour, 5, 40.0, 2.0)) <= 1
+    assert (
+        max_error(image.bilateral(colour, 5, 40.0, 2.0, channel_axis=-1), cv2.bilateralFilter(colour, 5, 40.0, 2.0))
+        <= 1
+    )
 
 
 @pytest.mark.parametrize("border", BORDERS)
@@ -202,7 +241,9 @@ def test_windows_larger_than_the_image(shape, border, rng):
     k = 7
     win = windows(img, k, k, border, cval=0.4)
     assert max_error(image.box(img, k, border, cval=0.4), win.mean(axis=(-2, -1))) <= 1e-5
-    np.testing.assert_array_equal(image.median(img, k, border, cval=0.4), np.median(win, axis=(-2, -1)).astype(np.float32))
+    np.testing.assert_array_equal(
+        image.median(img, k, border, cval=0.4), np.median(win, axis=(-2, -1)).astype(np.float32)
+    )
     kernel = rng.standard_normal((k, 5))
     expected = (windows(img, k, 5, border, cval=0.4) * kernel).sum(axis=(-2, -1))
     assert max_error(image.convolve(img, kernel, border, cval=0.4), expected) <= 1e-5 * np.abs(kernel).sum()
@@ -212,7 +253,9 @@ def test_ops_pass_opcheck(rng):
     img = torch.from_numpy(rng.random((2, 1, 9, 13), dtype=np.float32))
     img_u8 = torch.from_numpy(rng.integers(0, 256, (1, 2, 9, 13), dtype=np.uint8))
     for x in (img, img_u8):
-        torch.library.opcheck(torch.ops.pydenoise.separable_filter.default, (x, [0.25, 0.5, 0.25], [1.0], "reflect", 0.0))
+        torch.library.opcheck(
+            torch.ops.pydenoise.separable_filter.default, (x, [0.25, 0.5, 0.25], [1.0], "reflect", 0.0)
+        )
         torch.library.opcheck(torch.ops.pydenoise.correlate2d.default, (x, [1.0] * 9, [3, 3], "wrap", 0.0))
         torch.library.opcheck(torch.ops.pydenoise.median_filter.default, (x, 3, "replicate", 0.0))
     torch.library.opcheck(torch.ops.pydenoise.bilateral_filter.default, (img, 2, 0.5, 1.5, "reflect101", 0.0))

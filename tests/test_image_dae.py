@@ -3,13 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from conftest import requires_cuda
 from skimage import data
 
 import pydenoise
 from pydenoise import image
-from pydenoise.patches import grid, map_patches, normalise, denormalise, pad_reflect101, reflect101_index
-
-from conftest import requires_cuda
+from pydenoise.image.patches import denormalise, grid, map_patches, normalise, pad_reflect101, reflect101_index
 
 
 def psnr255(clean, estimate):
@@ -169,8 +168,13 @@ def test_zero_sigma_returns_the_input(noisy_crop):
 def dihedral_numpy(img, k):
     """The k-th transform of image.DIHEDRAL and its inverse, written with numpy."""
     rotations, flip = [(0, False), (2, False), (0, True), (2, True), (1, False), (3, False), (1, True), (3, True)][k]
-    forward = lambda a: np.ascontiguousarray(np.rot90(np.fliplr(a) if flip else a, rotations))
-    inverse = lambda a: np.fliplr(np.rot90(a, -rotations)) if flip else np.rot90(a, -rotations)
+
+    def forward(a):
+        return np.ascontiguousarray(np.rot90(np.fliplr(a) if flip else a, rotations))
+
+    def inverse(a):
+        return np.fliplr(np.rot90(a, -rotations)) if flip else np.rot90(a, -rotations)
+
     return forward, inverse
 
 
@@ -231,7 +235,7 @@ def test_shipped_model_records_how_it_was_made():
 
 def test_compare_runs_every_method_on_a_small_image():
     pytest.importorskip("skimage.restoration")
-    from pydenoise.comparison import compare
+    from pydenoise.image.compare import compare
 
     clean = data.camera()[200:264, 200:264]
     names = ["noisy", "patch DAE", "TV", "NL-means"]
@@ -268,8 +272,8 @@ def test_cli_denoise_routes_png_files_to_the_patch_denoiser(tmp_path, camera_cro
 
 
 def test_patch_training_can_continue_a_saved_model(tmp_path):
-    from pydenoise.imagetrain import train_patch_dae
-    from pydenoise.nn import load_model
+    from pydenoise.core.nn import load_model
+    from pydenoise.image.train import train_patch_dae
 
     pictures = [data.chelsea()[..., 1].astype(np.float32), data.coffee()[..., 1].astype(np.float32)]
     first, second = tmp_path / "first.safetensors", tmp_path / "second.safetensors"
@@ -282,13 +286,20 @@ def test_patch_training_can_continue_a_saved_model(tmp_path):
     assert config["command"] == "second run" and config["initialised_from"]["command"] == "first run"
     assert config["initialised_from"]["steps"] == 1
     with pytest.raises(ValueError, match="init"):
-        train_patch_dae(pictures, tmp_path / "third.safetensors", steps=1, init=first, widths=(256, 32, 256),
-                        batch=8, log=lambda line: None)
+        train_patch_dae(
+            pictures,
+            tmp_path / "third.safetensors",
+            steps=1,
+            init=first,
+            widths=(256, 32, 256),
+            batch=8,
+            log=lambda line: None,
+        )
 
 
 @pytest.mark.parametrize("exponent, share", [(1.0, 1 / 17), (0.5, 1 / 5), (0.0, 1 / 2)])
 def test_patch_sampler_size_exponent_weighs_the_images(exponent, share):
-    from pydenoise.imagetrain import PatchSampler
+    from pydenoise.image.train import PatchSampler
 
     small, large = np.zeros((19, 19), np.float32), np.ones((67, 67), np.float32)  # 256 and 4096 crop positions
     crops = PatchSampler([small, large], 4, seed=0, size_exponent=exponent).crops(20000)

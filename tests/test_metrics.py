@@ -1,4 +1,4 @@
-"""pydenoise.metrics image metrics against scikit-image with the same settings."""
+"""pydenoise.core.metrics image metrics against scikit-image with the same settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from pydenoise import metrics
+from pydenoise.core import metrics
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,9 @@ def test_ssim_matches_skimage_gray(camera):
     )
     assert metrics.ssim(camera, estimate) == pytest.approx(expected, abs=1e-9)
     ref, est = camera / 255.0, estimate / 255.0
-    expected = structural_similarity(ref, est, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0)
+    expected = structural_similarity(
+        ref, est, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
+    )
     assert metrics.ssim(ref, est, data_range=1.0) == pytest.approx(expected, abs=1e-9)
 
 
@@ -55,7 +57,13 @@ def test_ssim_matches_skimage_colour():
     astronaut = data.astronaut()[::8, ::8]
     estimate = noisy(astronaut, 15)
     expected = structural_similarity(
-        astronaut, estimate, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=-1
+        astronaut,
+        estimate,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
+        channel_axis=-1,
     )
     assert metrics.ssim(astronaut, estimate, channel_axis=-1) == pytest.approx(expected, abs=1e-9)
 

@@ -1,10 +1,11 @@
-"""pydenoise.noise: generators (shape, seed, spectrum) and mix (exact SNR, errors)."""
+"""pydenoise.core.noise and pydenoise.seismic.noise: generators (shape, seed, spectrum) and mix (exact SNR, errors)."""
 
 import numpy as np
 import pytest
 
-from pydenoise import noise
-from pydenoise.metrics import snr
+from pydenoise.core import noise
+from pydenoise.core.metrics import snr
+from pydenoise.seismic.noise import obspy_noise
 
 
 def _psd_slope(x):
@@ -73,11 +74,11 @@ def test_from_recording_cuts_real_segments():
 
 
 def test_obspy_noise_is_resampled_explicitly():
-    data = noise.obspy_noise("ref_STS2", 100.0)
+    data = obspy_noise("ref_STS2", 100.0)
     assert data.size == 360000 and not data.flags.writeable
     assert abs(data.mean()) < 1e-6 * np.abs(data).max()
     with pytest.raises(ValueError, match="name"):
-        noise.obspy_noise("nope")
+        obspy_noise("nope")
 
 
 def test_mix_reaches_the_requested_snr_row_by_row():
@@ -89,8 +90,12 @@ def test_mix_reaches_the_requested_snr_row_by_row():
 
 @pytest.mark.parametrize(
     ("clean", "noise_", "match"),
-    [(np.zeros(10), np.ones(10), "zero energy"), (np.ones(10), np.zeros(10), "zero energy"),
-     (np.ones(10), np.ones(11), "shapes differ"), (np.array([1.0, np.nan]), np.ones(2), "finite")],
+    [
+        (np.zeros(10), np.ones(10), "zero energy"),
+        (np.ones(10), np.zeros(10), "zero energy"),
+        (np.ones(10), np.ones(11), "shapes differ"),
+        (np.array([1.0, np.nan]), np.ones(2), "finite"),
+    ],
 )
 def test_mix_rejects_bad_input(clean, noise_, match):
     with pytest.raises(ValueError, match=match):

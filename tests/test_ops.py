@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-
-from pydenoise import ops
-
 from conftest import random_ddae, requires_cuda
+
+from pydenoise.core import ops
 
 BATCHES = [0, 1, 3, 255, 4097]
 RANDOM_WIDTHS = [(256, 384, 96, 200, 256), (64, 7, 64), (40, 512, 33, 40)]
@@ -174,8 +173,9 @@ def test_overlap_add_opcheck_and_bad_scales():
     with pytest.raises(ValueError, match="frame_scales must be \\(2, 6\\)"):
         ops.ddae_overlap_add(padded, weights, biases, False, hop, frame_weights, carry, None, torch.ones(2, 5))
     with pytest.raises(ValueError, match="frame_scales must be"):
-        ops.ddae_overlap_add(padded, weights, biases, False, hop, frame_weights, carry, None,
-                             torch.ones(2, 6, dtype=torch.float64))
+        ops.ddae_overlap_add(
+            padded, weights, biases, False, hop, frame_weights, carry, None, torch.ones(2, 6, dtype=torch.float64)
+        )
     for bad in (-1.0, float("nan")):
         scales = torch.ones(2, 6)
         scales[1, 3] = bad
@@ -258,7 +258,10 @@ def test_cuda_float32_tf32_bf16(batch, residual):
 def test_cuda_other_widths(widths):
     net = random_ddae(widths).cuda()
     frames = torch.randn(77, widths[0], device="cuda")
-    assert relative_error(ops.ddae_forward(frames, net.weights(), net.biases()), float64_reference(frames, net, False)) <= 1e-5
+    assert (
+        relative_error(ops.ddae_forward(frames, net.weights(), net.biases()), float64_reference(frames, net, False))
+        <= 1e-5
+    )
 
 
 @requires_cuda

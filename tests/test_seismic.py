@@ -13,6 +13,7 @@ import torch
 
 import pydenoise
 from pydenoise import cli, seismic
+from pydenoise.cli.denoise import file_domain
 
 MSEED_DATA = Path(obspy.__file__).parent / "io" / "mseed" / "tests" / "data"
 SAC_FILE = Path(obspy.__file__).parent / "io" / "sac" / "tests" / "data" / "test.sac"
@@ -46,7 +47,11 @@ def test_stream_keeps_ids_times_rates_lengths_and_records_the_call():
     assert out is not st and len(out) == len(st)
     for raw, clean in zip(st, out):
         assert (clean.id, clean.stats.starttime, clean.stats.sampling_rate, clean.stats.npts) == (
-            raw.id, raw.stats.starttime, raw.stats.sampling_rate, raw.stats.npts)
+            raw.id,
+            raw.stats.starttime,
+            raw.stats.sampling_rate,
+            raw.stats.npts,
+        )
         close(clean.data, MODEL.denoise(raw.data))
         assert "denoise(model=" in clean.stats.processing[-1] and "hop=64" in clean.stats.processing[-1]
     assert "processing" not in st[0].stats  # the input is untouched
@@ -178,14 +183,17 @@ def test_cli_folder_of_files_keeps_headers_and_formats(tmp_path, model_file, cap
         before, after = obspy.read(inputs / name), obspy.read(tmp_path / "out" / name)
         assert after[0].stats._format == fmt
         assert [(t.id, t.stats.starttime, t.stats.sampling_rate, t.stats.npts) for t in after] == [
-            (t.id, t.stats.starttime, t.stats.sampling_rate, t.stats.npts) for t in before]
+            (t.id, t.stats.starttime, t.stats.sampling_rate, t.stats.npts) for t in before
+        ]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([records, "test.sac", "two_channels.mseed"])
 
 
 def test_cli_output_format_follows_the_output_name_and_plots(tmp_path, model_file):
     out = tmp_path / "clean.sac"
-    assert run_cli(MSEED_DATA / "BW.BGLD.__.EHE.D.2008.001.first_10_records", "-o", out, "--model", model_file,
-                   "--plot") == 0
+    assert (
+        run_cli(MSEED_DATA / "BW.BGLD.__.EHE.D.2008.001.first_10_records", "-o", out, "--model", model_file, "--plot")
+        == 0
+    )
     assert obspy.read(out)[0].stats._format == "SAC"
     assert (tmp_path / "clean.sac.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -235,8 +243,15 @@ def test_cli_writes_are_atomic(tmp_path, model_file, monkeypatch, interruption):
 
 
 def test_cli_routes_by_file_type():
-    assert [cli.file_domain(n) for n in ("a.mseed", "b.SAC", "c", "d.wav", "e.flac", "f.png", "g.TIFF")] == [
-        "seismic", "seismic", "seismic", "audio", "audio", "image", "image"]
+    assert [file_domain(n) for n in ("a.mseed", "b.SAC", "c", "d.wav", "e.flac", "f.png", "g.TIFF")] == [
+        "seismic",
+        "seismic",
+        "seismic",
+        "audio",
+        "audio",
+        "image",
+        "image",
+    ]
 
 
 def test_cli_refuses_to_overwrite_its_input(tmp_path, model_file, capsys):
@@ -264,8 +279,11 @@ def test_cli_long_period_flags_match_the_api(tmp_path, flag):
     obspy.read().write(source, format="MSEED")
     assert run_cli(source, "-o", tmp_path / "out.mseed", *([flag] if flag else [])) == 0
     shipped = pydenoise.load("seismic")
-    model, other = (shipped.with_long_period(None), shipped) if flag == "--no-long-period" else \
-        (shipped, shipped.with_long_period(None))
+    model, other = (
+        (shipped.with_long_period(None), shipped)
+        if flag == "--no-long-period"
+        else (shipped, shipped.with_long_period(None))
+    )
     expected = seismic.denoise(obspy.read(source), model=model)
     different = seismic.denoise(obspy.read(source), model=other)
     for a, b, c in zip(obspy.read(tmp_path / "out.mseed"), expected, different):

@@ -6,9 +6,10 @@ import pytest
 from scipy.signal import butter, sosfiltfilt
 
 import pydenoise
-from pydenoise import noise
-from pydenoise.demo import DEMO_RECORD, bundled_record
-from pydenoise.metrics import snr
+from pydenoise.core import noise
+from pydenoise.core.metrics import snr
+from pydenoise.seismic.demo import DEMO_RECORD, bundled_record
+from pydenoise.seismic.noise import obspy_noise
 
 #: The shipped model gains about 9.5 dB at 0 dB and 7 dB at 10 dB on this mix; an untrained or corrupted network
 #: gains nothing or loses, so these margins catch a broken weights file without flaking on a retrained one.
@@ -20,7 +21,7 @@ LONG_PERIOD_MARGIN_DB = 1.5
 @pytest.fixture(scope="module")
 def record():
     clean = bundled_record(*DEMO_RECORD, 100.0, announce=lambda _: None)
-    ambient = noise.from_recording(noise.obspy_noise("ref_unknown", 100.0), clean.size, rng=3, augment=False)
+    ambient = noise.from_recording(obspy_noise("ref_unknown", 100.0), clean.size, rng=3, augment=False)
     return clean, ambient
 
 
@@ -93,12 +94,14 @@ KONO = ("io/seisan/tests/data/2001-01-13-1742-24S.KONO__004", ".KONO.0.B0Z")
 
 def test_long_period_path_keeps_a_distant_events_long_period_waves():
     clean = bundled_record(*KONO, 100.0, announce=lambda _: None)
-    ambient = noise.from_recording(noise.obspy_noise("ref_unknown", 100.0), clean.size, rng=3, augment=False)
+    ambient = noise.from_recording(obspy_noise("ref_unknown", 100.0), clean.size, rng=3, augment=False)
     noisy = noise.mix(clean, ambient, 0.0)
     model = pydenoise.load("seismic")
     assert model.long_period == {"model": "seismic_lp", "crossover_hz": 0.5}  # as shipped
-    gain = {label: snr(clean, m.denoise(noisy)) - snr(clean, noisy)
-            for label, m in (("short", model.with_long_period(None)), ("long", model))}
+    gain = {
+        label: snr(clean, m.denoise(noisy)) - snr(clean, noisy)
+        for label, m in (("short", model.with_long_period(None)), ("long", model))
+    }
     assert gain["long"] > gain["short"] + LONG_PERIOD_MARGIN_DB, gain
 
 
@@ -113,11 +116,14 @@ def test_long_period_path_changes_only_the_band_below_its_crossover(record):
     assert changed < 1e-6 * np.sum(sosfiltfilt(above, short) ** 2)  # ...and nothing above it
 
 
-@pytest.mark.parametrize("options, match", [
-    ({"model": "seismic_dae"}, "integer fraction"),
-    ({"crossover_hz": 6.0}, "crossover_hz"),
-    ({"crossover_hz": -1.0}, "crossover_hz"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"model": "seismic_dae"}, "integer fraction"),
+        ({"crossover_hz": 6.0}, "crossover_hz"),
+        ({"crossover_hz": -1.0}, "crossover_hz"),
+    ],
+)
 def test_long_period_options_are_checked(options, match):
     with pytest.raises(ValueError, match=match):
         pydenoise.load("seismic").with_long_period(**options)

@@ -214,8 +214,9 @@ def test_live_feed_from_a_seedlink_server_survives_a_dropped_connection():
     server = SeedLinkServer(FEED, drop_after=4)
     server.start()
     outputs = []
-    client = seismic.SeedLinkDenoiser(f"127.0.0.1:{server.port}", outputs.append, model=MODEL, timeout=5,
-                                      reconnect_delay=0.1)
+    client = seismic.SeedLinkDenoiser(
+        f"127.0.0.1:{server.port}", outputs.append, model=MODEL, timeout=5, reconnect_delay=0.1
+    )
     client.select_stream("BW", "BGLD", "EHE")
     client.select_stream("BW", "UH3", "EH?")
     worker = threading.Thread(target=client.run_forever, daemon=True)
@@ -255,9 +256,24 @@ def test_cli_seedlink_writes_denoised_miniseed(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(seismic.SeedLinkDenoiser, "feed", feed_then_stop_at_the_end)
     try:
-        status = cli.main(["seedlink", f"127.0.0.1:{server.port}", "-s", "BW_BGLD:EHE", "-s", "BW_UH3:EHE EHZ",
-                           "-o", str(tmp_path / "live"), "--model", str(model_path), "--timeout", "5",
-                           "--reconnect-delay", "0.1"])
+        status = cli.main(
+            [
+                "seedlink",
+                f"127.0.0.1:{server.port}",
+                "-s",
+                "BW_BGLD:EHE",
+                "-s",
+                "BW_UH3:EHE EHZ",
+                "-o",
+                str(tmp_path / "live"),
+                "--model",
+                str(model_path),
+                "--timeout",
+                "5",
+                "--reconnect-delay",
+                "0.1",
+            ]
+        )
     finally:
         server.closing.set()
         server.join(5)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pydenoise
-from pydenoise.streaming import StreamingDenoiser
+from pydenoise.core.streaming import StreamingDenoiser
 
 WINDOW = 256
 
@@ -30,8 +30,7 @@ def identity_denoiser() -> pydenoise.Denoiser:
 
 MODEL = random_denoiser()
 # Normalised by a tracked noise floor (half a second: 2 to 31 frames at the hops below), whose state the stream carries.
-FLOOR_MODEL = pydenoise.Denoiser(pydenoise.nn.DDAE(),
-                                 config={"sample_rate": 1000.0, "hop": 64, "noise_floor_s": 0.5})
+FLOOR_MODEL = pydenoise.Denoiser(pydenoise.nn.DDAE(), config={"sample_rate": 1000.0, "hop": 64, "noise_floor_s": 0.5})
 # The same with a spectral post-filter on its frames, whose per-bin noise history the stream carries as well.
 POSTFILTER_MODEL = FLOOR_MODEL.with_postfilter()
 # And with a drift high-pass first, whose filter state the stream carries too.
@@ -201,14 +200,18 @@ def test_reset_picks_up_a_changed_model():
 
 # ------------------------------------------------------------------------------------ long-period streams
 
+
 def long_period_pair(directory) -> pydenoise.Denoiser:
     """Random networks: a 30 Hz model whose long-period path runs a 10 Hz one below 2 Hz, after a drift high-pass."""
-    from pydenoise.nn import save_model
+    from pydenoise.core.nn import save_model
 
     torch.manual_seed(5)
     path = directory / "long.safetensors"
-    save_model(pydenoise.nn.DDAE(residual=True), path, {"sample_rate": 10.0, "hop": 32, "domain": "test",
-                                                         "noise_floor_s": 30.0})
+    save_model(
+        pydenoise.nn.DDAE(residual=True),
+        path,
+        {"sample_rate": 10.0, "hop": 32, "domain": "test", "noise_floor_s": 30.0},
+    )
     short = pydenoise.Denoiser(pydenoise.nn.DDAE(), config={"sample_rate": 30.0, "hop": 64, "domain": "test"})
     return short.with_long_period(path, crossover_hz=2.0).with_highpass(0.1)
 
@@ -218,8 +221,9 @@ def long_period_models(tmp_path_factory):
     return {"shipped": pydenoise.load("seismic"), "random": long_period_pair(tmp_path_factory.mktemp("models"))}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(
     length=st.integers(1, 9000),
     sizes=st.lists(st.integers(0, 3000), min_size=1, max_size=6).filter(any),
@@ -234,7 +238,7 @@ def test_long_period_streams_equal_offline(long_period_models, length, sizes, ch
     shape = (length,) if channels is None else (channels, length)
     x = (rng.standard_normal(shape).cumsum(axis=-1) * 0.1 + rng.standard_normal(shape) + 5.0).astype(dtype)
     stream = model.stream()
-    outputs, counts, start, index = [], [], 0, 0
+    outputs, start, index = [], 0, 0
     while start < length:
         size = sizes[index % len(sizes)]
         outputs.append(stream.process(x[..., start : start + size]))

@@ -1,9 +1,9 @@
-"""pydenoise.synth: synthetic earthquakes (seeded, onsets respected, energy in the seismic band)."""
+"""pydenoise.seismic.synth: synthetic earthquakes (seeded, onsets respected, energy in the seismic band)."""
 
 import numpy as np
 import pytest
 
-from pydenoise import synth
+from pydenoise.seismic import synth
 
 
 def test_seeded_and_shaped():

@@ -1,4 +1,4 @@
-"""pydenoise.train and `pydenoise train`: tiny runs (a few steps) that check the pipeline, not the quality."""
+"""pydenoise.seismic.train and `pydenoise train`: tiny runs (a few steps) that check the pipeline, not the quality."""
 
 import csv
 
@@ -8,13 +8,23 @@ import pytest
 import torch
 
 import pydenoise
-from pydenoise import noise, synth
 from pydenoise.cli import main
-from pydenoise.denoiser import NoiseFloor, normalise_frames, window_floors
-from pydenoise.train import NoiseMixture, SyntheticSignals, TrainConfig, make_windows, network_pair, train
+from pydenoise.core import noise
+from pydenoise.core.frames import normalise_frames
+from pydenoise.core.noise_floor import NoiseFloor, window_floors
+from pydenoise.seismic import synth
+from pydenoise.seismic.train import TrainConfig, train
+from pydenoise.seismic.training_data import NoiseMixture, SyntheticSignals, make_windows, network_pair
 
-TINY = {"widths": (256, 64, 32, 64, 256), "epochs": 2, "steps_per_epoch": 3, "batch": 32, "trace_samples": 512,
-        "validation_windows": 32, "progress": False}
+TINY = {
+    "widths": (256, 64, 32, 64, 256),
+    "epochs": 2,
+    "steps_per_epoch": 3,
+    "batch": 32,
+    "trace_samples": 512,
+    "validation_windows": 32,
+    "progress": False,
+}
 
 
 def _quiet(*_):
@@ -70,8 +80,7 @@ def test_targets_use_the_inference_normalisation():
     x, target = network_pair(noisy, clean, floor, residual=False, device="cpu")
     normalised, scale = normalise_frames(torch.from_numpy(noisy))
     torch.testing.assert_close(x, normalised.float())
-    torch.testing.assert_close((target.double() * scale).float(), torch.from_numpy(clean).float(), atol=1e-4,
-                               rtol=1e-4)
+    torch.testing.assert_close((target.double() * scale).float(), torch.from_numpy(clean).float(), atol=1e-4, rtol=1e-4)
     x, noise_target = network_pair(noisy, clean, floor, residual=True, device="cpu")
     torch.testing.assert_close(noise_target, x - target, atol=1e-5, rtol=1e-5)
 
@@ -149,9 +158,28 @@ def test_fine_tuning_on_recordings_via_the_cli(tmp_path, capsys):
     _write(tmp_path / "events.mseed", events, rate=50.0)
     _write(tmp_path / "quiet.mseed", noise.pink(20000, rng=2))
     tuned = tmp_path / "tuned.safetensors"
-    status = main(["train", "-o", str(tuned), "--init", str(base), "--signal", str(tmp_path / "events.mseed"),
-                   "--noise", str(tmp_path / "quiet.mseed"), "--epochs", "1", "--steps-per-epoch", "2", "--batch",
-                   "32", "--validation-windows", "32", "--no-progress"])
+    status = main(
+        [
+            "train",
+            "-o",
+            str(tuned),
+            "--init",
+            str(base),
+            "--signal",
+            str(tmp_path / "events.mseed"),
+            "--noise",
+            str(tmp_path / "quiet.mseed"),
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--batch",
+            "32",
+            "--validation-windows",
+            "32",
+            "--no-progress",
+        ]
+    )
     assert status == 0
     out = capsys.readouterr().out
     assert "resampling" in out and "from 50 Hz to 100 Hz" in out and "best validation loss" in out
@@ -167,8 +195,11 @@ def test_short_recordings_are_named_not_silently_dropped(tmp_path):
     _write(tmp_path / "long.mseed", noise.pink(5000, rng=2))
     _write(tmp_path / "short.mseed", noise.pink(300, rng=3))
     said = []
-    config = TrainConfig(output=str(tmp_path / "t.safetensors"), noise_files=[str(tmp_path / "long.mseed"),
-                                                                              str(tmp_path / "short.mseed")], **TINY)
+    config = TrainConfig(
+        output=str(tmp_path / "t.safetensors"),
+        noise_files=[str(tmp_path / "long.mseed"), str(tmp_path / "short.mseed")],
+        **TINY,
+    )
     train(config, said.append)
     assert any("left out 1 of 2 noise segments: train part not of >= 512 samples (--trace-samples" in m for m in said)
     config.noise_files = [str(tmp_path / "short.mseed")]
@@ -178,16 +209,33 @@ def test_short_recordings_are_named_not_silently_dropped(tmp_path):
 
 def test_cli_names_bad_recordings_without_a_traceback(tmp_path, capsys):
     _write(tmp_path / "short.mseed", noise.pink(300, rng=3))
-    status = main(["train", "-o", str(tmp_path / "t.safetensors"), "--noise", str(tmp_path / "short.mseed"),
-                   "--epochs", "1", "--steps-per-epoch", "1", "--no-progress"])
+    status = main(
+        [
+            "train",
+            "-o",
+            str(tmp_path / "t.safetensors"),
+            "--noise",
+            str(tmp_path / "short.mseed"),
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert status == 2
     assert "pydenoise train: no noise recording has a train part of >= 1024 samples" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("change", "match"),
-    [({"mode": "vae"}, "mode"), ({"batch": 30}, "multiple"), ({"snr_db": (5.0, -5.0)}, "snr_db"),
-     ({"epochs": 0}, "epochs"), ({"drift_share": 1.5}, "drift_share")],
+    [
+        ({"mode": "vae"}, "mode"),
+        ({"batch": 30}, "multiple"),
+        ({"snr_db": (5.0, -5.0)}, "snr_db"),
+        ({"epochs": 0}, "epochs"),
+        ({"drift_share": 1.5}, "drift_share"),
+    ],
 )
 def test_bad_settings_are_named(tmp_path, change, match):
     with pytest.raises(ValueError, match=match):
@@ -208,7 +256,7 @@ def test_cli_help_has_an_example(capsys):
 
 
 def test_fine_tuning_keeps_the_post_filter_but_not_the_base_models_notes(tmp_path):
-    from pydenoise.nn import load_model, save_model
+    from pydenoise.core.nn import load_model, save_model
 
     base = tmp_path / "base.safetensors"
     train(TrainConfig(output=str(base), **TINY), _quiet)

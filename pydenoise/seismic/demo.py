@@ -1,6 +1,6 @@
 """The README's main job: denoise a real earthquake record with the shipped ``seismic`` model.
 
-``python -m pydenoise.demo`` takes the BW.UH1 vertical record of a local earthquake bundled with ObsPy
+``python -m pydenoise.seismic.demo`` takes the BW.UH1 vertical record of a local earthquake bundled with ObsPy
 (50 Hz, resampled explicitly to the model's 100 Hz), adds real ambient noise cut from ObsPy's ``ref_unknown``
 recording at 0 dB SNR (neither was used in training), denoises it, prints the SNR before and after (and that of
 a conventional 1–20 Hz band-pass for comparison) and writes a before/after plot.
@@ -45,8 +45,13 @@ def bundled_record(relative_path: str | None, trace_id: str, sample_rate: float,
     return trace.data
 
 
-def run(snr_db: float = 0.0, plot_path: str | None = "pydenoise_demo.png", model: str = "seismic", seed: int = 0,
-        announce=print) -> dict:
+def run(
+    snr_db: float = 0.0,
+    plot_path: str | None = "pydenoise_demo.png",
+    model: str = "seismic",
+    seed: int = 0,
+    announce=print,
+) -> dict:
     """Mix, denoise, report; returns the SNRs (dB) and the arrays.
 
     Examples
@@ -57,25 +62,37 @@ def run(snr_db: float = 0.0, plot_path: str | None = "pydenoise_demo.png", model
     """
     from scipy.signal import butter, sosfiltfilt
 
-    import pydenoise
-    from pydenoise import noise
-    from pydenoise.metrics import snr
+    from pydenoise.core import noise
+    from pydenoise.core.denoiser import load
+    from pydenoise.core.metrics import snr
+    from pydenoise.seismic.noise import obspy_noise
 
-    denoiser = pydenoise.load(model)
+    denoiser = load(model)
     rate = denoiser.sample_rate or 100.0
     clean = bundled_record(*DEMO_RECORD, rate, announce)
-    ambient = noise.from_recording(noise.obspy_noise("ref_unknown", rate), clean.size, seed, augment=False)
+    ambient = noise.from_recording(obspy_noise("ref_unknown", rate), clean.size, seed, augment=False)
     noisy = noise.mix(clean, ambient, snr_db)
     denoised = denoiser.denoise(noisy)
     bandpassed = sosfiltfilt(butter(4, (1.0, 20.0), "bandpass", fs=rate, output="sos"), noisy)
-    result = {"snr_in": snr(clean, noisy), "snr_out": snr(clean, denoised), "snr_bandpass": snr(clean, bandpassed),
-              "clean": clean, "noisy": noisy, "denoised": denoised, "sample_rate": rate}
+    result = {
+        "snr_in": snr(clean, noisy),
+        "snr_out": snr(clean, denoised),
+        "snr_bandpass": snr(clean, bandpassed),
+        "clean": clean,
+        "noisy": noisy,
+        "denoised": denoised,
+        "sample_rate": rate,
+    }
     announce(f"model {denoiser!r}")
     announce(f"BW.UH1 + ObsPy ref_unknown noise: SNR in {result['snr_in']:.1f} dB")
-    announce(f"  denoised ({model}):      SNR {result['snr_out']:.1f} dB  "
-             f"(gain {result['snr_out'] - result['snr_in']:+.1f} dB)")
-    announce(f"  band-pass 1-20 Hz:       SNR {result['snr_bandpass']:.1f} dB  "
-             f"(gain {result['snr_bandpass'] - result['snr_in']:+.1f} dB)")
+    announce(
+        f"  denoised ({model}):      SNR {result['snr_out']:.1f} dB  "
+        f"(gain {result['snr_out'] - result['snr_in']:+.1f} dB)"
+    )
+    announce(
+        f"  band-pass 1-20 Hz:       SNR {result['snr_bandpass']:.1f} dB  "
+        f"(gain {result['snr_bandpass'] - result['snr_in']:+.1f} dB)"
+    )
     if plot_path:
         _plot(result, plot_path)
         announce(f"wrote {plot_path}")
@@ -92,8 +109,11 @@ def _plot(result: dict, path: str) -> None:
     time = np.arange(result["clean"].size) / rate
     view = (time > 20) & (time < 50)
     fig, axes = plt.subplots(3, 1, figsize=(10, 6), sharex=True, sharey=True)
-    panels = [("noisy", f"noisy (SNR {result['snr_in']:.1f} dB)"),
-              ("denoised", f"denoised by pydenoise (SNR {result['snr_out']:.1f} dB)"), ("clean", "clean record")]
+    panels = [
+        ("noisy", f"noisy (SNR {result['snr_in']:.1f} dB)"),
+        ("denoised", f"denoised by pydenoise (SNR {result['snr_out']:.1f} dB)"),
+        ("clean", "clean record"),
+    ]
     for ax, (key, title) in zip(axes, panels):
         ax.plot(time[view], result[key][view], lw=0.5, color="k" if key == "clean" else None)
         ax.set_title(title, fontsize=10)
@@ -104,8 +124,8 @@ def _plot(result: dict, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pydenoise.demo [--snr DB] [--plot PATH]``."""
-    parser = argparse.ArgumentParser(prog="python -m pydenoise.demo", description=__doc__.split("\n\n")[0])
+    """``python -m pydenoise.seismic.demo [--snr DB] [--plot PATH]``."""
+    parser = argparse.ArgumentParser(prog="python -m pydenoise.seismic.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--snr", type=float, default=0.0, help="input SNR in dB (default 0)")
     parser.add_argument("--plot", default="pydenoise_demo.png", help="before/after figure to write")
     parser.add_argument("--model", default="seismic", help="shipped model name or .safetensors path")

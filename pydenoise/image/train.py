@@ -38,8 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pydenoise.nn import DDAE, load_model, save_model
-from pydenoise.patches import PATCH, normalise
+from pydenoise.core.denoiser import WEIGHTS_DIR
+from pydenoise.core.nn import DDAE, load_model, save_model
+from pydenoise.image.patches import PATCH, normalise
 
 __all__ = ["bundled_images", "folder_images", "PatchSampler", "train_patch_dae", "train_conv_dae"]
 
@@ -175,7 +176,7 @@ def noisy_pair(clean: torch.Tensor, sigma_range, generator) -> tuple[torch.Tenso
 
 
 def _patch_batch(sampler: PatchSampler, count: int, sigma_range, generator):
-    """Normalised noisy patches and their normalised clean targets (as :func:`pydenoise.image.denoise` sees them)."""
+    """Normalised noisy patches and their normalised clean targets, as :func:`pydenoise.image.denoise` sees them."""
     clean = sampler.crops(count).reshape(count, -1)
     noisy, sigma = noisy_pair(clean, sigma_range, generator)
     inputs, mean = normalise(noisy, sigma)
@@ -264,11 +265,11 @@ def _initialise(net: DDAE, init) -> dict:
     """Copy the weights of the saved patch model ``init`` into ``net``; its record, for the new metadata."""
     saved, config = load_model(init)
     if not isinstance(saved, DDAE) or saved.architecture() != net.architecture():
-        raise ValueError(f"init: {os.fspath(init)!r} is not a patch model with widths {list(net.widths)} "
-                         f"and residual={net.residual}")
+        raise ValueError(
+            f"init: {os.fspath(init)!r} is not a patch model with widths {list(net.widths)} and residual={net.residual}"
+        )
     net.load_state_dict(saved.state_dict())
-    kept = ("command", "steps", "batch", "lr", "schedule_note", "trained_steps", "validation_loss",
-            "initialised_from")
+    kept = ("command", "steps", "batch", "lr", "schedule_note", "trained_steps", "validation_loss", "initialised_from")
     return {"initialised_from": {key: config[key] for key in kept if key in config}}
 
 
@@ -288,7 +289,7 @@ def train_conv_dae(
     command: str | None = None,
     log=print,
 ):
-    """Train a :class:`~pydenoise.nn.ConvDAE` on random ``crop``-pixel crops of ``images`` (0..255 grayscale).
+    """Train a :class:`~pydenoise.core.nn.ConvDAE` on random ``crop``-pixel crops of ``images`` (0..255 grayscale).
 
     The same loop as :func:`train_patch_dae`: images scaled to [0, 1], noise σ (0..255 scale) drawn per
     crop, target the clean crop; ``loss`` is ``"mse"`` or ``"bce"`` (binary cross-entropy, sigmoid output
@@ -359,8 +360,10 @@ def _fit(net, make_batch, validation, objective, steps, lr, save, checkpoint, lo
             if val < state["best"]:
                 state["best"] = val
                 save({"validation_loss": val, "trained_steps": state["step"]})
-            log(f"step {state['step']}/{steps} loss {loss.item():.4f} val {val:.4f} best {state['best']:.4f} "
-                f"({state['seconds']:.0f} s)")
+            log(
+                f"step {state['step']}/{steps} loss {loss.item():.4f} val {val:.4f} best {state['best']:.4f} "
+                f"({state['seconds']:.0f} s)"
+            )
             if checkpoint is not None:
                 _save_checkpoint(Path(checkpoint), net, optimiser, state)
     return net.eval()
@@ -386,31 +389,49 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``pydenoise train --images DIR`` (added to the ``train`` sub-command's parser)."""
     group = parser.add_argument_group("images mode")
     group.add_argument("--images", metavar="DIR", help="train an image model on every image file under DIR")
-    group.add_argument("--arch", choices=("conv", "patch"), default="conv",
-                       help="conv: ConvDAE (default); patch: the 16×16 patch DDAE used by pydenoise.image.denoise")
+    group.add_argument(
+        "--arch",
+        choices=("conv", "patch"),
+        default="conv",
+        help="conv: ConvDAE (default); patch: the 16×16 patch DDAE used by pydenoise.image.denoise",
+    )
     group.add_argument("--variant", choices=("pool", "batchnorm"), default="pool", help="ConvDAE variant")
     group.add_argument("--filters", type=int, nargs="+", default=[32, 64], help="ConvDAE encoder widths")
     group.add_argument("--latent", type=int, default=None, help="ConvDAE dense latent size (fixes the crop size)")
     group.add_argument("--crop", type=int, default=64, help="ConvDAE training crop side in pixels (default 64)")
     group.add_argument("--loss", choices=("mse", "bce"), default="mse", help="ConvDAE loss")
     group.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
-    group.add_argument("--sigma", type=float, nargs=2, default=(5.0, 50.0), metavar=("LOW", "HIGH"),
-                       help="training noise σ range, 0..255 scale (default 5 50)")
+    group.add_argument(
+        "--sigma",
+        type=float,
+        nargs=2,
+        default=(5.0, 50.0),
+        metavar=("LOW", "HIGH"),
+        help="training noise σ range, 0..255 scale (default 5 50)",
+    )
     group.add_argument("--checkpoint", metavar="DIR", help="resumable checkpoint directory")
 
 
 def run_image_training(args) -> int:
     """Run ``pydenoise train --images DIR`` from parsed arguments; returns the exit status."""
-    from pydenoise.nn import ConvDAE
+    from pydenoise.core.nn import ConvDAE
 
     images = folder_images(args.images)
     options = {key: value for key, value in vars(args).items() if key not in ("func", "command", "images", "output")}
     command = f"pydenoise train --images {args.images} -o {args.output} " + " ".join(
         f"--{key.replace('_', '-')} {' '.join(map(str, value)) if isinstance(value, (list, tuple)) else value}"
-        for key, value in options.items() if value is not None
+        for key, value in options.items()
+        if value is not None
     )
-    common = dict(steps=args.steps, lr=args.lr, sigma_range=tuple(args.sigma), checkpoint=args.checkpoint,
-                  seed=args.seed, command=command, log=lambda line: print(line, flush=True))
+    common = dict(
+        steps=args.steps,
+        lr=args.lr,
+        sigma_range=tuple(args.sigma),
+        checkpoint=args.checkpoint,
+        seed=args.seed,
+        command=command,
+        log=lambda line: print(line, flush=True),
+    )
     if args.arch == "patch":
         train_patch_dae(images, args.output, batch=args.batch or 512, **common)
     else:
@@ -424,12 +445,16 @@ def run_image_training(args) -> int:
 def main(argv=None) -> int:
     """Train the shipped ``image`` model on the bundled scikit-image images (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m pydenoise.imagetrain", description=main.__doc__)
-    parser.add_argument("--out", default=str(Path(__file__).with_name("weights") / "image.safetensors"))
+    parser.add_argument("--out", default=str(WEIGHTS_DIR / "image.safetensors"))
     parser.add_argument("--steps", type=int, default=12000)
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
-    parser.add_argument("--size-exponent", type=float, default=1.0,
-                        help="draw images with probability ∝ crop positions ** this (default 1: every pixel alike)")
+    parser.add_argument(
+        "--size-exponent",
+        type=float,
+        default=1.0,
+        help="draw images with probability ∝ crop positions ** this (default 1: every pixel alike)",
+    )
     parser.add_argument("--init", help="start from this saved patch model's weights (e.g. the shipped one)")
     parser.add_argument("--checkpoint", default="build/image-train", help="resumable checkpoint directory")
     args = parser.parse_args(argv)

@@ -1,8 +1,8 @@
 """Overlapping image patches for the patch denoiser: grid, reflect101 borders, normalisation, weighted folding.
 
 The same fused DDAE op that denoises 256-sample trace windows denoises 16×16 image patches (16·16 = 256).
-This module holds the machinery around it, shared by inference (:func:`pydenoise.image.denoise`) and
-training (:mod:`pydenoise.imagetrain`), so that both normalise patches the same way:
+This module holds the machinery around it, shared by inference (:func:`pydenoise.image.learned.denoise`) and
+training (:mod:`pydenoise.image.train`), so that both normalise patches the same way:
 
 * **grid** — patches of ``patch × patch`` pixels placed every ``stride`` pixels; the image is padded with
   ``patch - stride`` reflect101 pixels before (and enough after) so every pixel is covered by the same
@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from pydenoise.denoiser import synthesis_window
+from pydenoise.core.frames import synthesis_window
 
 __all__ = [
     "PATCH",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from pydenoise import _C  # noqa: F401  (loading the extension registers torch.ops.pydenoise)
+from pydenoise.core import _C  # noqa: F401  (loading the extension registers torch.ops.pydenoise)
 
 __all__ = ["separable_filter", "correlate2d", "median_filter", "bilateral_filter"]
 

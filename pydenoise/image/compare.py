@@ -2,10 +2,10 @@
 
 Each method gets the same noisy image (white Gaussian noise of a known σ on the 0..255 scale, added to the
 clean image *without* clipping, as in the published Set12/BSD68 protocol) and the true σ; quality is
-PSNR (data_range 255) and SSIM from :mod:`pydenoise.metrics`, and each method is timed.
+PSNR (data_range 255) and SSIM from :mod:`pydenoise.core.metrics`, and each method is timed.
 
 Methods: the noisy input itself; mean, Gaussian, median and bilateral filters (pydenoise's kernels); the
-patch DAE (:func:`pydenoise.image.denoise`); scikit-image's total variation (Chambolle) and non-local means;
+patch DAE (:func:`pydenoise.image.learned.denoise`); scikit-image's total variation (Chambolle) and non-local means;
 BM3D when the optional ``bm3d`` package is installed (``pip install pydenoise[peers]``; non-commercial
 licence). Filter, TV and NL-means settings follow σ by rules chosen on scikit-image's bundled photographs
 (``coffee``, ``chelsea``, ``rocket``), never on the evaluation images.
@@ -74,13 +74,24 @@ def available_methods(sigma: float, channel_axis=None, model="image") -> dict:
 
     methods = {"noisy": lambda noisy: noisy}
     methods.update(_filters(sigma, channel_axis))
-    methods["patch DAE"] = lambda noisy: image.denoise(noisy, sigma=sigma, data_range=255.0, model=model,
-                                                       channel_axis=channel_axis)
-    methods["TV"] = lambda noisy: 255.0 * denoise_tv_chambolle(noisy / 255.0, weight=(0.7 + 0.006 * sigma) * sigma / 255.0,
-                                                               channel_axis=channel_axis)
-    methods["NL-means"] = lambda noisy: 255.0 * denoise_nl_means(
-        noisy / 255.0, h=0.6 * sigma / 255.0, sigma=sigma / 255.0, patch_size=7, patch_distance=11,
-        fast_mode=True, channel_axis=channel_axis,
+    methods["patch DAE"] = lambda noisy: image.denoise(
+        noisy, sigma=sigma, data_range=255.0, model=model, channel_axis=channel_axis
+    )
+    methods["TV"] = lambda noisy: (
+        255.0
+        * denoise_tv_chambolle(noisy / 255.0, weight=(0.7 + 0.006 * sigma) * sigma / 255.0, channel_axis=channel_axis)
+    )
+    methods["NL-means"] = lambda noisy: (
+        255.0
+        * denoise_nl_means(
+            noisy / 255.0,
+            h=0.6 * sigma / 255.0,
+            sigma=sigma / 255.0,
+            patch_size=7,
+            patch_distance=11,
+            fast_mode=True,
+            channel_axis=channel_axis,
+        )
     )
     try:
         import bm3d
@@ -89,8 +100,9 @@ def available_methods(sigma: float, channel_axis=None, model="image") -> dict:
     if channel_axis is None:
         methods["BM3D"] = lambda noisy: bm3d.bm3d(noisy, sigma_psd=sigma)
     else:
-        methods["BM3D"] = lambda noisy: np.moveaxis(bm3d.bm3d_rgb(np.moveaxis(noisy, channel_axis, -1), sigma), -1,
-                                                    channel_axis)
+        methods["BM3D"] = lambda noisy: np.moveaxis(
+            bm3d.bm3d_rgb(np.moveaxis(noisy, channel_axis, -1), sigma), -1, channel_axis
+        )
     return methods
 
 
@@ -120,7 +132,7 @@ def compare(clean, sigma: float, seed: int = 0, methods=None, channel_axis=None,
     >>> [r.method for r in results], results[1].psnr > results[0].psnr + 5
     (['noisy', 'patch DAE'], True)
     """
-    from pydenoise.metrics import psnr, ssim
+    from pydenoise.core.metrics import psnr, ssim
 
     available = available_methods(sigma, channel_axis, model)
     names = list(available) if methods is None else list(methods)
@@ -135,8 +147,13 @@ def compare(clean, sigma: float, seed: int = 0, methods=None, channel_axis=None,
         out = available[name](noisy)
         seconds = time.perf_counter() - started
         results.append(
-            Result(name, psnr(reference, out, data_range=255.0),
-                   ssim(reference, out, data_range=255.0, channel_axis=channel_axis), seconds, out)
+            Result(
+                name,
+                psnr(reference, out, data_range=255.0),
+                ssim(reference, out, data_range=255.0, channel_axis=channel_axis),
+                seconds,
+                out,
+            )
         )
     return noisy, results
 

@@ -15,7 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from pydenoise import ops
+from pydenoise.core import ops
 
 __all__ = ["DEFAULT_WIDTHS", "DDAE", "ConvDAE", "save_model", "load_model"]
 
@@ -77,7 +77,7 @@ class DDAE(torch.nn.Module):
 
         Handing ``nn.Parameter`` objects to a custom op costs ~3 µs each in the autograd fallback even under
         ``no_grad`` (~45 µs a call for this network, as much as the kernel at B = 1). The weights are detached
-        views; the packed weights (:func:`pydenoise.ops.ddae_pack_weights`) and bfloat16 biases are copies. All
+        views; the packed weights (:func:`pydenoise.core.ops.ddae_pack_weights`) and bfloat16 biases are copies. All
         are rebuilt when a parameter is replaced (``.to()``, a new dtype) or updated in place (a training
         step, ``load_state_dict``), which the check below sees through the parameters' version counters.
         """
@@ -214,7 +214,11 @@ def _conv_stacks(channels: int, filters: tuple, variant: str):
         if variant == "pool":
             encoder += [nn.Conv2d(wide_in, wide_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
         else:
-            encoder += [nn.Conv2d(wide_in, wide_out, 3, stride=2, padding=1), nn.LeakyReLU(0.2), nn.BatchNorm2d(wide_out)]
+            encoder += [
+                nn.Conv2d(wide_in, wide_out, 3, stride=2, padding=1),
+                nn.LeakyReLU(0.2),
+                nn.BatchNorm2d(wide_out),
+            ]
     for wide_in, wide_out in pairwise(filters[::-1] + filters[:1]):
         if variant == "pool":
             decoder += [nn.Conv2d(wide_in, wide_out, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2)]
@@ -232,7 +236,7 @@ def _conv_stacks(channels: int, filters: tuple, variant: str):
 def save_model(module: DDAE | ConvDAE, path: str | os.PathLike, config: dict | None = None) -> None:
     """Write ``module`` to a safetensors file with its architecture and ``config`` in the metadata.
 
-    ``config`` holds what a :class:`~pydenoise.denoiser.Denoiser` needs beyond the weights (sample rate, hop,
+    ``config`` holds what a :class:`~pydenoise.core.denoiser.Denoiser` needs beyond the weights (sample rate, hop,
     normalisation) and how the model was made (training data, command). Never pickled.
     """
     metadata = dict(config or {})

@@ -16,7 +16,7 @@ regional event) from the microseism, so the short-period network removes both. T
 
 Every stage consumes its input in order and keeps a small state, so :class:`LongPeriodPath` and
 :class:`Crossover` take chunks of any size and give the same samples as the whole trace at once: offline
-denoising runs them in one call, a stream (:class:`pydenoise.streaming.LongPeriodStream`) chunk by chunk.
+denoising runs them in one call, a stream (:class:`pydenoise.core.streaming.LongPeriodStream`) chunk by chunk.
 Each FIR is centred on its output sample (no phase shift), which makes it wait for the input up to
 half its length ahead; the long-period model's own window adds the rest of the ``latency``.
 """
@@ -190,8 +190,9 @@ class LongPeriodPath:
         if self._low is None:
             return np.empty((self._channels, 0))
         if end:
-            self._low = np.concatenate([self._low, np.repeat(self._low[:, -1:], self.half // self.factor + 1, axis=1)],
-                                       axis=1)
+            self._low = np.concatenate(
+                [self._low, np.repeat(self._low[:, -1:], self.half // self.factor + 1, axis=1)], axis=1
+            )
             stop = self.samples_in
         else:
             stop = min(self.samples_in, (self._low_start + self._low.shape[1]) * self.factor - self.half)

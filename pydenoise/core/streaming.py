@@ -8,24 +8,29 @@ it has been processed, so output comes in blocks of ``hop`` samples.
 
 Latency
 -------
-The offline framing pads ``window - hop`` copies of the first sample on the left and starts a frame every ``hop`` padded samples.
-Input sample ``i`` is final once the frame starting at padded index ``hop·⌊(i + window - hop) / hop⌋`` has
-been denoised, which needs the input up to the end of that frame. Hence, after ``n`` input samples in total,
-exactly ``max(0, hop·⌊n / hop⌋ - latency)`` samples have come out, with ``latency = window - hop``. Seen from
-one sample, the delay between its arrival and its output is ``latency`` for the last sample of a hop block
-and ``latency + hop - 1 = window - 1`` (the worst case) for the first. :meth:`StreamingDenoiser.flush` pads
-the end with copies of the last sample exactly as :meth:`~pydenoise.denoiser.Denoiser.denoise` does and returns the rest.
+The offline framing pads ``window - hop`` copies of the first sample on the left and starts a frame every ``hop`` padded
+samples. Input sample ``i`` is final once the frame starting at padded index ``hop·⌊(i + window - hop) / hop⌋`` has been
+denoised, which needs the input up to the end of that frame. Hence, after ``n`` input samples in total, exactly ``max(0,
+hop·⌊n / hop⌋ - latency)`` samples have come out, with ``latency = window - hop``. Seen from one sample, the delay
+between its arrival and its output is ``latency`` for the last sample of a hop block and ``latency + hop - 1 = window -
+1`` (the worst case) for the first. :meth:`StreamingDenoiser.flush` pads the end with copies of the last sample exactly
+as :meth:`~pydenoise.core.denoiser.Denoiser.denoise` does and returns the rest.
 
-A model with a long-period path (:meth:`~pydenoise.denoiser.Denoiser.with_long_period`) streams through a
+A model with a long-period path (:meth:`~pydenoise.core.denoiser.Denoiser.with_long_period`) streams through a
 :class:`LongPeriodStream`: the same short-period stream beside the long-period path, with its own latency.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
-from pydenoise.denoiser import Denoiser, as_signal, channel_offset, check_hop, frame_count, pad_edges
+from pydenoise.core.frames import as_signal, channel_offset, check_hop, frame_count, pad_edges
+
+if TYPE_CHECKING:  # (the Denoiser makes its streams: this module is imported by it)
+    from pydenoise.core.denoiser import Denoiser
 
 __all__ = ["StreamingDenoiser", "LongPeriodStream"]
 
@@ -85,7 +90,7 @@ class StreamingDenoiser:
     """
 
     def __init__(self, denoiser: Denoiser, hop: int | None = None, offset=None):
-        if not isinstance(denoiser, Denoiser):
+        if not callable(getattr(denoiser, "overlap_add_step", None)):
             raise TypeError(f"denoiser must be a pydenoise.Denoiser, got {type(denoiser).__name__}")
         self.denoiser = denoiser
         self.window = denoiser.window
@@ -242,8 +247,9 @@ class StreamingDenoiser:
                 return self._empty
             pending = self._buffers[0][:, :end]
         else:  # a long chunk: framed from a temporary, the buffers keep their O(window) size
-            pending = self._concat([self._buffers[0][:, : self._filled],
-                                    signal - self._level if centred is None else centred])
+            pending = self._concat(
+                [self._buffers[0][:, : self._filled], signal - self._level if centred is None else centred]
+            )
         return self._advance(pending)
 
     def _start(self, first) -> None:
@@ -296,7 +302,7 @@ def _describe(layout) -> str:
 
 class LongPeriodStream:
     """A stream for a model with a long-period path (:meth:`pydenoise.Denoiser.with_long_period`): the
-    short-period :class:`StreamingDenoiser` and the :class:`~pydenoise.longperiod.LongPeriodPath` side by side,
+    short-period :class:`StreamingDenoiser` and the :class:`~pydenoise.core.longperiod.LongPeriodPath` side by side,
     merged as offline; outputs concatenate to ``denoiser.denoise(x, offset=s.offset)``.
 
     The long-period path sets the delay, which ``latency`` bounds (2,407 samples, 24 s, for the shipped
@@ -322,8 +328,10 @@ class LongPeriodStream:
         self.latency = max(self._short.latency + self.hop - 1, self._path.latency) + self._crossover.latency
 
     def __repr__(self) -> str:
-        return (f"LongPeriodStream(window={self.window}, hop={self.hop}, latency={self.latency}, "
-                f"samples_in={self.samples_in}, samples_out={self.samples_out})")
+        return (
+            f"LongPeriodStream(window={self.window}, hop={self.hop}, latency={self.latency}, "
+            f"samples_in={self.samples_in}, samples_out={self.samples_out})"
+        )
 
     @property
     def offset(self) -> torch.Tensor | None:
@@ -396,8 +404,11 @@ class LongPeriodStream:
         self._short_ready = np.concatenate([self._short_ready, short], axis=1)
         self._long_ready = np.concatenate([self._long_ready, long], axis=1)
         count = min(self._short_ready.shape[1], self._long_ready.shape[1])
-        merged = self._crossover.process(self._short_ready[:, :count], self._long_ready[:, :count] + self._level) \
-            if count else self._short_ready[:, :0]
+        merged = (
+            self._crossover.process(self._short_ready[:, :count], self._long_ready[:, :count] + self._level)
+            if count
+            else self._short_ready[:, :0]
+        )
         self._short_ready, self._long_ready = self._short_ready[:, count:], self._long_ready[:, count:]
         return merged
 

@@ -57,8 +57,9 @@ def _phase(rng, count, samples, sample_rate, corner, onset, rise, decay) -> np.n
     return carrier * envelope
 
 
-def earthquakes(count: int, samples: int, sample_rate: float = 100.0, rng=None,
-                event_fraction: float = 0.85) -> Earthquakes:
+def earthquakes(
+    count: int, samples: int, sample_rate: float = 100.0, rng=None, event_fraction: float = 0.85
+) -> Earthquakes:
     """Generate ``count`` synthetic earthquake-like traces of ``samples`` samples at ``sample_rate`` Hz.
 
     Parameters

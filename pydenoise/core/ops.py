@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from pydenoise import _C  # noqa: F401  (loading the extension registers torch.ops.pydenoise)
+from pydenoise.core import _C  # noqa: F401  (loading the extension registers torch.ops.pydenoise)
 
 __all__ = ["ddae_forward", "ddae_reference", "ddae_overlap_add", "ddae_pack_weights"]
 
@@ -42,7 +42,7 @@ def ddae_forward(
     packed_weights : sequence of torch.Tensor, optional
         CPU only: :func:`ddae_pack_weights` of these ``weights``, made once for many calls, so that the kernel
         runs its panel tiles at every batch size without packing per call (as inference engines prepack
-        constant weights). :class:`pydenoise.nn.DDAE` keeps them for its inference.
+        constant weights). :class:`pydenoise.core.nn.DDAE` keeps them for its inference.
 
     Returns
     -------
@@ -84,7 +84,7 @@ def ddae_reference(
 ) -> torch.Tensor:
     """Plain-torch reference of :func:`ddae_forward`, in the frames' dtype (use float64 for a true reference).
 
-    Differentiable, so it is also the training path of :class:`pydenoise.nn.DDAE`.
+    Differentiable, so it is also the training path of :class:`pydenoise.core.nn.DDAE`.
     """
     hidden = frames
     last = len(weights) - 1
@@ -112,7 +112,7 @@ def ddae_overlap_add(
     through the network (float32), scaled back, multiplied by ``frame_weights`` ``(window,)`` and
     overlap-added. Returns ``(channels, (K - 1) * hop + window)`` for ``K`` frames, whose first
     ``window - hop`` samples start from ``carry``. A frame's scale is its RMS, or ``frame_scales[c, k]``
-    ``(channels, K)`` if given (a noise-floor model's :func:`~pydenoise.denoiser.normalisation_scale`).
+    ``(channels, K)`` if given (a noise-floor model's :func:`~pydenoise.core.frames.normalisation_scale`).
     ``padded``, ``frame_weights``, ``carry`` and ``frame_scales`` share a dtype (float32 or float64, in which
     scales and sums are computed); given scales must be >= 0. A frame of scale 0 (all zeros) contributes zeros.
     ``packed_weights``: as in :func:`ddae_forward`.
@@ -125,8 +125,9 @@ def ddae_overlap_add(
 
 
 @torch.library.register_fake("pydenoise::ddae_overlap_add")
-def _ddae_overlap_add_fake(padded, weights, biases, residual, hop, frame_weights, carry, packed_weights=None,
-                           frame_scales=None):
+def _ddae_overlap_add_fake(
+    padded, weights, biases, residual, hop, frame_weights, carry, packed_weights=None, frame_scales=None
+):
     window = weights[0].shape[1]
     torch._check(padded.dim() == 2 and padded.shape[1] >= window, lambda: "ddae_overlap_add: padded too short")
     frames = (padded.shape[1] - window) // hop + 1
@@ -141,8 +142,10 @@ def _ddae_forward_fake(frames, weights, biases, residual=False, allow_tf32=False
     for index, tensor in enumerate([*weights, *biases]):
         torch._check(
             tensor.device == frames.device,
-            lambda: f"ddae_forward: weights and biases must be on the frames' device {frames.device}, "
-            f"tensor {index} is on {tensor.device}",
+            lambda: (
+                f"ddae_forward: weights and biases must be on the frames' device {frames.device}, "
+                f"tensor {index} is on {tensor.device}"
+            ),
         )
     window = weights[0].shape[1]
     torch._check(frames.shape[1] == window, lambda: f"ddae_forward: frames must have {window} columns")

@@ -19,9 +19,9 @@ commands, the data, the scores and that change.
         --init pydenoise/weights/speech.safetensors --steps 3000 --lr 5e-5 --validate-every 250 --threads 1 \
         --noise-floor 1.0 --batch-seed 3 --pesq-weight 0.5 --noise-weights 0.15 0.2 0.4 0.1 0.15
 
-Data: :mod:`pydenoise.speech_data` (espeak-ng and flite utterances, cached in ``build/speech_corpus.npz``,
+Data: :mod:`pydenoise.audio.speech` (espeak-ng and flite utterances, cached in ``build/speech_corpus.npz``,
 mixed with white, pink, babble, hum and fan noise at -5…20 dB, random polarity). Each noisy window is
-normalised exactly as inference does (:func:`pydenoise.denoiser.normalise_frames`: by its RMS, or with
+normalised exactly as inference does (:func:`pydenoise.core.frames.normalise_frames`: by its RMS, or with
 ``--noise-floor`` by ``sqrt(RMS · floor)``, the floor tracked over the second before the window as a stream
 would) and the clean target is scaled by the same number. Adam, MSE weighted by each window's ``scale²`` (so
 the loss is the error energy that SNR and SI-SDR measure), cosine learning-rate decay, a fixed validation set
@@ -58,10 +58,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from pydenoise import speech_data
-from pydenoise.denoiser import Denoiser, floor_history, frame_weights, normalise_frames, overlap_add
-from pydenoise.metrics import si_sdr
-from pydenoise.nn import DEFAULT_WIDTHS, DDAE, load_model, save_model
+from pydenoise.audio import speech, training_data
+from pydenoise.core.denoiser import Denoiser
+from pydenoise.core.frames import frame_weights, normalise_frames, overlap_add
+from pydenoise.core.metrics import si_sdr
+from pydenoise.core.nn import DDAE, DEFAULT_WIDTHS, load_model, save_model
+from pydenoise.core.noise_floor import floor_history
 
 
 def normalised_pair(noisy: np.ndarray, clean: np.ndarray, floor: np.ndarray | None = None) -> tuple[torch.Tensor, ...]:
@@ -89,8 +91,9 @@ class WindowObjective:
 
     def draw(self, signals, noises, rng, snr_db=(-5.0, 20.0)) -> tuple[torch.Tensor, ...]:
         """One normalised batch (see :func:`normalised_pair`)."""
-        return normalised_pair(*speech_data.training_batch(signals, noises, self.batch, rng, snr_db=tuple(snr_db),
-                                                           **self.framing))
+        return normalised_pair(
+            *training_data.training_batch(signals, noises, self.batch, rng, snr_db=tuple(snr_db), **self.framing)
+        )
 
     def loss(self, module: DDAE, batch) -> torch.Tensor:
         noisy, target, weight = batch
@@ -120,21 +123,33 @@ class PerceptualObjective:
             from torch_pesq import PesqLoss
         except ImportError as error:
             raise SystemExit(f"--pesq-weight needs torch-pesq (see this script's docstring): {error}") from None
-        self.pesq = PesqLoss(1.0, sample_rate=speech_data.SAMPLE_RATE)
-        self.weight, self.segments, self.samples = weight, segments, round(seconds * speech_data.SAMPLE_RATE)
+        self.pesq = PesqLoss(1.0, sample_rate=speech.SAMPLE_RATE)
+        self.weight, self.segments, self.samples = weight, segments, round(seconds * speech.SAMPLE_RATE)
         self.hop, self.floor_history = hop, floor_history
-        self.description = (f"{WindowObjective.description} + {weight:g} x torch-pesq PesqLoss of the overlap-added "
-                            f"output of {segments} segments of {seconds:g} s at hop {self.hop}")
+        self.description = (
+            f"{WindowObjective.description} + {weight:g} x torch-pesq PesqLoss of the overlap-added "
+            f"output of {segments} segments of {seconds:g} s at hop {self.hop}"
+        )
 
     def draw(self, signals, noises, rng, snr_db=(-5.0, 20.0)) -> SegmentBatch:
         """One batch of whole segments."""
-        noisy, clean, floors, span = speech_data.training_segments(
-            signals, noises, self.segments, rng, segment=self.samples, hop=self.hop, snr_db=tuple(snr_db),
-            floor_history=self.floor_history)
+        noisy, clean, floors, span = training_data.training_segments(
+            signals,
+            noises,
+            self.segments,
+            rng,
+            segment=self.samples,
+            hop=self.hop,
+            snr_db=tuple(snr_db),
+            floor_history=self.floor_history,
+        )
         count, frames, window = noisy.shape
         rows = count * frames
-        x, y, weight = normalised_pair(noisy.reshape(rows, window), clean.reshape(rows, window),
-                                       None if floors is None else floors.reshape(rows, 1))
+        x, y, weight = normalised_pair(
+            noisy.reshape(rows, window),
+            clean.reshape(rows, window),
+            None if floors is None else floors.reshape(rows, 1),
+        )
         scale = weight.sqrt()  # normalised_pair gives the scales squared, as loss weights
         return SegmentBatch(x, y, weight, scale, torch.from_numpy(span).float(), frames, window)
 
@@ -142,7 +157,8 @@ class PerceptualObjective:
         """``windows`` (in the signal's units) weighted and overlap-added as inference does, and the clean
         reference, both cut to the part that every frame of the overlap covers."""
         weighted = windows.reshape(self.segments, batch.frames, batch.window) * frame_weights(
-            batch.window, self.hop, torch.float32)
+            batch.window, self.hop, torch.float32
+        )
         covered = slice(batch.window - self.hop, batch.clean.shape[1] - (batch.window - self.hop))
         return overlap_add(weighted, self.hop)[:, covered], batch.clean[:, covered]
 
@@ -182,7 +198,7 @@ def si_sdr_check(module: DDAE, corpus, inference: dict, seed: int) -> dict:
     rng = np.random.default_rng([seed, 7])
     denoiser = Denoiser(DDAE(module.widths, residual=module.residual), config=inference)
     denoiser.module.load_state_dict(module.state_dict())
-    noises = speech_data.SpeechNoises(corpus)
+    noises = training_data.SpeechNoises(corpus)
     result = {}
     for kind in ("white", "pink", "babble"):
         for snr in (0.0, 5.0):
@@ -190,7 +206,7 @@ def si_sdr_check(module: DDAE, corpus, inference: dict, seed: int) -> dict:
             for i in range(min(12, len(corpus))):
                 clean = corpus.utterance(i).astype(np.float64)
                 noise = noises._generate(kind, 1, clean.size, rng)[0]
-                noisy = speech_data.mix(clean, noise, snr)
+                noisy = training_data.mix(clean, noise, snr)
                 before.append(si_sdr(clean, noisy))
                 after.append(si_sdr(clean, denoiser.denoise(noisy)))
             result[f"{kind}_{snr:g}dB"] = [round(float(np.mean(before)), 2), round(float(np.mean(after)), 2)]
@@ -203,29 +219,59 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus", default="build/speech_corpus.npz", help="cache of the synthetic corpus")
     parser.add_argument("--utterances", type=int, default=600)
     parser.add_argument("--mode", choices=("dae", "nldae"), default="dae")
-    parser.add_argument("--widths", type=int, nargs="+", default=list(DEFAULT_WIDTHS), metavar="N",
-                        help="layer widths, window first and last (ignored with --init)")
+    parser.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_WIDTHS),
+        metavar="N",
+        help="layer widths, window first and last (ignored with --init)",
+    )
     parser.add_argument("--init", help="continue from this model file (its widths and mode are kept)")
     parser.add_argument("--steps", type=int, default=12000)
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--hop", type=int, default=64, help="default inference hop stored in the model")
-    parser.add_argument("--noise-floor", type=float, default=None, metavar="SECONDS",
-                        help="normalise by the noise floor tracked over this many seconds (default: by each "
-                             "window's RMS alone)")
+    parser.add_argument(
+        "--noise-floor",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="normalise by the noise floor tracked over this many seconds (default: by each window's RMS alone)",
+    )
     parser.add_argument("--validate-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0, help="seeds the corpus, its split and the weights")
-    parser.add_argument("--batch-seed", type=int, default=None,
-                        help="seeds the stream of training mixes (default: --seed); a continuation run gives a new "
-                             "one so that it does not replay the mixes its base model was trained on")
+    parser.add_argument(
+        "--batch-seed",
+        type=int,
+        default=None,
+        help="seeds the stream of training mixes (default: --seed); a continuation run gives a new "
+        "one so that it does not replay the mixes its base model was trained on",
+    )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--noise-weights", type=float, nargs=5, default=(0.2, 0.2, 0.25, 0.15, 0.2),
-                        metavar=("WHITE", "PINK", "BABBLE", "HUM", "FAN"), help="shares of the training noise kinds")
-    parser.add_argument("--snr", type=float, nargs=2, default=(-5.0, 20.0), metavar=("LOW", "HIGH"),
-                        help="training mixes' SNR range (dB); validation keeps -5...20 dB")
-    parser.add_argument("--pesq-weight", type=float, default=0.0,
-                        help="add this weight x a differentiable PESQ loss on overlap-added segments (needs "
-                             "torch-pesq; --batch is then ignored)")
+    parser.add_argument(
+        "--noise-weights",
+        type=float,
+        nargs=5,
+        default=(0.2, 0.2, 0.25, 0.15, 0.2),
+        metavar=("WHITE", "PINK", "BABBLE", "HUM", "FAN"),
+        help="shares of the training noise kinds",
+    )
+    parser.add_argument(
+        "--snr",
+        type=float,
+        nargs=2,
+        default=(-5.0, 20.0),
+        metavar=("LOW", "HIGH"),
+        help="training mixes' SNR range (dB); validation keeps -5...20 dB",
+    )
+    parser.add_argument(
+        "--pesq-weight",
+        type=float,
+        default=0.0,
+        help="add this weight x a differentiable PESQ loss on overlap-added segments (needs "
+        "torch-pesq; --batch is then ignored)",
+    )
     parser.add_argument("--segments", type=int, default=6, help="segments per batch with --pesq-weight")
     parser.add_argument("--segment-seconds", type=float, default=2.0, help="their length with --pesq-weight")
     args = parser.parse_args(argv)
@@ -234,24 +280,34 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # the best model is written as soon as it is found
-    corpus = speech_data.prepare_corpus(args.corpus, utterances=args.utterances, seed=args.seed)
+    corpus = speech.prepare_corpus(args.corpus, utterances=args.utterances, seed=args.seed)
     train_corpus, validation_corpus = corpus.split(0.1, seed=args.seed)
-    signals = speech_data.SpeechSignals(train_corpus)
-    noises = speech_data.SpeechNoises(train_corpus, weights=args.noise_weights)
-    inference = {"sample_rate": speech_data.SAMPLE_RATE, "hop": args.hop}
+    signals = training_data.SpeechSignals(train_corpus)
+    noises = training_data.SpeechNoises(train_corpus, weights=args.noise_weights)
+    inference = {"sample_rate": speech.SAMPLE_RATE, "hop": args.hop}
     framing = {}
     if args.noise_floor is not None:  # segments twice as long (history first): twice the windows per segment
         inference["noise_floor_s"] = args.noise_floor
-        framing = {"floor_history": floor_history(args.noise_floor, speech_data.SAMPLE_RATE, args.hop),
-                   "hop": args.hop, "windows_per_segment": 32}
+        framing = {
+            "floor_history": floor_history(args.noise_floor, speech.SAMPLE_RATE, args.hop),
+            "hop": args.hop,
+            "windows_per_segment": 32,
+        }
     if args.pesq_weight > 0:
-        objective = PerceptualObjective(args.pesq_weight, args.segments, args.segment_seconds, args.hop,
-                                        framing.get("floor_history"))
+        objective = PerceptualObjective(
+            args.pesq_weight, args.segments, args.segment_seconds, args.hop, framing.get("floor_history")
+        )
     else:
         objective = WindowObjective(args.batch, framing)
     validation_rng = np.random.default_rng([args.seed, 3])
-    validation = [objective.draw(speech_data.SpeechSignals(validation_corpus),
-                                 speech_data.SpeechNoises(validation_corpus), validation_rng) for _ in range(16)]
+    validation = [
+        objective.draw(
+            training_data.SpeechSignals(validation_corpus),
+            training_data.SpeechNoises(validation_corpus),
+            validation_rng,
+        )
+        for _ in range(16)
+    ]
     module = DDAE(args.widths, residual=args.mode == "nldae")
     base_training = None
     if args.init:
@@ -266,16 +322,26 @@ def main(argv=None) -> int:
         """The model file's config: data, command and scores so far (``check``: the final SI-SDR check; ``mos``:
         torch-pesq MOS of the validation segments before and after, with --pesq-weight)."""
         config = {
-            **inference, "window": module.window, "domain": "audio",
-            "normalisation": "each window divided by " + ("its RMS" if args.noise_floor is None else
-                                                         "sqrt(RMS x noise floor)"),
+            **inference,
+            "window": module.window,
+            "domain": "audio",
+            "normalisation": "each window divided by "
+            + ("its RMS" if args.noise_floor is None else "sqrt(RMS x noise floor)"),
             "training": {
-                "command": command, "seed": args.seed, "batch_seed": args.batch_seed, "mode": args.mode,
-                "steps": args.steps, "best_step": best_step, "batch": args.batch, "lr": args.lr,
-                "loss": objective.description, "validation_loss": best,
+                "command": command,
+                "seed": args.seed,
+                "batch_seed": args.batch_seed,
+                "mode": args.mode,
+                "steps": args.steps,
+                "best_step": best_step,
+                "batch": args.batch,
+                "lr": args.lr,
+                "loss": objective.description,
+                "validation_loss": best,
                 "snr_db": list(args.snr),
                 "data": f"{corpus.description}; {noises.describe()}; validation: 10% of the utterances held out",
-                "held_out_si_sdr_db": check, "seconds": round(time.perf_counter() - started),
+                "held_out_si_sdr_db": check,
+                "seconds": round(time.perf_counter() - started),
             },
         }
         if mos is not None:
@@ -298,8 +364,11 @@ def main(argv=None) -> int:
                 best, best_step = current, step
                 best_state = {k: v.clone() for k, v in module.state_dict().items()}
                 save_model(module, args.output, metadata(best_step, best, None))
-            print(f"step {step:6d}  train {np.mean(losses[-args.validate_every:]):.4f}  validation {current:.4f}  "
-                  f"best {best:.4f}@{best_step}  {time.perf_counter() - started:6.0f} s", flush=True)
+            print(
+                f"step {step:6d}  train {np.mean(losses[-args.validate_every :]):.4f}  validation {current:.4f}  "
+                f"best {best:.4f}@{best_step}  {time.perf_counter() - started:6.0f} s",
+                flush=True,
+            )
     module.load_state_dict(best_state)
     check = si_sdr_check(module, validation_corpus, inference, args.seed)
     print("held-out SI-SDR [noisy, denoised] dB:", check)
