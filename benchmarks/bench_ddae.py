@@ -5,8 +5,9 @@ and bf16 weights, at B = 1, 16, 256, 4096 windows of 256 samples.
 CUDA (when a GPU is present): eager, eager replayed as a CUDA graph, ``torch.compile``, vs the fused op in
 fp32 / tf32 / bf16, and the GPU's measured dense bf16 matmul rate for scale.
 
-    python benchmarks/bench_ddae.py            # prints the tables and writes them into benchmarks/RESULTS.md
+    python benchmarks/bench_ddae.py            # prints the tables, writes benchmarks/records/bench_ddae.json
     python benchmarks/bench_ddae.py --quick    # fewer repeats, no torch.compile
+    make results                               # RESULTS.md and the README's table from the records
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import machine_header, markdown_table, time_call, write_section  # noqa: E402
+from results import markdown_table, time_call, write_record  # noqa: E402
 
 import pydenoise  # noqa: E402
 from pydenoise.core.nn import DDAE  # noqa: E402
 
 FLOPS_PER_WINDOW = 2 * sum(a * b for a, b in zip(pydenoise.nn.DEFAULT_WIDTHS, pydenoise.nn.DEFAULT_WIDTHS[1:]))
+NAME, TITLE = "bench_ddae", "DDAE op (benchmarks/bench_ddae.py)"
+OURS = "pydenoise fused fp32"
+#: The peers the README's summary compares with (the bf16-weight variant is ours too).
+PEERS = ("ONNX Runtime", "torch eager", "torch.compile")
 
 
 def sequential_of(net: DDAE) -> torch.nn.Sequential:
@@ -62,7 +67,8 @@ def onnx_session(model: torch.nn.Module, threads: int):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def cpu_rows(net: DDAE, batches: list[int], compile_peers: bool, min_time: float) -> list[list]:
+def cpu_times(net: DDAE, batches: list[int], compile_peers: bool, min_time: float) -> list[dict]:
+    """``{"batch", "method", "seconds"}`` per batch size and method, the fused op first."""
     sequential = sequential_of(net)
     session = onnx_session(sequential, torch.get_num_threads())
     weights, biases = [w.detach() for w in net.weights()], [b.detach() for b in net.biases()]
@@ -86,27 +92,58 @@ def cpu_rows(net: DDAE, batches: list[int], compile_peers: bool, min_time: float
             array = frames.numpy()
             methods["ONNX Runtime"] = lambda: session.run(None, {"x": array})
         with torch.no_grad():
-            times = {name: time_call(fn, min_time) for name, fn in methods.items()}
-        rows += table_rows(batch, times, reference="pydenoise fused fp32")
+            rows += [
+                {"batch": batch, "method": name, "seconds": time_call(fn, min_time)} for name, fn in methods.items()
+            ]
     return rows
 
 
-def table_rows(batch: int, times: dict[str, float], reference: str) -> list[list]:
-    ours = times[reference]
+def table_rows(times: list[dict], reference: str = OURS) -> list[list]:
+    """The markdown rows of :func:`cpu_times` / :func:`cuda_times`: µs, windows/s, GFLOP/s, time over ours."""
+    ours = {t["batch"]: t["seconds"] for t in times if t["method"] == reference}
     return [
         [
-            batch,
-            name,
-            f"{seconds * 1e6:.1f}",
-            f"{batch / seconds:,.0f}",
-            f"{FLOPS_PER_WINDOW * batch / seconds / 1e9:.1f}",
-            f"{seconds / ours:.2f}×",
+            t["batch"],
+            t["method"],
+            f"{t['seconds'] * 1e6:.1f}",
+            f"{t['batch'] / t['seconds']:,.0f}",
+            f"{FLOPS_PER_WINDOW * t['batch'] / t['seconds'] / 1e9:.1f}",
+            f"{t['seconds'] / ours[t['batch']]:.2f}×",
         ]
-        for name, seconds in times.items()
+        for t in times
     ]
 
 
-def cuda_rows(net: DDAE, batches: list[int], compile_peers: bool, min_time: float) -> tuple[list[list], float]:
+def summary_rows(times: list[dict]) -> list[dict]:
+    """The README's kernel line: the fused fp32 op's µs per call at B = 1 and windows/s at B = 4096 against the
+    fastest peer at each (from ``{"batch", "method", "seconds"}`` CPU timings)."""
+    seconds = {(t["batch"], t["method"]): t["seconds"] for t in times}
+    if (1, OURS) not in seconds or (4096, OURS) not in seconds:
+        return []
+    peers = [m for m in PEERS if (1, m) in seconds and (4096, m) in seconds]
+    if not peers:
+        return []
+    small = min(peers, key=lambda m: seconds[(1, m)])
+    large = min(peers, key=lambda m: seconds[(4096, m)])
+    peer_small, peer_large = f"{seconds[(1, small)] * 1e6:.1f} µs", f"{4096 / seconds[(4096, large)]:,.0f} windows/s"
+    peer = (
+        f"{peer_small} / {peer_large} ({small})"
+        if small == large
+        else f"{peer_small} ({small}) / {peer_large} ({large})"
+    )
+    return [
+        {
+            "domain": "kernels",
+            "measure": "DDAE op on the CPU, fp32: µs per call at B=1 / throughput at B=4096",
+            "ours": f"{seconds[(1, OURS)] * 1e6:.1f} µs / {4096 / seconds[(4096, OURS)]:,.0f} windows/s",
+            "peer": peer,
+            "note": "random weights of the default widths, same process; one shared machine (see its record), "
+            "not a GPU figure",
+        }
+    ]
+
+
+def cuda_times(net: DDAE, batches: list[int], compile_peers: bool, min_time: float) -> tuple[list[dict], float]:
     device = torch.device("cuda")
     net = net.to(device)
     sequential = sequential_of(net)
@@ -133,8 +170,10 @@ def cuda_rows(net: DDAE, batches: list[int], compile_peers: bool, min_time: floa
             compiled = torch.compile(sequential, dynamic=False, mode="max-autotune-no-cudagraphs")
             methods["torch.compile fp32"] = lambda: compiled(frames)
         with torch.no_grad():
-            times = {name: time_call(fn, min_time, sync=sync) for name, fn in methods.items()}
-        rows += table_rows(batch, times, reference="pydenoise fused fp32")
+            rows += [
+                {"batch": batch, "method": name, "seconds": time_call(fn, min_time, sync=sync)}
+                for name, fn in methods.items()
+            ]
         del graph, graph_out
     return rows, bf16_matmul_tflops()
 
@@ -164,42 +203,36 @@ def bf16_matmul_tflops() -> float:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short timings, no torch.compile")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--no-write", action="store_true", help="print only; write no record")
     args = parser.parse_args(argv)
     min_time = 0.1 if args.quick else 0.5
     torch.manual_seed(0)
     net = DDAE().eval()
     header = ["B", "method", "µs/call", "windows/s", "GFLOP/s", "time / fused fp32"]
-    facts = {"torch": torch.__version__, "pydenoise": pydenoise.__version__, "threads": torch.get_num_threads()}
-    try:
-        import onnxruntime
-
-        facts["onnxruntime"] = onnxruntime.__version__
-    except ImportError:
-        pass
+    cpu = cpu_times(net, [1, 16, 256, 4096], not args.quick, min_time)
+    data = {"flops_per_window": FLOPS_PER_WINDOW, "threads": torch.get_num_threads(), "cpu": cpu}
     body = [
-        machine_header(facts),
-        "",
-        "CPU, float32 input, 256-sample windows, default widths "
+        f"CPU, {torch.get_num_threads()} threads, float32 input, 256-sample windows, default widths "
         f"({FLOPS_PER_WINDOW / 1e6:.2f} MFLOP/window). Last column: a method's time over the fused op's "
         "(> 1: the fused op is faster).",
         "",
-        markdown_table(header, cpu_rows(net, [1, 16, 256, 4096], not args.quick, min_time)),
+        markdown_table(header, table_rows(cpu)),
     ]
     if torch.cuda.is_available() and pydenoise.info()["cuda_kernels"]:
-        rows, tflops = cuda_rows(net, [1, 16, 64, 256, 4096, 65536, 262144], not args.quick, min_time)
+        cuda, tflops = cuda_times(net, [1, 16, 64, 256, 4096, 65536, 262144], not args.quick, min_time)
+        data.update(cuda=cuda, cuda_device=torch.cuda.get_device_name(), bf16_matmul_tflops=tflops)
         body += [
             "",
             f"CUDA: {torch.cuda.get_device_name()} · measured dense bf16 matmul: {tflops:.0f} TFLOP/s",
             "",
-            markdown_table(header, rows),
+            markdown_table(header, table_rows(cuda)),
         ]
     else:
         body += ["", "CUDA: no GPU in this run."]
     text = "\n".join(body)
     print(text)
     if not args.no_write:
-        write_section("DDAE op (benchmarks/bench_ddae.py)", text + "\n\nCommand: `python benchmarks/bench_ddae.py`")
+        write_record(NAME, TITLE, text, data=data, summary=summary_rows(cpu), argv=argv, packages=("onnxruntime",))
 
 
 if __name__ == "__main__":

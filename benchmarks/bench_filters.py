@@ -6,27 +6,28 @@ bandwidth of our kernels (bytes read + written per second) as a fraction of a de
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/bench_filters.py          # CPU (and CUDA when present), 512² and 4096²
-    PYTHONPATH=. python benchmarks/bench_filters.py --write  # also write the table into benchmarks/RESULTS.md
+    python benchmarks/bench_filters.py             # CPU (and CUDA when present), 512² and 4096²; writes
+                                                   # benchmarks/records/bench_filters.json (`make results`)
+    python benchmarks/bench_filters.py --sizes 64 --repeat 1 --no-write   # a smoke run, prints only
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import re
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
-import scipy
 import torch
 from scipy import ndimage
 
 from pydenoise import image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import write_record  # noqa: E402
 
 try:
     import kornia
@@ -39,7 +40,7 @@ BILATERAL = {"d": 9, "sigma_space": 3.0}  # sigma_color: 0.1 of the range
 # above this many pixels leave them out.
 KORNIA_CPU_UNFOLD_LIMIT = 2048 * 2048
 MIN_SECONDS = 0.2  # per library and case: the best of many runs for small images
-SECTION = "## Image filters (benchmarks/bench_filters.py)"
+NAME, TITLE = "bench_filters", "Image filters (benchmarks/bench_filters.py)"
 
 
 def best_time(fn: Callable[[], object], repeat: int, sync: Callable[[], None] = lambda: None) -> float:
@@ -152,9 +153,11 @@ def copy_bandwidth(t: torch.Tensor, repeat: int) -> float:
     return 2 * t.numel() * t.element_size() / seconds
 
 
-def run(sizes: list[int], repeat: int, devices: list[str]) -> list[str]:
+def run(sizes: list[int], repeat: int, devices: list[str]) -> tuple[list[str], list[dict]]:
+    """The markdown tables (one per device) and the raw figures: one dict per device, filter, size and dtype
+    with each library's Mpx/s (and on CUDA our fraction of the copy bandwidth)."""
     rng = np.random.default_rng(0)
-    lines = []
+    lines, data = [], []
     for device in devices:
         peers = ["opencv", "scipy", "kornia"] if device == "cpu" else ["kornia"]
         header = "| filter | size | dtype | ours Mpx/s | " + " | ".join(f"{p} Mpx/s" for p in peers)
@@ -179,67 +182,61 @@ def run(sizes: list[int], repeat: int, devices: list[str]) -> list[str]:
                     row = [name, f"{size}²", np.dtype(dtype).name, f"{mpx['ours']:.0f}"]
                     row += [f"{mpx[p]:.0f}" if p in mpx else "–" for p in peers]
                     row += [f"{mpx['ours'] / mpx[p]:.2f}" if p in mpx else "–" for p in peers]
+                    figures = {"device": device, "filter": name, "size": size, "dtype": np.dtype(dtype).name}
+                    figures["mpx_per_s"] = mpx
                     if bandwidth is not None:
                         bytes_per_px = 2 * np.dtype(dtype).itemsize
-                        row.append(f"{100 * mpx['ours'] * 1e6 * bytes_per_px / bandwidth:.0f}%")
+                        figures["copy_bandwidth_fraction"] = mpx["ours"] * 1e6 * bytes_per_px / bandwidth
+                        row.append(f"{100 * figures['copy_bandwidth_fraction']:.0f}%")
+                    data.append(figures)
                     lines.append("| " + " | ".join(row) + " |")
                     print(lines[-1], flush=True)
-    return lines
+    return lines, data
 
 
-def environment(args) -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+def environment() -> list[str]:
+    """What the tables measure (the machine, versions and command are in the record's provenance)."""
     return [
-        SECTION,
+        f"Threads: torch {torch.get_num_threads()}, OpenCV {cv2.getNumThreads()}; kornia "
+        f"{getattr(kornia, '__version__', 'not installed: its columns are empty')}. Compare ratios, not Mpx/s, "
+        "when the machine is shared (load average in the provenance above).",
         "",
-        f"- date: {datetime.date.today()}; machine: {cpu}, {os.cpu_count()} CPUs, GPU: {gpu}; load average at the "
-        f"end: {os.getloadavg()[0]:.1f} (other jobs share the machine: compare ratios, not Mpx/s)",
-        f"- versions: torch {torch.__version__}, OpenCV {cv2.__version__}, scipy {scipy.__version__}, "
-        f"kornia {getattr(kornia, '__version__', 'absent')}, numpy {np.__version__}; threads: torch "
-        f"{torch.get_num_threads()}, OpenCV {cv2.getNumThreads()}",
-        f"- command: `PYTHONPATH=. python benchmarks/bench_filters.py --sizes {' '.join(map(str, args.sizes))} "
-        f"--repeat {args.repeat} --device {args.device} --threads {args.threads}`",
-        "- Mpx/s = megapixels per second, best of the repeats or of 0.2 s of runs if more (scipy at 4096²: one",
-        "  run); ratios above 1 mean pydenoise is faster (scipy.ndimage is single-threaded). Our timings go through",
-        "  the public `pydenoise.image` API (numpy in, numpy out; on CUDA, tensors in and out, including the NaN",
-        "  check). kornia takes float tensors only; its CPU median and bilateral are left out at 4096² (they unfold",
-        "  k² copies of the image). The Gaussian window is OpenCV's default: 17 taps for float32, 13 for uint8.",
+        "Mpx/s = megapixels per second, best of the repeats or of 0.2 s of runs if more (scipy above 1024²: one "
+        "run); ratios above 1 mean pydenoise is faster (scipy.ndimage is single-threaded). Our timings go through "
+        "the public `pydenoise.image` API (numpy in, numpy out; on CUDA, tensors in and out, including the NaN "
+        "check). kornia takes float tensors only; its CPU median and bilateral are left out above 2048² (they "
+        "unfold k² copies of the image). The Gaussian window is OpenCV's default: 17 taps for float32, 13 for "
+        "uint8.",
     ]
 
 
-def write_section(lines: list[str], path: str) -> None:
-    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    body = "\n".join(lines) + "\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(lambda _: body.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + body
-    with open(path, "w") as f:
-        f.write(text.rstrip("\n") + "\n")
-
-
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for every library (0: their default)")
-    parser.add_argument("--write", action="store_true", help="write the table into benchmarks/RESULTS.md")
-    args = parser.parse_args()
+    parser.add_argument("--no-write", action="store_true", help="print only; write no record")
+    args = parser.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     if not torch.cuda.is_available():
         devices = [d for d in devices if d != "cuda"]
-    lines = environment(args) + run(args.sizes, args.repeat, devices)
-    if args.write:
-        write_section(lines, os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
-    print("\n".join(lines[:8]))
+    tables, data = run(args.sizes, args.repeat, devices)
+    text = "\n".join(environment() + tables)
+    print(text)
+    if not args.no_write:
+        figures = {"threads": {"torch": torch.get_num_threads(), "opencv": cv2.getNumThreads()}, "cases": data}
+        write_record(
+            NAME,
+            TITLE,
+            text,
+            data=figures,
+            argv=argv,
+            packages=("opencv-python-headless", "opencv-python", "scipy", "kornia"),
+        )
 
 
 if __name__ == "__main__":

@@ -6,19 +6,21 @@
     (every packet, p99 included, done in under a second) with all CPU threads.
 
 The peer in the same run is the offline path, ``Denoiser.denoise`` on the whole signal at once: the ratio
-shows what chunking costs. Results go to the "Streaming" section of benchmarks/RESULTS.md.
+shows what chunking costs. Each run writes one record, ``benchmarks/records/NAME.json`` (``make results``
+turns the records into RESULTS.md), named by :func:`record_name`: ``bench_streaming`` for the random DDAE,
+``bench_streaming_seismic`` for ``--model seismic``, with ``_no_lp`` (``--no-long-period``), ``_no_post``
+(``--no-postfilter``) or ``_plain`` (both).
 
     python benchmarks/bench_streaming.py                 # random DDAE (default widths), hop 64
-    python benchmarks/bench_streaming.py --model seismic --seconds 5
+    python benchmarks/bench_streaming.py --model seismic --hops 32 --seconds 5
+    python benchmarks/bench_streaming.py --seconds 0.2 --packets 1 --hops 256 --max-channels 1250 --no-write
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import datetime
 import os
-import platform
 import re
 import sys
 import time
@@ -30,19 +32,34 @@ import torch
 import pydenoise
 from pydenoise.core.streaming import StreamingDenoiser
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-SECTION = "## Streaming (bench_streaming.py)"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import write_record  # noqa: E402
+
+NAME = "bench_streaming"
+SCRIPT = "benchmarks/bench_streaming.py"
 
 
 def section_for(args) -> str:
-    """The RESULTS.md heading: one section for the random DDAE, one per named model (and post-filter choice)."""
+    """The RESULTS.md title: one section for the random DDAE, one per named model (and post-filter choice)."""
     if not args.model:
-        return SECTION
+        return f"Streaming ({SCRIPT})"
     dropped = [
         part for part, flag in (("post-filter", args.no_postfilter), ("long-period path", args.no_long_period)) if flag
     ]
     variant = " without its " + " and ".join(dropped) if dropped else ""
-    return f"## Streaming the {args.model} model{variant} (bench_streaming.py)"
+    return f"Streaming the {Path(args.model).stem} model{variant} ({SCRIPT})"
+
+
+def record_name(args) -> str:
+    """The record of :func:`section_for`'s section: ``bench_streaming[_MODEL[_no_lp|_no_post|_plain]]``."""
+    if not args.model:
+        return NAME
+    name = f"{NAME}_{re.sub(r'[^a-z0-9]+', '_', Path(args.model).stem.lower()).strip('_')}"
+    if args.no_postfilter and args.no_long_period:
+        return name + "_plain"
+    if args.no_long_period:
+        return name + "_no_lp"
+    return name + "_no_post" if args.no_postfilter else name
 
 
 def model_for(args, sample_rate: float) -> pydenoise.Denoiser:
@@ -77,12 +94,13 @@ def offline_seconds(model, hop, signal) -> float:
     return time.perf_counter() - start
 
 
-def audio_case(args) -> list[str]:
+def audio_case(args) -> tuple[list[str], list[dict]]:
+    """Case (a): the markdown rows and their figures."""
     torch.set_num_threads(1)
     rate, chunk = 48_000, 64
     fp32 = model_for(args, rate)
     bf16 = pydenoise.Denoiser(copy.deepcopy(fp32.module).bfloat16(), config=fp32.config)
-    rows = []
+    rows, figures = [], []
     for model, hop in [(fp32, hop) for hop in args.hops] + [(bf16, args.hops[0])]:
         signal = np.random.default_rng(0).standard_normal(int(args.seconds * rate)).astype(np.float32)
         chunks = [signal[i : i + chunk] for i in range(0, signal.size, chunk)]
@@ -93,13 +111,25 @@ def audio_case(args) -> list[str]:
         latency_ms = 1e3 * stream.latency / rate  # a long-period stream's latency is already its worst case
         worst_case = f" (+ up to {1e3 * (hop - 1) / rate:.1f})" if isinstance(stream, StreamingDenoiser) else ""
         weights = "bf16" if model is bf16 else "fp32"
+        figures.append(
+            {
+                "hop": hop,
+                "weights": weights,
+                "rtf": rtf,
+                "offline_rtf": offline_rtf,
+                "median_chunk_s": float(np.median(times)),
+                "p99_chunk_s": float(np.percentile(times, 99)),
+                "latency_ms": latency_ms,
+                "worst_case_extra_ms": 1e3 * (hop - 1) / rate if worst_case else None,
+            }
+        )
         rows.append(
             f"| (a) 1 ch · 48 kHz · 64-sample chunks · hop {hop} · {weights} weights | {rtf:.3f} | {offline_rtf:.3f} | "
             f"{rtf / offline_rtf:.1f}× | {1e6 * np.median(times):.0f} µs | {1e6 * np.percentile(times, 99):.0f} µs | "
             f"{latency_ms:.1f} ms{worst_case} |"
         )
         print(rows[-1], flush=True)
-    return rows
+    return rows, figures
 
 
 def seismic_trial(model, hop, channels, packets) -> tuple[np.ndarray, float]:
@@ -109,11 +139,12 @@ def seismic_trial(model, hop, channels, packets) -> tuple[np.ndarray, float]:
     return timed_stream(model, hop, chunks), offline_seconds(model, hop, signal) / packets
 
 
-def seismic_case(args) -> list[str]:
+def seismic_case(args) -> tuple[list[str], list[dict], int | None]:
+    """Case (b): the markdown rows, their figures, and the largest N processed in real time."""
     torch.set_num_threads(os.cpu_count() or 1)
     model = model_for(args, 100.0)
     hop = args.hops[0]
-    best, channels, rows = None, args.start_channels, []
+    best, channels, rows, figures = None, args.start_channels, [], []
     while channels <= args.max_channels:
         times, offline = seismic_trial(model, hop, channels, args.packets)
         realtime = np.percentile(times, 99) < 1.0
@@ -124,27 +155,33 @@ def seismic_case(args) -> list[str]:
         )
         print(row, flush=True)
         rows.append(row)
+        figures.append(
+            {
+                "channels": channels,
+                "hop": hop,
+                "mean_packet_s": float(times.mean()),
+                "offline_packet_s": offline,
+                "median_packet_s": float(np.median(times)),
+                "p99_packet_s": float(np.percentile(times, 99)),
+                "real_time": bool(realtime),
+            }
+        )
         if not realtime:
             break
         best = channels
         channels *= 2
     rows.append(f"| (b) largest N in real time (doubling search) | **{best}** | | | | | |")
-    return rows
+    return rows, figures, best
 
 
-def write_results(lines: list[str], args) -> None:
+def write_results(lines: list[str], args, data: dict, argv=None) -> None:
     info = pydenoise.info()
-    section_title = section_for(args)
-    header = [
-        section_title,
+    model = args.model or "random DDAE " + "-".join(map(str, pydenoise.nn.DEFAULT_WIDTHS))
+    body = [
+        f"Model: {model}; CPU kernels {info['cpu_kernels']}. Timings are wall-clock: on a shared machine (load "
+        "average in the provenance above) they are pessimistic.",
         "",
-        f"- date: {datetime.date.today()}; machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores (shared with other jobs: load average {os.getloadavg()[0]:.1f} at the end; "
-        "numbers are pessimistic and to be re-run on a quiet machine)",
-        f"- pydenoise {info['version']}, torch {info['torch']}, CPU kernels {info['cpu_kernels']}, "
-        f"model: {args.model or 'random DDAE ' + '-'.join(map(str, pydenoise.nn.DEFAULT_WIDTHS))}",
-        f"- command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`".rstrip(),
-        "- RTF = processing time / signal duration (targets: (a) ≤ 0.05 on one core; (b) N ≥ 10,000 in real "
+        "RTF = processing time / signal duration (targets: (a) ≤ 0.05 on one core; (b) N ≥ 10,000 in real "
         "time). Per-chunk times are wall-clock per `process()` call; the offline peer is `Denoiser.denoise` on "
         "the whole signal; streaming latency = window − hop samples at block boundaries (worst case window − 1); "
         "with a long-period path, the bound the stream guarantees.",
@@ -153,17 +190,11 @@ def write_results(lines: list[str], args) -> None:
         "latency / verdict |",
         "|---|---|---|---|---|---|---|",
         *lines,
-        "",
     ]
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(rf"^{re.escape(section_title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    section = "\n".join(header) + "\n"
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
-    print(f"written to {RESULTS}")
+    write_record(record_name(args), section_for(args), "\n".join(body), data={"model": model, **data}, argv=argv)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--model",
@@ -192,13 +223,15 @@ def main() -> None:
     parser.add_argument("--packets", type=int, default=10, help="1-s packets per trial in case (b)")
     parser.add_argument("--start-channels", type=int, default=1250)
     parser.add_argument("--max-channels", type=int, default=80_000)
-    parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
-    args = parser.parse_args()
+    parser.add_argument("--no-write", action="store_true", help="print only; write no record")
+    args = parser.parse_args(argv)
     if (args.no_postfilter or args.no_long_period) and not args.model:
         parser.error("--no-postfilter and --no-long-period need --model")
-    lines = audio_case(args) + seismic_case(args)
+    audio_rows, audio_figures = audio_case(args)
+    seismic_rows, seismic_figures, largest = seismic_case(args)
     if not args.no_write:
-        write_results(lines, args)
+        data = {"audio": audio_figures, "seismic": seismic_figures, "largest_real_time_channels": largest}
+        write_results(audio_rows + seismic_rows, args, data, argv)
 
 
 if __name__ == "__main__":

