@@ -33,9 +33,17 @@ system-deps:
 	$(BASE_PYTHON) -m venv .venv || { echo "could not create .venv: install python3-venv (Debian) or activate a \
 	virtual environment first"; exit 1; }
 
-install: system-deps $(if $(filter .venv/bin/python,$(PYTHON)),.venv/bin/python)
+# The editable install (with the compiled kernels) is redone only when the build inputs change: a stamp in the
+# environment's folder records the last one.
+INSTALLED = $(abspath $(dir $(PYTHON))..)/.pydenoise-installed
+CXX_SOURCES = $(wildcard csrc/*/*.h csrc/*/*.cpp csrc/*/*.cu cpp_tests/*.h cpp_tests/*.cpp)
+
+install: $(INSTALLED)
+
+$(INSTALLED): setup.py pyproject.toml $(CXX_SOURCES) | system-deps $(if $(filter .venv/bin/python,$(PYTHON)),.venv/bin/python)
 	$(PYTHON) -m pip install -q "torch==2.14.1" ninja setuptools wheel
 	$(PYTHON) -m pip install -q --no-build-isolation -e ".[test,audio,image,dev]"
+	touch $@
 
 # The CMU ARCTIC clips of benchmarks/eval_audio.py live in these sdists (read in place, never at run time).
 eval-audio-data:
@@ -54,15 +62,13 @@ cpp-test:
 	cmake --build build/cmake -j 2 > /dev/null
 	ctest --test-dir build/cmake --output-on-failure
 
-CXX_SOURCES = $(wildcard csrc/*/*.h csrc/*/*.cpp csrc/*/*.cu cpp_tests/*.h cpp_tests/*.cpp)
-
 # ruff (lint + format) and clang-format, both at the versions of the `dev` extra; `make format` applies them.
-lint:
+lint: install
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(dir $(PYTHON))clang-format --dry-run -Werror $(CXX_SOURCES)
 
-format:
+format: install
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 	$(dir $(PYTHON))clang-format -i $(CXX_SOURCES)
