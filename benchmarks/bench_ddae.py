@@ -1,7 +1,8 @@
 """The fused DDAE op against its peers, all in this process, as one table with ratios.
 
 CPU: torch eager ``nn.Sequential``, ``torch.compile`` (inductor) and ONNX Runtime, vs the fused op with float32
-and bf16 weights, at B = 1, 16, 256, 4096 windows of 256 samples.
+and bf16 weights, at B = 1, 16, 256, 1024, 4096 windows of 256 samples, on the CPU's best kernel path and
+forced onto each lower SIMD path (``pydenoise.ops.cpu_path``).
 CUDA (when a GPU is present): eager, eager replayed as a CUDA graph, ``torch.compile``, vs the fused op in
 fp32 / tf32 / bf16, and the GPU's measured dense bf16 matmul rate for scale.
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import markdown_table, time_call, write_record  # noqa: E402
+from results import machine_header, markdown_table, time_call, write_record  # noqa: E402
 
 import pydenoise  # noqa: E402
 from pydenoise.core.nn import DDAE  # noqa: E402
@@ -67,24 +68,33 @@ def onnx_session(model: torch.nn.Module, threads: int):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def fused_methods(frames, weights, bf16_weights, biases, packed, bf16_packed, suffix: str = "") -> dict:
+    """The fused op with float32 and with bf16 weights (both prepacked), named with ``suffix``."""
+    return {
+        f"{OURS}{suffix}": lambda: pydenoise.ops.ddae_forward(frames, weights, biases, packed_weights=packed),
+        f"pydenoise fused bf16 weights{suffix}": lambda: pydenoise.ops.ddae_forward(
+            frames, bf16_weights, biases, packed_weights=bf16_packed
+        ),
+    }
+
+
 def cpu_times(net: DDAE, batches: list[int], compile_peers: bool, min_time: float) -> list[dict]:
-    """``{"batch", "method", "seconds"}`` per batch size and method, the fused op first."""
+    """``{"batch", "method", "seconds"}`` per batch size and method, the fused op first.
+
+    The fused op runs on the default CPU path (the best this CPU has), then forced onto every lower path
+    except the scalar one, so one run on a good machine measures every path."""
     sequential = sequential_of(net)
     session = onnx_session(sequential, torch.get_num_threads())
     weights, biases = [w.detach() for w in net.weights()], [b.detach() for b in net.biases()]
     bf16_weights = [w.bfloat16() for w in weights]
     # Weights packed once, as ONNX Runtime prepacks them when it creates its session (and nn.DDAE caches them).
     packed, bf16_packed = pydenoise.ops.ddae_pack_weights(weights), pydenoise.ops.ddae_pack_weights(bf16_weights)
+    lower_paths = pydenoise.ops.cpu_paths()[1:-1]
     rows = []
     for batch in batches:
         frames = torch.randn(batch, 256)
-        methods = {
-            "pydenoise fused fp32": lambda: pydenoise.ops.ddae_forward(frames, weights, biases, packed_weights=packed),
-            "pydenoise fused bf16 weights": lambda: pydenoise.ops.ddae_forward(
-                frames, bf16_weights, biases, packed_weights=bf16_packed
-            ),
-            "torch eager": lambda: sequential(frames),
-        }
+        operands = (frames, weights, bf16_weights, biases, packed, bf16_packed)
+        methods = fused_methods(*operands) | {"torch eager": lambda: sequential(frames)}
         if compile_peers:
             compiled = torch.compile(sequential, dynamic=False)
             methods["torch.compile"] = lambda: compiled(frames)
@@ -95,6 +105,12 @@ def cpu_times(net: DDAE, batches: list[int], compile_peers: bool, min_time: floa
             rows += [
                 {"batch": batch, "method": name, "seconds": time_call(fn, min_time)} for name, fn in methods.items()
             ]
+            for path in lower_paths:
+                with pydenoise.ops.cpu_path(path):
+                    rows += [
+                        {"batch": batch, "method": name, "seconds": time_call(fn, min_time)}
+                        for name, fn in fused_methods(*operands, suffix=f" ({path} path)").items()
+                    ]
     return rows
 
 
@@ -209,9 +225,11 @@ def main(argv=None) -> None:
     torch.manual_seed(0)
     net = DDAE().eval()
     header = ["B", "method", "µs/call", "windows/s", "GFLOP/s", "time / fused fp32"]
-    cpu = cpu_times(net, [1, 16, 256, 4096], not args.quick, min_time)
+    cpu = cpu_times(net, [1, 16, 256, 1024, 4096], not args.quick, min_time)
     data = {"flops_per_window": FLOPS_PER_WINDOW, "threads": torch.get_num_threads(), "cpu": cpu}
     body = [
+        machine_header({"CPU path": pydenoise.info()["cpu_kernels"]}),
+        "",
         f"CPU, {torch.get_num_threads()} threads, float32 input, 256-sample windows, default widths "
         f"({FLOPS_PER_WINDOW / 1e6:.2f} MFLOP/window). Last column: a method's time over the fused op's "
         "(> 1: the fused op is faster).",

@@ -33,3 +33,13 @@ inline double relative_error(const std::vector<float>& a, const std::vector<doub
   }
   return ref > 0 ? diff / ref : diff;
 }
+
+// sqrt(mean (a - b)^2 / mean b^2)
+inline double rms_relative_error(const std::vector<float>& a, const std::vector<double>& b) {
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    ref += b[i] * b[i];
+  }
+  return ref > 0 ? std::sqrt(diff / ref) : std::sqrt(diff);
+}

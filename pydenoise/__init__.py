@@ -41,7 +41,8 @@ def info() -> dict:
     Returns
     -------
     dict
-        ``version``, ``torch``, ``cpu_kernels`` (``"avx2"`` or ``"scalar"``), ``cuda_kernels`` (compiled in),
+        ``version``, ``torch``, ``cpu_kernels`` (the CPU path in use: ``"scalar"``, ``"avx2"``, ``"avx512"`` or
+        ``"avx512_bf16"``), ``cpu_paths`` (the paths this CPU runs), ``cuda_kernels`` (compiled in),
         ``cuda_archs`` (compiled architectures, e.g. ``["sm_80", "sm_90"]``), ``cuda_available`` (a GPU usable
         now), ``threads`` (CPU threads the kernels use), ``models`` (shipped model names).
     """
@@ -49,7 +50,8 @@ def info() -> dict:
     return {
         "version": __version__,
         "torch": torch.__version__,
-        "cpu_kernels": "avx2" if _C.cpu_has_avx2() else "scalar",
+        "cpu_kernels": _C.cpu_path(),
+        "cpu_paths": list(_C.cpu_paths()),
         "cuda_kernels": bool(_C.cuda_kernels),
         "cuda_archs": archs,
         "cuda_available": bool(_C.cuda_kernels) and torch.cuda.is_available(),

@@ -10,6 +10,18 @@ BATCHES = [0, 1, 3, 255, 4097]
 RANDOM_WIDTHS = [(256, 384, 96, 200, 256), (64, 7, 64), (40, 512, 33, 40)]
 
 
+@pytest.fixture(params=ops.cpu_paths())
+def cpu_path(request):
+    """Every CPU kernel path this machine runs, forced in turn (the last is the default)."""
+    with ops.cpu_path(request.param):
+        yield request.param
+
+
+def bf16_dot_path(path: str, weights) -> bool:
+    """The avx512_bf16 path with bf16 weights rounds activations to bf16 too (``ops.ddae_forward``)."""
+    return path == "avx512_bf16" and weights[0].dtype == torch.bfloat16
+
+
 def float64_reference(frames, net, residual):
     weights = [w.double() for w in net.weights()]
     biases = [b.double() for b in net.biases()]
@@ -24,7 +36,7 @@ def relative_error(result, reference):
 
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("residual", [False, True])
-def test_default_widths_match_float64_reference(batch, residual):
+def test_default_widths_match_float64_reference(batch, residual, cpu_path):
     net = random_ddae()
     frames = torch.randn(batch, 256)
     result = ops.ddae_forward(frames, net.weights(), net.biases(), residual=residual)
@@ -34,7 +46,7 @@ def test_default_widths_match_float64_reference(batch, residual):
 
 @pytest.mark.parametrize("widths", RANDOM_WIDTHS)
 @pytest.mark.parametrize("batch", [1, 3, 100])
-def test_other_widths_match_float64_reference(widths, batch):
+def test_other_widths_match_float64_reference(widths, batch, cpu_path):
     net = random_ddae(widths, seed=len(widths))
     frames = torch.randn(batch, widths[0])
     for residual in (False, True):
@@ -42,7 +54,7 @@ def test_other_widths_match_float64_reference(widths, batch):
         assert relative_error(result, float64_reference(frames, net, residual)) <= 1e-5
 
 
-def test_non_contiguous_and_overlapping_frames():
+def test_non_contiguous_and_overlapping_frames(cpu_path):
     net = random_ddae()
     column_major = torch.randn(256, 70).t()  # stride (1, 70): copied by the binding
     signal = torch.randn(64 * 40 + 256)
@@ -54,16 +66,20 @@ def test_non_contiguous_and_overlapping_frames():
         assert relative_error(result, float64_reference(frames, net, False)) <= 1e-5
 
 
-def test_bfloat16_weights_within_1e_2():
+@pytest.mark.parametrize("batch", [1, 7, 300])
+def test_bfloat16_weights_within_1e_2(batch, cpu_path):
     net = random_ddae()
-    frames = torch.randn(300, 256)
-    result = ops.ddae_forward(frames, [w.bfloat16() for w in net.weights()], net.biases())
-    assert relative_error(result, float64_reference(frames, net, False)) <= 1e-2
+    frames = torch.randn(batch, 256)
+    weights = [w.bfloat16() for w in net.weights()]
+    for packed in (None, ops.ddae_pack_weights(weights)):
+        result = ops.ddae_forward(frames, weights, net.biases(), packed_weights=packed)
+        assert relative_error(result, float64_reference(frames, net, False)) <= 1e-2
 
 
 @pytest.mark.parametrize("widths", [(256, 512, 256, 128, 128, 256, 512, 256), *RANDOM_WIDTHS])
 @pytest.mark.parametrize("batch", [1, 2, 7, 300])  # B = 1 reads 16 weights per load, with 8- and 1-wide tails
-def test_bfloat16_weights_compute_in_float32(widths, batch):
+@pytest.mark.parametrize("path", [path for path in ops.cpu_paths() if path != "avx512_bf16"])
+def test_bfloat16_weights_compute_in_float32(widths, batch, path):
     """bf16 weights are only rounded: the math equals float64 on the rounded weights to float32 accuracy."""
     net = random_ddae(widths, seed=batch)
     rounded = [w.bfloat16() for w in net.weights()]
@@ -71,11 +87,27 @@ def test_bfloat16_weights_compute_in_float32(widths, batch):
         for weight, bits in zip(net.weights(), rounded):
             weight.copy_(bits.float())
     frames = torch.randn(batch, widths[0])
-    result = ops.ddae_forward(frames, rounded, net.biases(), residual=True)
+    with ops.cpu_path(path):
+        result = ops.ddae_forward(frames, rounded, net.biases(), residual=True)
     assert relative_error(result, float64_reference(frames, net, True)) <= 1e-5
 
 
-def test_nan_propagates():
+@pytest.mark.skipif("avx512_bf16" not in ops.cpu_paths(), reason="this CPU has no AVX512_BF16")
+@pytest.mark.parametrize("widths", [(256, 256), (37, 37)])  # one layer: its input is exact, so is its rounding
+@pytest.mark.parametrize("batch", [1, 2, 7, 300])
+def test_bf16_path_multiplies_bf16_activations_in_float32(widths, batch):
+    """The avx512_bf16 path rounds the layer input to bf16 (nearest even) and accumulates in float32."""
+    net = random_ddae(widths, seed=batch)
+    weights = [w.detach().bfloat16() for w in net.weights()]
+    frames = torch.randn(batch, widths[0])
+    expected = frames.bfloat16().double() @ weights[0].double().t() + net.biases()[0].double()
+    with ops.cpu_path("avx512_bf16"):
+        for packed in (None, ops.ddae_pack_weights(weights)):
+            result = ops.ddae_forward(frames, weights, net.biases(), packed_weights=packed)
+            assert relative_error(result, expected) <= 1e-5
+
+
+def test_nan_propagates(cpu_path):
     net = random_ddae()
     frames = torch.randn(5, 256)
     frames[2, 17] = float("nan")
@@ -101,17 +133,21 @@ def test_opcheck():
 @pytest.mark.parametrize("widths", [(256, 512, 256, 128, 128, 256, 512, 256), *RANDOM_WIDTHS])
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("weight_dtype", [torch.float32, torch.bfloat16])
-def test_prepacked_weights_give_the_same_function(widths, batch, weight_dtype):
+def test_prepacked_weights_give_the_same_function(widths, batch, weight_dtype, cpu_path):
     """Packed once (panels; layers under 16 outputs and the features past the last panel stay unpacked)."""
     net = random_ddae(widths, seed=batch)
     weights = [w.detach().to(weight_dtype) for w in net.weights()]
     biases = [b.detach() for b in net.biases()]
     frames = torch.randn(batch, widths[0])
     packed = ops.ddae_pack_weights(weights)
-    assert [p.numel() for p in packed] == [w.shape[0] // 16 * 16 * w.shape[1] for w in weights]
+    pairs = [w.shape[0] // 16 * 16 * ((w.shape[1] + 1) // 2) if weight_dtype == torch.bfloat16 else 0 for w in weights]
+    assert [p.numel() for p in packed] == [w.shape[0] // 16 * 16 * w.shape[1] + n for w, n in zip(weights, pairs)]
     expected = ops.ddae_forward(frames, weights, biases, residual=True)
     result = ops.ddae_forward(frames, weights, biases, residual=True, packed_weights=packed)
-    assert relative_error(result, expected.double()) <= 1e-5
+    # Packed and unpacked bf16 dot tiles sum in other orders; a hidden value that then rounds to the other
+    # bf16 neighbour moves a few outputs by up to ~3e-3 (the one-layer test above checks the math exactly).
+    tolerance = 1e-2 if bf16_dot_path(cpu_path, weights) else 1e-5
+    assert relative_error(result, expected.double()) <= tolerance
 
 
 def test_bad_packed_weights():

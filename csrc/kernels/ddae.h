@@ -26,6 +26,7 @@ struct DdaeNet {
   WeightType weight_type = WeightType::kFloat32;
   // CPU, optional: every layer's weight also packed by ddae_pack_weights, once for many calls (as inference
   // engines prepack constant weights). Without it the kernel packs per call, and only for large batches.
+  // packed[l] holds ddae_packed_floats(widths[l], widths[l + 1], weight_type) floats.
   bool prepacked = false;
   const float* packed[kMaxDdaeLayers] = {};
 
@@ -44,11 +45,12 @@ void ddae_forward_cpu(const DdaeNet& net, const float* frames, int64_t batch, in
                       float* out, int num_threads);
 
 // The CPU kernel's packed form of a (out_features, in_features) weight: W^T in panels of 16 features,
-// float32 (bf16 widened); features past the last full panel are read from the weight itself.
-int64_t ddae_packed_floats(int in_features, int out_features);
+// float32 (bf16 widened); bf16 weights also as bf16 pair panels (for VDPBF16PS), after the float32 ones.
+// Features past the last full panel are read from the weight itself. The size in floats:
+int64_t ddae_packed_floats(int in_features, int out_features, WeightType weight_type);
 void ddae_pack_weights(const void* weight, WeightType weight_type, int in_features, int out_features, float* packed);
 
-// True when the AVX2/FMA kernels are compiled in and the CPU supports them.
+// True when the kernels run an AVX2 path or better (cpu_dispatch.h says which).
 bool cpu_has_avx2();
 
 #ifdef PYDENOISE_WITH_CUDA

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu_dispatch.h"
 #include "kernels/ddae.h"
 #include "kernels/ddae_cpu_layer.h"
 
@@ -16,14 +17,7 @@ namespace pydenoise {
 
 int DdaeNet::max_width() const { return *std::max_element(widths, widths + num_layers + 1); }
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-#else
-  return false;
-#endif
-}
+bool cpu_has_avx2() { return cpu_uses(CpuPath::kAvx2); }
 
 namespace {
 
@@ -38,15 +32,56 @@ constexpr int64_t kMinBatchToPack = 128;
 // are float32 panels, twice the weight stream of the bf16 dot tiles: worth it once a few rows share it.
 int min_rows_for_panels(const DdaeNet& net) { return net.weight_type == WeightType::kBFloat16 ? 4 : 2; }
 
+// With AVX512_BF16, bf16 weights are multiplied as bf16 by dot-product tiles: no float32 panels.
+bool uses_bf16_dot(const DdaeNet& net) {
+  return net.weight_type == WeightType::kBFloat16 && cpu_path() == CpuPath::kAvx512Bf16;
+}
+
+// One row is bound by the bf16 weight stream: the dot tiles read it at least as fast as pair panels.
+constexpr int kMinRowsForPairPanels = 2;
+
 bool use_prepacked(const DdaeNet& net, int64_t batch) {
-  return net.prepacked && batch >= min_rows_for_panels(net) && cpu_has_avx2();
+  const int min_rows = uses_bf16_dot(net) ? kMinRowsForPairPanels : min_rows_for_panels(net);
+  return net.prepacked && batch >= min_rows && cpu_uses(CpuPath::kAvx2);
+}
+
+// Per layer, the packed weights one call uses: float32 panels, or bf16 pair panels on the bf16 dot path.
+struct PackedLayer {
+  const float* panels = nullptr;
+  const uint16_t* pairs = nullptr;
+};
+using PackedNet = std::vector<PackedLayer>;  // empty: none
+
+// Floats of the packed form this path uses for layer l (a part of what ddae_pack_weights writes).
+int64_t packed_floats_used(const DdaeNet& net, int l) {
+  return uses_bf16_dot(net) ? detail::packed_pair_floats(net.widths[l], net.widths[l + 1])
+                            : detail::packed_floats(net.widths[l], net.widths[l + 1]);
+}
+
+PackedNet prepacked_layers(const DdaeNet& net) {
+  PackedNet layers(net.num_layers);
+  for (int l = 0; l < net.num_layers; ++l) {
+    if (uses_bf16_dot(net)) {
+      const float* pairs = net.packed[l] + detail::packed_floats(net.widths[l], net.widths[l + 1]);
+      layers[l].pairs = reinterpret_cast<const uint16_t*>(pairs);
+    } else {
+      layers[l].panels = net.packed[l];
+    }
+  }
+  return layers;
 }
 
 void dense_layer(const detail::DenseLayerArgs& args) {
-  if (cpu_has_avx2()) {
-    detail::dense_layer_avx2(args);
-  } else {
-    detail::dense_layer_scalar(args);
+  switch (cpu_path()) {
+    case CpuPath::kAvx512Bf16:
+      if (args.weight_type == WeightType::kBFloat16) return detail::dense_layer_avx512_bf16(args);
+      return detail::dense_layer_avx512(args);
+    case CpuPath::kAvx512:
+      return detail::dense_layer_avx512(args);
+    case CpuPath::kAvx2:
+      return detail::dense_layer_avx2(args);
+    case CpuPath::kScalar:
+      return detail::dense_layer_scalar(args);
   }
 }
 
@@ -68,7 +103,7 @@ detail::DenseLayerArgs layer_args(const DdaeNet& net, int l, int rows, int n_beg
 // Only features [n_begin(l), n_end(l)) of each layer are computed by this caller; `sync` runs between layers.
 template <typename Slice, typename Sync>
 void run_network(const DdaeNet& net, const float* frames, int64_t frame_stride, int rows, bool residual, float* out,
-                 float* scratch, const float* const* packed, Slice slice, Sync sync) {
+                 float* scratch, const PackedLayer* packed, Slice slice, Sync sync) {
   const int64_t ld = net.max_width();
   const float* in = frames;
   int64_t in_stride = frame_stride;
@@ -76,7 +111,10 @@ void run_network(const DdaeNet& net, const float* frames, int64_t frame_stride, 
     const bool last = l + 1 == net.num_layers;
     const auto [n_begin, n_end] = slice(net.widths[l + 1]);
     detail::DenseLayerArgs a = layer_args(net, l, rows, n_begin, n_end);
-    a.packed_weight = packed ? packed[l] : nullptr;
+    if (packed) {
+      a.packed_weight = packed[l].panels;
+      a.packed_pairs = packed[l].pairs;
+    }
     a.in = in;
     a.in_stride = in_stride;
     a.out = last ? out : scratch + (l % 2) * rows * ld;
@@ -92,13 +130,19 @@ void run_network(const DdaeNet& net, const float* frames, int64_t frame_stride, 
   }
 }
 
-// Packs every layer's full panels into `buffer`; returns per-layer pointers. Called inside a parallel region.
-std::vector<const float*> pack_all_layers(const DdaeNet& net, float* buffer) {
-  std::vector<const float*> layers(net.num_layers);
+// Packs every layer's full panels, in the form this path uses, into `buffer`; returns per-layer pointers.
+// Called inside a parallel region.
+PackedNet pack_all_layers(const DdaeNet& net, float* buffer) {
+  PackedNet layers(net.num_layers);
   std::vector<int64_t> first_panel(net.num_layers + 1, 0);
+  const bool pairs = uses_bf16_dot(net);
   for (int l = 0; l < net.num_layers; ++l) {
-    layers[l] = buffer;
-    buffer += detail::packed_floats(net.widths[l], net.widths[l + 1]);
+    if (pairs) {
+      layers[l].pairs = reinterpret_cast<const uint16_t*>(buffer);
+    } else {
+      layers[l].panels = buffer;
+    }
+    buffer += packed_floats_used(net, l);
     first_panel[l + 1] = first_panel[l] + net.widths[l + 1] / detail::kPanelWidth;
   }
 #pragma omp for schedule(static)
@@ -106,7 +150,13 @@ std::vector<const float*> pack_all_layers(const DdaeNet& net, float* buffer) {
     const int l =
         static_cast<int>(std::upper_bound(first_panel.begin(), first_panel.end(), job) - first_panel.begin()) - 1;
     const int p = static_cast<int>(job - first_panel[l]);
-    detail::pack_weight_panels(net.weights[l], net.weight_type, net.widths[l], p, p + 1, const_cast<float*>(layers[l]));
+    if (pairs) {
+      detail::pack_pair_panels(static_cast<const uint16_t*>(net.weights[l]), net.widths[l], p, p + 1,
+                               const_cast<uint16_t*>(layers[l].pairs));
+    } else {
+      detail::pack_weight_panels(net.weights[l], net.weight_type, net.widths[l], p, p + 1,
+                                 const_cast<float*>(layers[l].panels));
+    }
   }
   return layers;
 }
@@ -119,18 +169,18 @@ void forward_row_parallel(const DdaeNet& net, const float* frames, int64_t batch
   const int64_t blocks = (batch + block_rows - 1) / block_rows;
   // Sized by the blocks actually run: a stream's one-row calls then touch 48 KB, not 512 KB, on a first call.
   const size_t scratch_floats = size_t{2} * block_rows * net.max_width();
-  const bool pack_now = !net.prepacked && batch >= kMinBatchToPack && cpu_has_avx2();
+  const bool pack_now = !net.prepacked && batch >= kMinBatchToPack && cpu_uses(CpuPath::kAvx2);
   float* packed_buffer = nullptr;
   if (pack_now) {
     int64_t floats = 0;
-    for (int l = 0; l < net.num_layers; ++l) floats += detail::packed_floats(net.widths[l], net.widths[l + 1]);
+    for (int l = 0; l < net.num_layers; ++l) floats += packed_floats_used(net, l);
     packed_buffer = detail::thread_buffer(static_cast<size_t>(floats), detail::Scratch::kPackedWeights);
   }
+  const PackedNet prepacked = use_prepacked(net, batch) ? prepacked_layers(net) : PackedNet{};
 #pragma omp parallel num_threads(threads)
   {
-    const std::vector<const float*> packed_now =
-        pack_now ? pack_all_layers(net, packed_buffer) : std::vector<const float*>{};
-    const float* const* packed = pack_now ? packed_now.data() : use_prepacked(net, batch) ? net.packed : nullptr;
+    const PackedNet packed_now = pack_now ? pack_all_layers(net, packed_buffer) : PackedNet{};
+    const PackedLayer* packed = pack_now ? packed_now.data() : prepacked.empty() ? nullptr : prepacked.data();
 #pragma omp for schedule(dynamic, 1)
     for (int64_t block = 0; block < blocks; ++block) {
       const int64_t r0 = block * block_rows;
@@ -150,7 +200,8 @@ void forward_feature_parallel(const DdaeNet& net, const float* frames, int64_t b
                               bool residual, float* out, int threads) {
   const int rows = static_cast<int>(batch);
   float* scratch = detail::thread_buffer(size_t{2} * rows * net.max_width(), detail::Scratch::kActivations);
-  const float* const* packed = use_prepacked(net, batch) ? net.packed : nullptr;
+  const PackedNet prepacked = use_prepacked(net, batch) ? prepacked_layers(net) : PackedNet{};
+  const PackedLayer* packed = prepacked.empty() ? nullptr : prepacked.data();
   // Slices are whole vector tiles (8 features), or whole panels (16) when the panel tiles run.
   const int granule = packed ? detail::kPanelWidth : 8;
 #pragma omp parallel num_threads(threads)
@@ -182,12 +233,19 @@ void ddae_forward_cpu(const DdaeNet& net, const float* frames, int64_t batch, in
   }
 }
 
-int64_t ddae_packed_floats(int in_features, int out_features) {
-  return detail::packed_floats(in_features, out_features);
+int64_t ddae_packed_floats(int in_features, int out_features, WeightType weight_type) {
+  const int64_t pairs =
+      weight_type == WeightType::kBFloat16 ? detail::packed_pair_floats(in_features, out_features) : 0;
+  return detail::packed_floats(in_features, out_features) + pairs;
 }
 
 void ddae_pack_weights(const void* weight, WeightType weight_type, int in_features, int out_features, float* packed) {
-  detail::pack_weight_panels(weight, weight_type, in_features, 0, out_features / detail::kPanelWidth, packed);
+  const int panels = out_features / detail::kPanelWidth;
+  detail::pack_weight_panels(weight, weight_type, in_features, 0, panels, packed);
+  if (weight_type == WeightType::kBFloat16) {
+    detail::pack_pair_panels(static_cast<const uint16_t*>(weight), in_features, 0, panels,
+                             reinterpret_cast<uint16_t*>(packed + detail::packed_floats(in_features, out_features)));
+  }
 }
 
 namespace detail {
@@ -211,6 +269,20 @@ void pack_weight_panels(const void* weight, WeightType weight_type, int K, int p
       const int64_t row = int64_t{p * kPanelWidth + j} * K;
       for (int k = 0; k < K; ++k) {
         panel[k * kPanelWidth + j] = weight_type == WeightType::kFloat32 ? w32[row + k] : bf16_to_float(w16[row + k]);
+      }
+    }
+  }
+}
+
+void pack_pair_panels(const uint16_t* weight, int K, int panel_begin, int panel_end, uint16_t* packed) {
+  const int pairs = pair_panel_k(K);
+  for (int p = panel_begin; p < panel_end; ++p) {
+    uint16_t* panel = packed + p * pair_panel_bf16s(K);
+    for (int j = 0; j < kPanelWidth; ++j) {
+      const uint16_t* row = weight + int64_t{p * kPanelWidth + j} * K;
+      for (int kp = 0; kp < pairs; ++kp) {
+        panel[(kp * kPanelWidth + j) * 2] = row[2 * kp];
+        panel[(kp * kPanelWidth + j) * 2 + 1] = 2 * kp + 1 < K ? row[2 * kp + 1] : uint16_t{0};
       }
     }
   }

@@ -4,13 +4,16 @@
 // Both the activations (rows, K) and torch's weight layout (N, K) are contiguous along K, so each output is a
 // dot product: an MR x NR register tile of 8-lane accumulators runs along K, then is reduced horizontally.
 // No weight packing is needed, which keeps B = 1 calls free of any per-call preprocessing.
-#pragma GCC target("avx2,fma")
-
+// The standard headers come first, outside the target region, so no inline library code is built for AVX2.
 #include <immintrin.h>
 
 #include <algorithm>
 
 #include "kernels/ddae_cpu_layer.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#include "kernels/ddae_cpu_tiles.h"
 
 namespace pydenoise::detail {
 namespace {
@@ -124,38 +127,6 @@ inline void dot_tile(const DenseLayerArgs& a, int r0, int n0) {
   }
 }
 
-// Full-width tiles use NR columns; the last columns of a row use one-column tiles.
-template <WeightType WT, int MR, int NR>
-inline void tile_columns(const DenseLayerArgs& a, int r0, int n0, int width) {
-  if (width == NR) {
-    dot_tile<WT, MR, NR>(a, r0, n0);
-  } else {
-    for (int j = 0; j < width; ++j) dot_tile<WT, MR, 1>(a, r0, n0 + j);
-  }
-}
-
-// Loop order: column tiles outside, rows inside, so a tile's NR weight rows stay in L1 across all rows.
-template <WeightType WT, int NR>
-void layer_loop(const DenseLayerArgs& a) {
-  for (int n0 = a.n_begin; n0 < a.n_end; n0 += NR) {
-    const int width = a.n_end - n0 < NR ? a.n_end - n0 : NR;
-    int r0 = 0;
-    if (a.rows >= 3) {
-      for (; r0 + 3 <= a.rows; r0 += 3) tile_columns<WT, 3, NR>(a, r0, n0, width);
-    }
-    switch (a.rows - r0) {
-      case 2:
-        tile_columns<WT, 2, NR>(a, r0, n0, width);
-        break;
-      case 1:
-        tile_columns<WT, 1, NR>(a, r0, n0, width);
-        break;
-      default:
-        break;
-    }
-  }
-}
-
 inline __m256 panel_epilogue(const DenseLayerArgs& a, __m256 v, int r, int n) {
   v = _mm256_add_ps(v, _mm256_loadu_ps(a.bias + n));
   if (a.relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);  // NaN-preserving operand order
@@ -198,51 +169,25 @@ inline void panel_tile(const DenseLayerArgs& a, const float* panel, int r0, int 
   }
 }
 
-// K slice per pass over the rows. Measured on Zen 3: whole panels up to K = 512 (32 KiB, streamed from L2)
-// beat 64- to 256-deep slices kept in L1 by 3-10%, as slicing re-reads and re-writes the partial sums.
-constexpr int kPanelSlice = 512;
-
 void packed_layer(const DenseLayerArgs& a) {
-  const int panel_end = a.n_end / kPanelWidth;
-  for (int p = a.n_begin / kPanelWidth; p < panel_end; ++p) {
+  panel_tile_layer<6, 1>(a, [&](auto mr, auto, int p, int r0, int k0, int k1) {
     const float* panel = a.packed_weight + int64_t{p} * kPanelWidth * a.in_features;
-    const int n0 = p * kPanelWidth;
-    for (int k0 = 0; k0 < a.in_features; k0 += kPanelSlice) {
-      const int k1 = std::min(a.in_features, k0 + kPanelSlice);
-      int r0 = 0;
-      for (; r0 + 6 <= a.rows; r0 += 6) panel_tile<6>(a, panel, r0, n0, k0, k1);
-      switch (a.rows - r0) {
-        case 5:
-          panel_tile<5>(a, panel, r0, n0, k0, k1);
-          break;
-        case 4:
-          panel_tile<4>(a, panel, r0, n0, k0, k1);
-          break;
-        case 3:
-          panel_tile<3>(a, panel, r0, n0, k0, k1);
-          break;
-        case 2:
-          panel_tile<2>(a, panel, r0, n0, k0, k1);
-          break;
-        case 1:
-          panel_tile<1>(a, panel, r0, n0, k0, k1);
-          break;
-        default:
-          break;
-      }
-    }
-  }
+    panel_tile<decltype(mr)::value>(a, panel, r0, p * kPanelWidth, k0, k1);
+  });
 }
 
 template <WeightType WT>
 void dense_layer_typed(const DenseLayerArgs& a) {
   // Register budget (16 ymm): 3x4 accumulators when rows allow, wider column tiles for 1-2 rows.
+  auto tile = [&](auto mr, auto nr, int r0, int n0) {
+    dot_tile<WT, decltype(mr)::value, decltype(nr)::value>(a, r0, n0);
+  };
   if (a.rows >= 3) {
-    layer_loop<WT, 4>(a);
+    dot_tile_layer<3, 4>(a, tile);
   } else if (a.rows == 2) {
-    layer_loop<WT, 6>(a);
+    dot_tile_layer<2, 6>(a, tile);
   } else {
-    layer_loop<WT, 8>(a);
+    dot_tile_layer<1, 8>(a, tile);
   }
 }
 
@@ -266,3 +211,4 @@ void dense_layer_avx2(const DenseLayerArgs& a) {
 }
 
 }  // namespace pydenoise::detail
+#pragma GCC pop_options

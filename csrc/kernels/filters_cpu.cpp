@@ -22,7 +22,7 @@
 #undef PYDENOISE_FILTER_ISA
 #undef PYDENOISE_FILTER_AVX2
 
-#include "kernels/ddae.h"  // cpu_has_avx2
+#include "kernels/cpu_dispatch.h"
 
 namespace pydenoise {
 
@@ -54,9 +54,11 @@ using filter_rows::RowTable;
 // 32 rows of a 4096-wide float image are 512 KiB: a block's rows stay in L2 while it is filtered.
 constexpr int kBlockRows = 32;
 
+// The filters have AVX2 row kernels; AVX-512 machines use them too.
 const RowTable& rows_table() {
-  static const RowTable table = cpu_has_avx2() ? filter_rows::avx2_table() : filter_rows::baseline_table();
-  return table;
+  static const RowTable baseline = filter_rows::baseline_table();
+  static const RowTable avx2 = cpu_best_path() >= CpuPath::kAvx2 ? filter_rows::avx2_table() : baseline;
+  return cpu_uses(CpuPath::kAvx2) ? avx2 : baseline;
 }
 
 template <typename T>

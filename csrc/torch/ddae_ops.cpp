@@ -63,7 +63,7 @@ void attach_packed_weights(DdaeNet& net, const std::optional<at::TensorList>& pa
                     net.num_layers, " tensors (one per layer, from ddae_pack_weights), got ", packed->size());
   for (int l = 0; l < net.num_layers; ++l) {
     const at::Tensor& p = (*packed)[l];
-    const int64_t expected = ddae_packed_floats(net.widths[l], net.widths[l + 1]);
+    const int64_t expected = ddae_packed_floats(net.widths[l], net.widths[l + 1], net.weight_type);
     TORCH_CHECK_VALUE(p.device().is_cpu() && p.scalar_type() == at::kFloat && p.dim() == 1 && p.numel() == expected &&
                           p.is_contiguous(),
                       "ddae_forward: packed_weights[", l, "] must be the CPU float32 (", expected,
@@ -93,16 +93,16 @@ std::vector<at::Tensor> ddae_pack_weights_op(at::TensorList weights) {
                      l, "] must be float32 or bfloat16, got ", w.scalar_type());
     const int in_features = static_cast<int>(w.size(1));
     const int out_features = static_cast<int>(w.size(0));
-    packed.push_back(at::empty({ddae_packed_floats(in_features, out_features)}, w.options().dtype(at::kFloat)));
-    ddae_pack_weights(w.data_ptr(), w.scalar_type() == at::kBFloat16 ? WeightType::kBFloat16 : WeightType::kFloat32,
-                      in_features, out_features, packed.back().data_ptr<float>());
+    const WeightType type = w.scalar_type() == at::kBFloat16 ? WeightType::kBFloat16 : WeightType::kFloat32;
+    packed.push_back(at::empty({ddae_packed_floats(in_features, out_features, type)}, w.options().dtype(at::kFloat)));
+    ddae_pack_weights(w.data_ptr(), type, in_features, out_features, packed.back().data_ptr<float>());
   }
   return packed;
 }
 
 at::Tensor ddae_forward_cpu_op(const at::Tensor& frames_in, at::TensorList weights, at::TensorList biases,
                                bool residual, bool allow_tf32, std::optional<at::TensorList> packed_weights) {
-  (void)allow_tf32;  // CPU math is always float32 (bf16 weights are widened to float32 in registers)
+  (void)allow_tf32;  // CUDA only: the CPU paths choose their math from the weight type (ddae_cpu_avx512.cpp)
   TORCH_CHECK_VALUE(frames_in.device().is_cpu(), "ddae_forward: frames must be on the CPU for this kernel");
   DdaeNet net = make_ddae_net(frames_in, weights, biases);
   attach_packed_weights(net, packed_weights);

@@ -7,13 +7,46 @@ and works under ``torch.compile`` through the fake kernel registered here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 
 from pydenoise.core import _C  # noqa: F401  (loading the extension registers torch.ops.pydenoise)
 
-__all__ = ["ddae_forward", "ddae_reference", "ddae_overlap_add", "ddae_pack_weights"]
+__all__ = ["ddae_forward", "ddae_reference", "ddae_overlap_add", "ddae_pack_weights", "cpu_paths", "cpu_path"]
+
+
+def cpu_paths() -> list[str]:
+    """The CPU kernel paths this machine runs, lowest first; the last is the default.
+
+    ``"scalar"``, ``"avx2"`` (AVX2 + FMA), ``"avx512"`` (AVX-512 F/BW/DQ/VL) and ``"avx512_bf16"`` (bf16
+    weights multiplied as bf16 by VDPBF16PS, float32 accumulation), detected once with cpuid. The environment
+    variable ``PYDENOISE_CPU_PATH`` lowers the default for a whole process.
+    """
+    return list(_C.cpu_paths())
+
+
+@contextlib.contextmanager
+def cpu_path(name: str) -> Iterator[str]:
+    """Run the CPU kernels with the path ``name`` (one of :func:`cpu_paths`) inside the block.
+
+    For tests and benchmarks that compare paths on one machine; not thread-safe against kernels running in
+    other threads.
+
+    Examples
+    --------
+    >>> import pydenoise
+    >>> with pydenoise.ops.cpu_path("scalar"):
+    ...     pydenoise.info()["cpu_kernels"]
+    'scalar'
+    """
+    previous = _C.cpu_path()
+    _C.set_cpu_path(name)
+    try:
+        yield name
+    finally:
+        _C.set_cpu_path(previous)
 
 
 def ddae_forward(
@@ -34,7 +67,8 @@ def ddae_forward(
     weights, biases : sequence of torch.Tensor
         Layer ``l`` maps ``widths[l] -> widths[l+1]``: weight ``(widths[l+1], widths[l])`` as in
         ``torch.nn.Linear``, bias ``(widths[l+1],)`` float32. Weights are all float32, or all bfloat16 (then
-        the kernel reads bf16 and accumulates in float32). The last layer must output ``window`` values.
+        the kernel reads bf16 and accumulates in float32; on the ``avx512_bf16`` CPU path and on CUDA the
+        activations are rounded to bf16 too). The last layer must output ``window`` values.
     residual : bool
         Return ``frames - f(frames)`` (noise-learning DAE) instead of ``f(frames)``.
     allow_tf32 : bool
@@ -65,15 +99,22 @@ def ddae_forward(
 def ddae_pack_weights(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """The CPU kernel's packed form of each weight matrix, for ``packed_weights`` of the fused ops.
 
-    Float32 copies of ``W^T`` in panels of 16 output features (bfloat16 weights are widened); a layer with
-    fewer than 16 outputs gets an empty tensor. They go stale when the weights change: pack again.
+    Float32 copies of ``W^T`` in panels of 16 output features (bfloat16 weights are widened, and followed by
+    the same panels as bf16 pairs along K for the ``avx512_bf16`` path); a layer with fewer than 16 outputs
+    gets an empty tensor. They go stale when the weights change: pack again.
     """
     return torch.ops.pydenoise.ddae_pack_weights(list(weights))
 
 
+def _packed_floats(weight: torch.Tensor) -> int:
+    panel_features = weight.shape[0] // 16 * 16
+    pairs = panel_features * ((weight.shape[1] + 1) // 2) if weight.dtype == torch.bfloat16 else 0
+    return panel_features * weight.shape[1] + pairs
+
+
 @torch.library.register_fake("pydenoise::ddae_pack_weights")
 def _ddae_pack_weights_fake(weights):
-    return [w.new_empty((w.shape[0] // 16 * 16 * w.shape[1],), dtype=torch.float32) for w in weights]
+    return [w.new_empty((_packed_floats(w),), dtype=torch.float32) for w in weights]
 
 
 def ddae_reference(
