@@ -19,7 +19,7 @@ export MAX_JOBS ?= 2
 # Debian system Python. Installed only as root on Debian; elsewhere the tests that need them skip and say why.
 APT_PACKAGES = espeak-ng flite jackd2 libportaudio2 alsa-utils python3-venv
 
-.PHONY: install system-deps demo test cpp-test lint format results eval-audio-data
+.PHONY: install system-deps demo test cpp-test lint format results eval-audio-data eval-seismic
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
@@ -72,6 +72,12 @@ format: install
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 	$(dir $(PYTHON))clang-format -i $(CXX_SOURCES)
+
+# Seismic quality on the frozen held-out test set (benchmarks/seismic_manifests), then RESULTS.md.
+eval-seismic: install
+	$(PYTHON) -m pip install -q "PyWavelets>=1.4"
+	$(PYTHON) benchmarks/eval_seismic_heldout.py
+	$(PYTHON) benchmarks/make_results.py
 
 # benchmarks/RESULTS.md and the README's results table, from the records in benchmarks/records/.
 results:

@@ -24,6 +24,7 @@ RESULTS = HERE / "RESULTS.md"
 README = HERE.parent / "README.md"
 BEGIN, END = "<!-- results: begin (make results) -->", "<!-- results: end -->"
 ORDER = (
+    "eval_seismic_heldout",
     "eval_seismic",
     "eval_audio",
     "eval_image_set12",

@@ -1,0 +1,282 @@
+"""Seismic quality on the frozen held-out test set (benchmarks/seismic_manifests/, see seismic_protocol.py).
+
+For every clean reference of the TEST manifest (own SNR >= 20 dB, stations never used for training or any
+choice of setting), five noise families are mixed in at input SNR -5, 0, 5, 10 and 20 dB over the whole record
+(the 10 and 20 dB bins count only references whose own SNR is at least bin + 10 dB):
+
+* ``ambient``: real recordings of test-split stations that are not references, a random stretch;
+* ``microseism``: Gaussian noise shaped to the 0.1-0.5 Hz microseism peak over a 1/f^2 floor;
+* ``cultural``: 5-30 Hz band noise with a slow (traffic-like) amplitude modulation and two machine tones;
+* ``spikes``: sparse spikes and decaying glitches over a weak white floor;
+* ``mixture``: the four above at equal energy.
+
+Methods, all on the same mixes: the shipped model (``pydenoise.load(MODEL)``), the oracle band-pass (the best
+4-pole zero-phase Butterworth of a grid from 0.01 Hz to near Nyquist, chosen per mix with the clean record),
+a fixed 1-20 Hz band-pass, wavelet thresholding, and the fixed band-pass followed by wavelet thresholding (the
+best non-learned method tried). Metrics: SNR gain, correlation, P-pick shift (ObsPy's AIC picker around the
+manifest's onset, on clean and estimate), relative peak-amplitude error. A k-fold figure repeats the <= 5 dB
+gains over leave-stations-out folds of all references (the shipped model was trained on synthetic events
+and ``ref_STS2`` noise only, so no fold's records were seen in training; folds need no retraining).
+
+    python benchmarks/eval_seismic_heldout.py            # about a minute; writes the record
+    make eval-seismic
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import butter, sosfiltfilt
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import seismic_protocol as protocol  # noqa: E402
+from eval_seismic import scores, wavelet_denoise  # noqa: E402
+from results import markdown_table, write_record  # noqa: E402
+
+import pydenoise  # noqa: E402
+from pydenoise.core.metrics import snr  # noqa: E402
+
+NAME, TITLE = "eval_seismic_heldout", "Seismic denoising on the frozen held-out test set (eval_seismic_heldout.py)"
+MODEL = "seismic"
+SNRS_DB = (-5.0, 0.0, 5.0, 10.0, 20.0)
+FAMILIES = ("ambient", "microseism", "cultural", "spikes", "mixture")
+METHODS = ("shipped", "oracle band-pass", "band-pass 1-20 Hz", "wavelet", "band-pass + wavelet")
+RATE = protocol.MODEL_RATE
+MAX_SECONDS = 290.0
+LOWS = (None, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 4.0)
+HIGHS = (0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 16.0, 20.0, 30.0, 40.0, None)
+
+
+def butterworth(data: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+    if low is None:
+        sos = butter(4, high, "lowpass", fs=RATE, output="sos")
+    elif high is None:
+        sos = butter(4, low, "highpass", fs=RATE, output="sos")
+    else:
+        sos = butter(4, (low, high), "bandpass", fs=RATE, output="sos")
+    return sosfiltfilt(sos, data)
+
+
+def oracle_bandpass(noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    best, best_snr = noisy, snr(clean, noisy)
+    for low in LOWS:
+        for high in HIGHS:
+            if (low is None and high is None) or (high is not None and (high >= 0.45 * RATE or (low or 0) >= high)):
+                continue
+            candidate = butterworth(noisy, low, high)
+            value = snr(clean, candidate)
+            if value > best_snr:
+                best, best_snr = candidate, value
+    return best
+
+
+def coloured(rng, n: int, gain) -> np.ndarray:
+    """Gaussian noise with the amplitude spectrum ``gain(frequency)``."""
+    spectrum = np.fft.rfft(rng.standard_normal(n)) * gain(np.fft.rfftfreq(n, 1 / RATE))
+    return np.fft.irfft(spectrum, n)
+
+
+def synthetic_noise(family: str, n: int, rng) -> np.ndarray:
+    t = np.arange(n) / RATE
+    if family == "microseism":
+        return coloured(rng, n, lambda f: np.exp(-0.5 * ((f - 0.2) / 0.08) ** 2) + 0.02 / np.maximum(f, 0.02))
+    if family == "cultural":
+        band = coloured(rng, n, lambda f: ((f > 5) & (f < 30)).astype(float))
+        traffic = 1 + 0.8 * np.sin(2 * np.pi * t / rng.uniform(20, 60) + rng.uniform(0, 2 * np.pi))
+        tones = sum(np.sin(2 * np.pi * f0 * t + rng.uniform(0, 2 * np.pi)) for f0 in (12.5, 25.0))
+        return band / band.std() * traffic + 0.5 * tones
+    if family == "spikes":
+        noise = 0.05 * rng.standard_normal(n)
+        for start in rng.choice(n, size=max(1, n // 1500), replace=False):
+            noise[start] += rng.standard_t(2) * 5
+        for start in rng.choice(n, size=max(1, n // 6000), replace=False):
+            length = min(n - start, int(2 * RATE))
+            noise[start : start + length] += rng.normal(0, 3) * np.exp(-np.arange(length) / (0.3 * RATE))
+        return noise
+    raise ValueError(f"unknown synthetic family {family!r}")
+
+
+def real_noise(sources: list[np.ndarray], n: int, rng) -> np.ndarray:
+    long_enough = [s for s in sources if s.size >= n]
+    if not long_enough:
+        raise ValueError(f"no test noise recording holds {n / RATE:.0f} s")
+    source = long_enough[rng.integers(len(long_enough))]
+    start = rng.integers(source.size - n + 1)
+    segment = source[start : start + n]
+    return butterworth(segment - segment.mean(), 0.01, None)  # the recordings' DC drift is not part of the test
+
+
+def noise_of(family: str, n: int, sources: list[np.ndarray], rng) -> np.ndarray:
+    if family == "ambient":
+        return real_noise(sources, n, rng)
+    if family == "mixture":
+        parts = [noise_of(f, n, sources, rng) for f in ("ambient", "microseism", "cultural", "spikes")]
+        return sum(p / np.sqrt(np.mean(p**2)) for p in parts)
+    return synthetic_noise(family, n, rng)
+
+
+def estimates(noisy: np.ndarray, clean: np.ndarray, model) -> dict[str, np.ndarray]:
+    fixed = butterworth(noisy, 1.0, 20.0)
+    return {
+        "shipped": model.denoise(noisy),
+        "oracle band-pass": oracle_bandpass(noisy, clean),
+        "band-pass 1-20 Hz": fixed,
+        "wavelet": wavelet_denoise(noisy),
+        "band-pass + wavelet": wavelet_denoise(fixed),
+    }
+
+
+def cropped(ref: dict) -> tuple[np.ndarray, float]:
+    """The reference from 60 s before its onset, at most ``MAX_SECONDS`` long (the noise recordings' length),
+    and its onset in that stretch (s)."""
+    clean, _ = protocol.read_record(ref["path"], ref["trace_id"])
+    start = max(0, int((ref["onset_s"] - 60) * RATE))
+    return clean[start : start + int(MAX_SECONDS * RATE)], ref["onset_s"] - start / RATE
+
+
+def evaluate(references: list[dict], sources: list[np.ndarray], model, seed: int = 0) -> list[dict]:
+    """One row per reference, family, input SNR and method."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for ref in references:
+        clean, onset = cropped(ref)
+        for family in FAMILIES:
+            for snr_db in SNRS_DB:
+                if snr_db >= 10 and ref["own_snr_db"] < snr_db + 10:
+                    continue  # the bin rule: the reference's own noise would dominate
+                noise = noise_of(family, clean.size, sources, rng)
+                noise *= np.sqrt(np.sum(clean**2) / np.sum(noise**2) / 10 ** (snr_db / 10))
+                noisy = clean + noise
+                for method, estimate in estimates(noisy, clean, model).items():
+                    score = scores(clean, estimate, noisy, onset, RATE)
+                    rows.append(
+                        {"station": ref["station"], "family": family, "snr_in": snr_db, "method": method} | score
+                    )
+    return rows
+
+
+def mean(rows, **where) -> float:
+    values = [r["snr_gain"] for r in rows if all(r[k] == v if not callable(v) else v(r[k]) for k, v in where.items())]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def gain_table(rows: list[dict]) -> str:
+    body = []
+    for family in FAMILIES:
+        for snr_db in SNRS_DB:
+            cells = [mean(rows, family=family, snr_in=snr_db, method=m) for m in METHODS]
+            if not np.isnan(cells[0]):
+                body.append([family, f"{snr_db:g}", *(f"{c:+.1f}" for c in cells)])
+    return markdown_table(["noise", "input dB", *METHODS], body)
+
+
+def target_lines(rows: list[dict], folds: list[dict]) -> list[str]:
+    low = [r for r in rows if r["snr_in"] <= 5]
+    ours, oracle = mean(low, method="shipped"), mean(low, method="oracle band-pass")
+    families_above = [
+        f for f in FAMILIES if mean(low, family=f, method="shipped") > mean(low, family=f, method="oracle band-pass")
+    ]
+    stations = sorted({r["station"] for r in rows})
+    above_fixed = [
+        s
+        for s in stations
+        if mean(rows, station=s, method="shipped") > mean(rows, station=s, method="band-pass 1-20 Hz")
+    ]
+    zero = [r for r in rows if r["snr_in"] == 0 and r["method"] == "shipped"]
+    shifts = [abs(r["pick_shift"]) for r in rows if r["method"] == "shipped" and np.isfinite(r["pick_shift"])]
+    harm = [r for r in rows if r["snr_in"] == 20 and r["method"] == "shipped"]
+    fold_gains = [f["shipped"] for f in folds]
+    fold_oracle = [f["oracle band-pass"] for f in folds]
+    return [
+        f"- mean SNR gain at input <= 5 dB: shipped {ours:+.1f} dB, oracle band-pass {oracle:+.1f} dB "
+        f"(target >= +8 dB and above the oracle in every family: above it in {len(families_above)}/{len(FAMILIES)}"
+        f"{': ' + ', '.join(families_above) if families_above else ''})",
+        f"- above the fixed 1-20 Hz band-pass (mean over all mixes) on {len(above_fixed)}/{len(stations)} test "
+        "references",
+        f"- correlation at 0 dB: {np.mean([r['correlation'] for r in zero]):.3f} (target >= 0.9); median P-pick "
+        f"shift {np.median(shifts):.3f} s (target <= 0.05 s)",
+        "- do no harm at 20 dB: "
+        + (
+            f"worst change {min(r['snr_gain'] for r in harm):+.2f} dB over {len(harm)} mixes"
+            if harm
+            else "no test reference has the own SNR >= 30 dB the 20 dB bin needs"
+        ),
+        f"- k-fold (leave-stations-out, {len(folds)} folds over all references), mean gain at <= 5 dB: shipped "
+        f"{np.mean(fold_gains):+.1f} ± {np.std(fold_gains):.1f} dB, oracle band-pass {np.mean(fold_oracle):+.1f} ± "
+        f"{np.std(fold_oracle):.1f} dB",
+    ]
+
+
+def summary_rows(rows: list[dict], references: int) -> list[dict]:
+    """The README's seismic line: mean gain at input <= 5 dB, ours against the oracle and the fixed band-pass."""
+    low = [r for r in rows if r["snr_in"] <= 5]
+    gains = {m: mean(low, method=m) for m in ("shipped", "oracle band-pass", "band-pass 1-20 Hz")}
+    return [
+        {
+            "domain": "seismic",
+            "measure": f"mean SNR gain at input SNR <= 5 dB, frozen held-out test set ({references} records, "
+            f"{len(FAMILIES)} noise families)",
+            "ours": f"{gains['shipped']:+.1f} dB (`{MODEL}`)",
+            "peer": f"{gains['oracle band-pass']:+.1f} dB (oracle band-pass) / {gains['band-pass 1-20 Hz']:+.1f} dB "
+            "(fixed 1-20 Hz)",
+            "note": "held out by station (benchmarks/seismic_manifests); the oracle knows the clean record; "
+            "target +8 dB and above the oracle (#23) not met",
+        }
+    ]
+
+
+def kfold(model, sources: list[np.ndarray]) -> list[dict]:
+    references = [e for name in protocol.SPLITS for e in protocol.load_manifest(name) if e["reference"]]
+    folds = []
+    for fold in protocol.load_manifest("kfold"):
+        held = [e for e in references if e["station"] in fold["test_stations"]]
+        rows = [r for r in evaluate(held, sources, model, seed=100 + fold["fold"]) if r["snr_in"] <= 5]
+        folds.append({"fold": fold["fold"], **{m: mean(rows, method=m) for m in METHODS}})
+    return folds
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--no-write", action="store_true", help="print only; write no record")
+    args = parser.parse_args(argv)
+    problems = protocol.verify()
+    if problems:
+        print("\n".join(problems))
+        return 1
+    test = protocol.load_manifest("test")
+    references = [e for e in test if e["reference"]]
+    sources = [protocol.read_record(e["path"], e["trace_id"])[0] for e in test if not e["reference"]]
+    model = pydenoise.load(MODEL)
+    rows = evaluate(references, sources, model)
+    folds = kfold(model, sources)
+    listing = ", ".join(f"{e['station']} ({e['rate_hz']:g} Hz, {e['frequency_class']})" for e in references)
+    text = "\n".join(
+        [
+            f"Model `{MODEL}`; {len(references)} test references: {listing}. Mean SNR gain (dB) per noise family "
+            "and input SNR; the oracle band-pass knows the clean record.",
+            "",
+            gain_table(rows),
+            "",
+            *target_lines(rows, folds),
+        ]
+    )
+    print(text)
+    if not args.no_write:
+        write_record(
+            NAME,
+            TITLE,
+            text,
+            data={"rows": rows, "folds": folds},
+            summary=summary_rows(rows, len(references)),
+            argv=argv,
+            packages=("obspy",),
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
