@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import socket
 import threading
 import time
@@ -90,18 +91,27 @@ def test_a_model_with_a_long_period_path_streams_the_feed_as_offline(tmp_path):
     check_outputs(outputs, FEED, model)
 
 
-def test_a_gap_or_an_overlap_ends_the_segment_and_nothing_is_lost():
+def test_a_gap_ends_the_segment_and_repeated_samples_are_dropped_each_logged(caplog):
     outputs = []
     client = seismic.SeedLinkDenoiser("localhost:1", outputs.append, model=MODEL)
-    segments = [BGLD[:4], BGLD[5:7], BGLD[6:]]  # record 5 missing (a gap), record 7 twice (an overlap)
-    for record in sum(segments, []):
-        client.feed(packet(record))
+    late = packet(BGLD[2])
+    half = packet(BGLD[7])
+    half.stats.starttime -= 100 / half.stats.sampling_rate  # 100 samples over what came before
+    half.data = np.concatenate([np.zeros(100, half.data.dtype), half.data])
+    fed = [*map(packet, BGLD[:4]), *map(packet, BGLD[5:7]), packet(BGLD[6]), half, late, *map(packet, BGLD[8:])]
+    with caplog.at_level(logging.INFO, logger="pydenoise.seismic.seedlink"):
+        for trace in fed:  # record 5 missing (a gap), record 7 twice, 8 overlapping, 3 late (older than the gap)
+            client.feed(trace)
     client.flush()
+    messages = [record.getMessage() for record in caplog.records]
+    assert "a gap of 2.060 s" in messages[0] and "a new one starts" in messages[0]
+    assert "was already received" in messages[1] and "100 samples of a packet" in messages[2]
+    assert "older than the segment started at" in messages[3] and len(messages) == 4
     sizes = np.cumsum([t.stats.npts for t in outputs])
-    ends = [int(np.searchsorted(sizes, 412 * n)) + 1 for n in np.cumsum([len(s) for s in segments])]
-    assert sizes[-1] == 412 * 10 and ends[-1] == len(outputs)  # 10 records fed: each sample out once per feed
-    for segment, start, end in zip(segments, [0] + ends, ends):
-        check_outputs(outputs[start:end], segment)  # each segment on its own, as if read offline
+    end_of_first = int(np.searchsorted(sizes, 412 * 4)) + 1
+    assert sizes[-1] == 412 * 9 and sizes[end_of_first - 1] == 412 * 4  # each time once
+    check_outputs(outputs[:end_of_first], BGLD[:4])  # each segment as if read offline
+    check_outputs(outputs[end_of_first:], BGLD[5:])
 
 
 def test_packets_at_another_rate_than_the_model_are_refused_clearly():

@@ -150,7 +150,7 @@ def _plan_outputs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
         else:
             sources.append(path)
     if not sources:
-        raise ValueError(f"no input files in {', '.join(inputs)}")
+        raise FileNotFoundError(f"no input files in {', '.join(inputs)}")
     target = Path(output)
     into_folder = len(sources) > 1 or folder_given or target.is_dir() or output.endswith(os.sep)
     pairs = [(source, target / source.name if into_folder else target) for source in sources]
@@ -213,7 +213,10 @@ def _run_denoise(args) -> int:
 
     try:
         pairs = _plan_outputs(args.inputs, args.output)
-    except ValueError as error:
+    except FileNotFoundError as error:  # bad input: nothing to denoise
+        print(f"pydenoise denoise: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:  # usage: outputs that cannot all be written
         print(f"pydenoise denoise: {error}", file=sys.stderr)
         return 2
     failures = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from pydenoise.cli.denoise import HIGHPASS_HELP, LONG_PERIOD_HELP, trace_model
@@ -24,8 +25,9 @@ def add_seedlink(subparsers) -> None:
         help="denoise a SeedLink feed live into miniSEED files",
         description=(
             "Connect to a SeedLink server, denoise the selected streams as packets arrive, and append the denoised "
-            "traces to DIR/NET.STA.LOC.CHA.YYYY.DDD.mseed. Reconnects after a dropped connection; Ctrl-C stops "
-            "and writes the samples still held back by the latency."
+            "traces to DIR/NET.STA.LOC.CHA.YYYY.DDD.mseed (a stream whose codes cannot name a file there, such as "
+            "'/' or '..', is refused with a logged error). Reconnects after a dropped connection; Ctrl-C or SIGTERM "
+            "stops and writes the samples still held back by the latency (exit status 0)."
         ),
         epilog="example: pydenoise seedlink localhost:18000 -s BW_RJOB:EHZ -s GE_APE -o live/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -61,6 +63,7 @@ def add_seedlink(subparsers) -> None:
 
 
 def _run_seedlink(args) -> int:
+    from obspy.clients.seedlink.easyseedlink import EasySeedLinkClientException
     from obspy.clients.seedlink.seedlinkexception import SeedLinkException
 
     from pydenoise import seismic
@@ -76,14 +79,17 @@ def _run_seedlink(args) -> int:
         for network, station, selectors in args.streams:
             client.select_stream(network, station, selectors)
         latency = model.stream(hop=args.hop).latency  # (checks --hop too)
-    except (ValueError, TypeError, OSError, SeedLinkException, seismic.EasySeedLinkClientException) as error:
+    except (ValueError, TypeError, OSError, SeedLinkException, EasySeedLinkClientException) as error:
         print(f"pydenoise seedlink: {getattr(error, 'value', error)}", file=sys.stderr)  # SeedLinkException.value
         return 1
     if model.sample_rate:
         print(f"pydenoise seedlink: output lags the feed by about {latency / model.sample_rate:.1f} s", file=sys.stderr)
+    stop_on = (signal.SIGINT, signal.SIGTERM)  # both stop cleanly: the held-back tails are written
+    previous = {number: signal.signal(number, lambda *_: client.stop()) for number in stop_on}
     try:
         client.run_forever()
-    except KeyboardInterrupt:
-        pass
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     print(f"pydenoise seedlink: {writer.traces_written} denoised traces written to {args.output}", file=sys.stderr)
     return 0

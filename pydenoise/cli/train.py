@@ -122,7 +122,8 @@ def _run_train(args) -> int:
         }
     if args.widths is not None:
         if args.init is not None:
-            raise SystemExit("pydenoise train: --widths cannot change the architecture of an --init model")
+            print("pydenoise train: --widths cannot change the architecture of an --init model", file=sys.stderr)
+            return 2
         settings["widths"] = tuple(args.widths)
     config = TrainConfig(
         output=args.output,

@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pydenoise.core import ops
+from pydenoise.core.model_file import read_header
 
 __all__ = ["DEFAULT_WIDTHS", "DDAE", "ConvDAE", "save_model", "load_model"]
 
@@ -248,29 +249,50 @@ def save_model(module: DDAE | ConvDAE, path: str | os.PathLike, config: dict | N
 def load_model(path: str | os.PathLike) -> tuple[DDAE | ConvDAE, dict]:
     """Read a model written by :func:`save_model`; returns ``(module in eval mode, config)``.
 
-    Raises ``ValueError`` naming the file when it is missing, truncated, corrupt or not a pydenoise model.
+    Raises ``ValueError`` naming the file when it is missing, truncated, corrupt or not a pydenoise model. The
+    header is checked first (:func:`pydenoise.core.model_file.read_header`), and the architecture it describes
+    is built on the ``meta`` device and compared tensor by tensor, so a file claiming huge or mismatched
+    tensors is refused before anything of its claimed size is allocated; only safetensors, never pickle.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"model file {path!r} does not exist")
     try:
-        from safetensors import safe_open
-
-        with safe_open(path, framework="pt") as handle:
-            raw = (handle.metadata() or {}).get(_METADATA_KEY)
-        tensors = load_file(path)
-    except (SafetensorError, OSError, RuntimeError) as error:
+        entries, metadata = read_header(path)
+    except (ValueError, OSError) as error:
         raise ValueError(f"model file {path!r} is not a readable safetensors file: {error}") from None
+    raw = metadata.get(_METADATA_KEY)
     if raw is None:
         raise ValueError(f"model file {path!r} has no pydenoise metadata (not a pydenoise model)")
     try:
         config = json.loads(raw)
-        if config.get("kind", "ddae") == "convdae":
-            names = ("channels", "filters", "variant", "latent", "size", "output")
-            module = ConvDAE(**{name: config[name] for name in names})
-        else:
-            module = DDAE(config["widths"], residual=config["residual"])
-        module.load_state_dict(tensors)
-    except (ValueError, KeyError, RuntimeError, TypeError) as error:
+        with torch.device("meta"):
+            _check_tensors(_module_for(config), entries)
+        module = _module_for(config)
+        module.load_state_dict(load_file(path))
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"model file {path!r} is not a readable safetensors file: {error}") from None
+    except (ValueError, KeyError, RuntimeError, TypeError, AttributeError) as error:
         raise ValueError(f"model file {path!r} does not hold a valid model: {error}") from None
     return module.eval(), config
+
+
+def _module_for(config: dict) -> DDAE | ConvDAE:
+    """The (untrained) module the architecture in ``config`` describes."""
+    if config.get("kind", "ddae") == "convdae":
+        names = ("channels", "filters", "variant", "latent", "size", "output")
+        return ConvDAE(**{name: config[name] for name in names})
+    return DDAE(config["widths"], residual=config["residual"])
+
+
+def _check_tensors(module: torch.nn.Module, entries: dict) -> None:
+    """The file's tensors must be exactly the module's, shape for shape."""
+    expected = {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+    if set(entries) != set(expected):
+        missing, extra = sorted(set(expected) - set(entries)), sorted(set(entries) - set(expected))
+        raise ValueError(f"tensors missing: {missing[:5]}, unexpected: {extra[:5]}")
+    for name, shape in expected.items():
+        if entries[name][1] != shape:
+            raise ValueError(
+                f"tensor {name!r} has shape {list(entries[name][1])}, the architecture needs {list(shape)}"
+            )

@@ -4,12 +4,16 @@ real-time feed.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 import obspy
+
+from pydenoise.seismic.paths import MINISEED2_CODE_LENGTHS, path_inside, trace_file_name
 
 __all__ = ["FORMATS_BY_EXTENSION", "read", "write", "output_format", "plot_comparison", "MiniSeedDayFiles"]
 
@@ -34,6 +38,9 @@ FORMATS_BY_EXTENSION = {
 
 
 _ONE_TRACE_FORMATS = {"SAC", "SACXY", "SU"}
+
+#: Bytes per record of the day files.
+_RECORD = 512
 
 
 def read(path) -> obspy.Stream:
@@ -110,21 +117,53 @@ class MiniSeedDayFiles:
     """An ``on_denoised`` callback that appends each Trace to ``DIR/NET.STA.LOC.CHA.YYYY.DDD.mseed``.
 
     Each Trace is encoded in memory first and appended with one write, so a file only ever grows by whole
-    512-byte records.
+    512-byte records; a file whose last record was cut short (the writer was killed mid-write) is cut back to
+    its whole records, with a warning, before this writer first appends to it. A Trace whose codes cannot name
+    a file inside DIR (``/``, ``..``, NUL, ...: :func:`~pydenoise.seismic.paths.trace_file_name`) is refused with
+    an error logged once per trace id; the other ids go on.
     """
 
     def __init__(self, directory):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.traces_written = 0
+        self.traces_refused = 0
+        self._refused_ids: set[str] = set()
+        self._checked_files: set[Path] = set()
 
     def __call__(self, trace: obspy.Trace) -> None:
-        import io
-
         start = trace.stats.starttime
-        path = self.directory / f"{trace.id}.{start.year:04d}.{start.julday:03d}.mseed"
+        day = f".{start.year:04d}.{start.julday:03d}.mseed"
+        try:
+            path = path_inside(self.directory, trace_file_name(trace.stats, day, MINISEED2_CODE_LENGTHS))
+        except ValueError as error:
+            self._refuse(trace, error)
+            return
         buffer = io.BytesIO()
-        obspy.Stream([trace]).write(buffer, format="MSEED", encoding="FLOAT64", reclen=512)
+        obspy.Stream([trace]).write(buffer, format="MSEED", encoding="FLOAT64", reclen=_RECORD)
+        if path not in self._checked_files:
+            _cut_torn_record(path)
+            self._checked_files.add(path)
         with open(path, "ab") as handle:
             handle.write(buffer.getvalue())
         self.traces_written += 1
+
+    def _refuse(self, trace: obspy.Trace, error: ValueError) -> None:
+        self.traces_refused += 1
+        if trace.id not in self._refused_ids:
+            self._refused_ids.add(trace.id)
+            logger.error("not writing %r: %s; its traces are dropped", trace.id, error)
+
+
+def _cut_torn_record(path: Path) -> None:
+    """Truncate ``path`` to whole 512-byte records: what a killed writer's last, partial append left."""
+    with suppress(FileNotFoundError):
+        size = path.stat().st_size
+        if size % _RECORD:
+            logger.warning(
+                "%s ends in a partial record (%d bytes); cut back to %d bytes",
+                path,
+                size % _RECORD,
+                size - size % _RECORD,
+            )
+            os.truncate(path, size - size % _RECORD)

@@ -38,6 +38,40 @@ class _TraceStream:
         rate = packet.stats.sampling_rate
         return rate == self.rate and abs(packet.stats.starttime - self.expected) <= 0.5 / rate
 
+    def unseen(self, packet: obspy.Trace) -> obspy.Trace | None:
+        """``packet`` less the samples at times this id already has (a re-sent or late packet), logged; None when
+        nothing is left. A packet at another rate is left whole (it starts a new segment)."""
+        rate = packet.stats.sampling_rate
+        already = round((self.expected - packet.stats.starttime) * rate)
+        if rate != self.rate or already <= 0:
+            return packet
+        span = f"{packet.stats.starttime} - {packet.stats.endtime}"
+        if already < packet.stats.npts:
+            logger.info("%s: %d samples of a packet (%s) were already received; dropped", packet.id, already, span)
+            header = packet.stats.copy()
+            header.starttime += already / rate
+            header.npts -= already
+            return obspy.Trace(data=packet.data[already:], header=header)
+        if packet.stats.endtime < self.start:
+            logger.warning(
+                "%s: a packet (%s) is older than the segment started at %s (a clock jump back, or a late "
+                "packet); dropped",
+                packet.id,
+                span,
+                self.start,
+            )
+        else:
+            logger.info(
+                "%s: a packet (%s) was already received (re-sent after a reconnection); dropped", packet.id, span
+            )
+        return None
+
+    def break_reason(self, packet: obspy.Trace) -> str:
+        """Why ``packet`` does not continue the segment, for the log."""
+        if packet.stats.sampling_rate != self.rate:
+            return f"the sampling rate changed from {self.rate:g} to {packet.stats.sampling_rate:g} Hz"
+        return f"a gap of {packet.stats.starttime - self.expected:.3f} s before {packet.stats.starttime}"
+
     def trace(self, samples: np.ndarray, first: int) -> obspy.Trace:
         """An output Trace for ``samples``, the segment's samples ``first, first + 1, …``: their true times."""
         header = self.header.copy()
@@ -67,6 +101,20 @@ class _EofAwareConnection(SeedLinkConnection):
             raise _Stopped
         super().connect()
 
+    def negotiate_station(self, curstream):
+        self._negotiating = curstream
+        return super().negotiate_station(curstream)
+
+    def send_data(self, sendbytes, code, resplen):
+        """Resume with ``DATA seq time``: a server that lost its ring (ringserver after a crash restarts its
+        sequence numbers) resumes from the last packet's time instead; what comes again is dropped by
+        :meth:`SeedLinkDenoiser.feed`. (ObsPy's own ``lastpkttime`` option fails in 1.5: bytes + str.)"""
+        words = sendbytes.split()
+        station = getattr(self, "_negotiating", None)
+        if len(words) == 2 and words[0] in (b"DATA", b"FETCH") and station is not None and station.btime:
+            sendbytes = sendbytes.rstrip(b"\r\n") + b" " + station.btime.format_seedlink().encode() + b"\r"
+        return super().send_data(sendbytes, code, resplen)
+
     def receive_data(self, maxbytes, code):
         if self.stopping.is_set():
             raise _Stopped  # not an IOError: leaves ObsPy's collect loop instead of reconnecting
@@ -81,9 +129,13 @@ class SeedLinkDenoiser(EasySeedLinkClient):
 
     Each trace id gets its own stream (:meth:`pydenoise.Denoiser.stream`: 2.2 s behind the feed for the
     shipped ``seismic`` model without its long-period path, 24 s with it). Packets may hold any number
-    of samples. A gap, an overlap or a change of sampling rate ends the id's segment: its tail is flushed
-    (nothing is lost) and a new segment starts. Output Traces carry the true time of their first sample (the
-    segment's start plus the samples already out) and go to ``on_denoised(trace)``.
+    of samples. Samples at times an id already has (a packet re-sent after a reconnection, an overlapping,
+    duplicate or late packet, a clock jump back) are dropped with a logged message: each time is written once.
+    A gap (or a clock jump forward) or a change of sampling rate ends the id's segment, with a warning: its
+    tail is flushed (nothing is lost) and a new segment starts. After a reconnection the client resumes after
+    the last packet's sequence number, or from its time where the server no longer has that number.
+    Output Traces carry the true time of their first sample (the segment's start plus the samples already
+    out) and go to ``on_denoised(trace)``.
 
     Parameters
     ----------
@@ -140,9 +192,14 @@ class SeedLinkDenoiser(EasySeedLinkClient):
                 "(live streams are not resampled)"
             )
         state = self._streams.get(packet.id)
-        if state is not None and not state.continues(packet):
-            self._finish(packet.id)
-            state = None
+        if state is not None:
+            packet = state.unseen(packet)
+            if packet is None:
+                return
+            if not state.continues(packet):
+                logger.warning("%s: %s; the segment ends and a new one starts", packet.id, state.break_reason(packet))
+                self._finish(packet.id)
+                state = None
         if state is None:
             state = self._streams[packet.id] = _TraceStream(self.denoiser, self.hop, packet)
         first = state.stream.samples_out
