@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pydenoise.cli.archive import add_archive
 from pydenoise.cli.compare import add_compare
 from pydenoise.cli.denoise import add_denoise
 from pydenoise.cli.info import add_info
@@ -16,7 +17,7 @@ from pydenoise.cli.live import add_live
 from pydenoise.cli.seedlink import add_seedlink
 from pydenoise.cli.train import add_train
 
-COMMANDS = [add_info, add_denoise, add_seedlink, add_train, add_live, add_compare]
+COMMANDS = [add_info, add_denoise, add_seedlink, add_train, add_live, add_compare, add_archive]
 
 
 def build_parser() -> argparse.ArgumentParser:
