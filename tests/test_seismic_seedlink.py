@@ -41,13 +41,13 @@ def packet(record: bytes, sequence: int = 1) -> obspy.Trace:
 
 
 def offline(records: list[bytes], model: pydenoise.Denoiser = MODEL) -> dict[str, obspy.Trace]:
-    """The whole signal of each trace id, read at once, and its offline denoising (with the offset a stream
-    fixes for itself: the mean of its first window)."""
+    """The whole signal of each trace id, read at once, and its offline denoising (the same local level as a
+    stream's)."""
     stream = obspy.read(io.BytesIO(b"".join(records))).merge()
     result = {}
     for trace in stream:
         data = trace.data.astype(np.float64)
-        result[trace.id] = (trace, model.denoise(data, offset=data[: model.window].mean()))
+        result[trace.id] = (trace, model.denoise(data))
     return result
 
 

@@ -37,11 +37,6 @@ POSTFILTER_MODEL = FLOOR_MODEL.with_postfilter()
 HIGHPASS_MODEL = POSTFILTER_MODEL.with_highpass(5.0)
 
 
-def first_window_mean(x: np.ndarray) -> np.ndarray:
-    """The offset a stream fixes for itself: each channel's mean over its first window."""
-    return np.asarray(x, dtype=np.float64)[..., :WINDOW].mean(axis=-1)
-
-
 def stream_in_chunks(stream: StreamingDenoiser, x: np.ndarray, sizes) -> tuple[np.ndarray, list[int]]:
     """Feed ``x`` (last axis = time) in chunks of the given sizes (cycled); return the output and the counts."""
     outputs, counts, start, index = [], [], 0, 0
@@ -76,7 +71,7 @@ def test_any_chunking_equals_offline(length, log_amplitude, offset, sizes, hop, 
     rng = np.random.default_rng(seed)
     envelope = np.exp(3 * np.sin(np.linspace(0, 7, length)))  # loud and quiet stretches: the floor moves
     x = (amplitude * envelope * (rng.standard_normal(shape) + offset)).astype(dtype)
-    expected = model.denoise(x, hop=hop, offset=first_window_mean(x))
+    expected = model.denoise(x, hop=hop)
     stream = model.stream(hop=hop)
     got, counts = stream_in_chunks(stream, x, sizes)
     assert got.shape == x.shape and got.dtype == x.dtype
@@ -104,7 +99,7 @@ def test_latency_is_window_minus_hop_and_one_sample_chunks_work():
     assert first == WINDOW - 1  # the first sample leaves after window - 1 more samples: the worst case
     assert outputs[first].size == 32
     got = np.concatenate(outputs + [stream.flush()])
-    expected = MODEL.denoise(x, hop=32, offset=first_window_mean(x))
+    expected = MODEL.denoise(x, hop=32)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6 * np.abs(got).max())
 
 
@@ -114,7 +109,7 @@ def test_a_million_samples_in_one_chunk():
     first = stream.process(x)
     assert first.size == 1_000_000 - 1_000_000 % WINDOW
     got = np.concatenate([first, stream.flush()])
-    expected = MODEL.denoise(x, hop=WINDOW, offset=first_window_mean(x))
+    expected = MODEL.denoise(x, hop=WINDOW)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6 * np.abs(got).max())
 
 
@@ -132,7 +127,7 @@ def test_torch_chunks_come_back_as_tensors():
     stream = MODEL.stream()
     parts = [stream.process(x[:, :350]), stream.process(x[:, 350:]), stream.flush()]
     assert all(isinstance(p, torch.Tensor) for p in parts)
-    expected = MODEL.denoise(x, offset=first_window_mean(x.numpy()))
+    expected = MODEL.denoise(x)
     torch.testing.assert_close(torch.cat(parts, 1), expected, rtol=0, atol=1e-9)
 
 
@@ -245,7 +240,7 @@ def test_long_period_streams_equal_offline(long_period_models, length, sizes, ch
         start, index = start + size, index + 1
         assert stream.samples_out >= min(start, length) - stream.latency  # the delay stays within its bound
     got = np.concatenate(outputs + [stream.flush()], axis=-1)
-    expected = model.denoise(x, offset=first_window_mean(x))
+    expected = model.denoise(x)
     assert got.shape == x.shape and got.dtype == x.dtype
     tolerance = 1e-6 * max(float(np.abs(expected).max()), float(np.abs(x).max()))
     np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
@@ -258,7 +253,7 @@ def test_long_period_stream_latency_and_layouts():
     x = torch.randn(3, 5000, dtype=torch.float64)
     parts = [stream.process(x[:, :4000]), stream.process(x[:, 4000:]), stream.flush()]
     assert all(isinstance(p, torch.Tensor) for p in parts) and stream.samples_in == 0  # flushed: reset
-    expected = model.denoise(x, offset=first_window_mean(x.numpy()))
+    expected = model.denoise(x)
     torch.testing.assert_close(torch.cat(parts, 1), expected, rtol=0, atol=1e-9)
     assert stream.process(np.zeros((2, 0))).shape == (2, 0) and stream.flush().shape == (2, 0)
     with pytest.raises(ValueError, match="2 channels"):

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 
+from pydenoise.cli.archive import add_archive
 from pydenoise.cli.compare import add_compare
 from pydenoise.cli.denoise import add_denoise
 from pydenoise.cli.info import add_info
@@ -18,7 +19,7 @@ from pydenoise.cli.live import add_live
 from pydenoise.cli.seedlink import add_seedlink
 from pydenoise.cli.train import add_train
 
-COMMANDS = [add_info, add_denoise, add_seedlink, add_train, add_live, add_compare]
+COMMANDS = [add_info, add_denoise, add_seedlink, add_train, add_live, add_compare, add_archive]
 
 #: Exit statuses of every command (docs/architecture.md says the same); a signal N gives 128 + N, as in shells.
 EXIT_STATUS_HELP = """exit status:

@@ -28,6 +28,7 @@ from pydenoise.core.frames import (
     overlap_add,
     pad_edges,
 )
+from pydenoise.core.level import DEFAULT_LEVEL_BLOCKS, LocalLevel
 from pydenoise.core.nn import DDAE, FUSED_WEIGHT_DTYPES, load_model
 from pydenoise.core.noise_floor import NoiseFloor, floor_history
 from pydenoise.core.postfilter import DEFAULT_SMOOTHING, CausalHighpass, SpectralPostfilter
@@ -98,6 +99,9 @@ class Denoiser:
         Default hop between windows.
     residual : bool
         Noise-learning model (clean = x - f(x)).
+    level_blocks : int
+        Windows the channel's local level averages (config ``level_blocks``, default 128; see
+        :mod:`pydenoise.core.level`).
     noise_floor_s : float or None
         Seconds of history of the noise floor in the normalisation (see :func:`normalise_frames`); None: each
         frame is divided by its own RMS.
@@ -125,6 +129,9 @@ class Denoiser:
         rate = self.config.get("sample_rate")
         self.sample_rate = None if rate is None else float(rate)
         self.hop = check_hop(self.config.get("hop", self.window // 4), self.window)
+        self.level_blocks = self.config.get("level_blocks", DEFAULT_LEVEL_BLOCKS)
+        if isinstance(self.level_blocks, bool) or not isinstance(self.level_blocks, int) or self.level_blocks < 1:
+            raise ValueError(f"level_blocks must be an integer >= 1, got {self.level_blocks!r}")
         floor_seconds = self.config.get("noise_floor_s")
         if floor_seconds is not None and (self.sample_rate is None or not float(floor_seconds) > 0):
             raise ValueError(f"noise_floor_s needs a sample_rate and must be > 0, got {floor_seconds!r}")
@@ -190,8 +197,9 @@ class Denoiser:
         """This model (the same module) with its input high-passed causally at ``cutoff_hz`` (None: not).
 
         The network never saw a window far off zero, so sensor drift across a trace defeats it; this takes the
-        drift (and everything else below ``cutoff_hz``) out first, in streams too. The output keeps the channel's
-        level but not its drift.
+        drift (and everything else below ``cutoff_hz``) out first, in streams too. The output is high-passed: the
+        channel's level is not added back (with a local level, level and drift are one thing; see
+        :mod:`pydenoise.core.level`).
 
         Examples
         --------
@@ -200,6 +208,10 @@ class Denoiser:
         0.005
         """
         return self._with_config(highpass_hz=cutoff_hz)
+
+    def level(self) -> LocalLevel:
+        """A fresh :class:`~pydenoise.core.level.LocalLevel` for this model: blocks of one window."""
+        return LocalLevel(self.window, self.level_blocks)
 
     def highpass(self) -> CausalHighpass | None:
         """A fresh :class:`CausalHighpass` at this model's ``highpass_hz`` (None without one)."""
@@ -294,9 +306,9 @@ class Denoiser:
         device : str or torch.device, optional
             Where to compute. Default: the tensor's device, or the CPU for numpy input.
         offset : float or array_like, optional
-            Level removed from each channel before framing and added back after (see :func:`channel_offset`).
-            Default: each channel's mean. A stream fixes its own from its first window (``stream().offset``);
-            ``denoise(x, offset=s.offset)`` then gives the stream's samples exactly.
+            A constant level removed from each channel before framing and added back after (see
+            :func:`channel_offset`). Default: the channel's local level (:mod:`pydenoise.core.level`: a causal
+            running mean over ``level_blocks`` windows), which a stream computes the same way.
 
         Returns
         -------
@@ -313,17 +325,25 @@ class Denoiser:
         signal, was_1d = as_signal(x)
         target = torch.device(device) if device is not None else signal.device
         signal_on_target = signal.to(target)
-        level = channel_offset(signal_on_target, offset)
+        level = self._channel_level(signal_on_target, offset)
         centred = signal_on_target - level
         highpass = self.highpass()
         if highpass is not None:
             centred = highpass(centred)
+            level = torch.zeros_like(level[:, :1])  # a high-passed output does not get its level back
         result = self._denoise_signal(centred, hop) + level
         if self.long_period is not None:
             result = self._with_long_period_band(centred, result, level)
         result = result.to(signal.device)
         result = result[0] if was_1d else result
         return result.numpy() if isinstance(x, np.ndarray) else result
+
+    def _channel_level(self, signal: torch.Tensor, offset) -> torch.Tensor:
+        """``(channels, 1)`` for a given offset, else the local level ``(channels, samples)``."""
+        if offset is not None:
+            return channel_offset(signal, offset)
+        local = self.level().process(signal.detach().cpu().numpy())
+        return torch.from_numpy(local).to(dtype=signal.dtype, device=signal.device)
 
     def _denoise_signal(self, signal: torch.Tensor, hop: int) -> torch.Tensor:
         channels, samples = signal.shape
@@ -435,7 +455,7 @@ class Denoiser:
         """A :class:`~pydenoise.core.streaming.StreamingDenoiser` for chunk-by-chunk processing with this model (a
         :class:`~pydenoise.core.streaming.LongPeriodStream` for a model with a long-period path).
 
-        ``offset``: the per-channel level (default: the mean of the first window, known once it has arrived).
+        ``offset``: a constant per-channel level (default: the local level, as offline).
         """
         from pydenoise.core.streaming import LongPeriodStream, StreamingDenoiser
 

@@ -89,15 +89,11 @@ def check_hop(hop: int, window: int) -> int:
     return hop
 
 
-def channel_offset(signal: torch.Tensor, offset=None) -> torch.Tensor:
-    """The per-channel level removed before framing and added back after, as a ``(channels, 1)`` tensor.
+def channel_offset(signal: torch.Tensor, offset) -> torch.Tensor:
+    """A given constant level per channel (a number, or one per channel) as a ``(channels, 1)`` tensor.
 
-    ``offset=None`` takes each channel's mean: a sensor offset must not swamp the network, and a short
-    window's mean would be mostly low-frequency noise (microseism) that, added back, stays on the output.
-    A number or one number per channel is used as given.
+    Without one, denoising removes the channel's local level (:mod:`pydenoise.core.level`).
     """
-    if offset is None:
-        return signal.mean(dim=1, keepdim=True)
     values = torch.as_tensor(offset, dtype=signal.dtype, device=signal.device).reshape(-1, 1)
     if values.shape[0] not in (1, signal.shape[0]) or not bool(torch.isfinite(values).all()):
         raise ValueError(f"offset must be a finite number or one per channel ({signal.shape[0]}), got {offset!r}")

@@ -45,10 +45,11 @@ class StreamingDenoiser:
     hop : int, optional
         Hop between windows; must divide the window. Default: the model's.
     offset : float or array_like, optional
-        Level removed from each channel before framing and added back after. Default: each channel's mean over
-        the stream's first ``window`` samples (a stream cannot know its whole mean; nothing is final before a
-        full window has arrived anyway, so this adds no delay). The outputs concatenate to
-        ``denoiser.denoise(x, offset=s.offset)``; give ``offset=0`` for zero-mean signals such as audio.
+        A constant level removed from each channel before framing and added back after. Default: the channel's
+        local level (:mod:`pydenoise.core.level`), causal but for its first block, the first ``window`` samples
+        (nothing is final before a full window has arrived anyway, so this adds no delay). The outputs
+        concatenate to ``denoiser.denoise(x, offset=s.offset)``; give ``offset=0`` for zero-mean signals such as
+        audio.
 
     Attributes
     ----------
@@ -58,7 +59,7 @@ class StreamingDenoiser:
         ``window - hop``: after ``n`` input samples, ``max(0, hop·⌊n/hop⌋ - latency)`` have come out (see the
         module docstring; the worst-case delay of a single sample is ``window - 1``).
     offset : torch.Tensor or None
-        ``(channels, 1)``, once known.
+        ``(channels, 1)``: the given offset, once the first chunk has arrived; None with the local level.
     samples_in, samples_out : int
         Samples per channel received and returned since the start (or the last :meth:`flush` / :meth:`reset`).
 
@@ -85,7 +86,7 @@ class StreamingDenoiser:
     >>> parts = [s.process(x[i : i + 100]) for i in range(0, 1000, 100)] + [s.flush()]
     >>> [len(p) for p in parts[:4]], s.latency
     ([0, 0, 64, 128], 192)
-    >>> bool(np.allclose(np.concatenate(parts), m.denoise(x, offset=x[:256].mean())))
+    >>> bool(np.allclose(np.concatenate(parts), m.denoise(x)))
     True
     """
 
@@ -109,12 +110,14 @@ class StreamingDenoiser:
         """Forget the stream: the next chunk starts a new signal (any layout)."""
         self.samples_in = 0
         self.samples_out = 0
-        self.offset = None  # (channels, 1) tensor once known
-        self._level = None  # the offset as a host array (below)
+        self.offset = None  # (channels, 1) tensor of a given offset
+        self._level = None  # the given offset as a host array (below)
+        self._local_level = None  # else the LocalLevel, once the first window (or the end) has arrived
+        self._queued_levels = None  # levels of the input samples not yet out, in order (local level only)
         self._layout = None  # (channels, was_1d, dtype, device, numpy?) fixed by the first chunk
         self._on_cpu = True
         self._empty = None
-        self._held = None  # input received before the offset is known
+        self._held = None  # input received before the level can start
         # Offset-free input from the next frame's start on, in padded coordinates: the first `_filled` columns of
         # `_buffers[0]`. Two buffers of 2·window columns, swapped when the unframed rest moves to the front (a
         # copy between distinct arrays, and no allocation on the hot path).
@@ -140,7 +143,7 @@ class StreamingDenoiser:
         """
         signal = self._accept(chunk)
         self.samples_in += signal.shape[1]
-        if self._level is None:
+        if self._waiting():
             signal = self._release_held(signal, end=False)
         return self._emit(self._feed(signal), limit=None)
 
@@ -152,7 +155,7 @@ class StreamingDenoiser:
         if self._layout is None:
             self.reset()
             return np.empty(0)
-        final = self._feed(self._release_held(self._held, end=True)) if self._level is None else self._empty
+        final = self._feed(self._release_held(self._held, end=True)) if self._waiting() else self._empty
         if self._buffers is not None:
             remaining_frames = frame_count(self.samples_in, self.window, self.hop) - self._frames
             pending = self._buffers[0][:, : self._filled]
@@ -218,28 +221,56 @@ class StreamingDenoiser:
         self.offset = offset
         self._level = self._host(offset.contiguous())
 
+    def _waiting(self) -> bool:
+        """Whether input is still held back for the level (block 0 of the local level is the first window)."""
+        return self._level is None and self._local_level is None
+
     def _release_held(self, signal, end: bool):
-        """Hold input back until the offset is known (a full first window, or the end); then return it all."""
+        """Hold input back until the level can start (a full first window, or the end); then return it all."""
         held = signal if signal is self._held else self._concat([self._held, signal])
         if held.shape[1] < self.window and not (end and held.shape[1] > 0):
             self._held = held
             return signal[:, :0]
-        self._set_offset(channel_offset(self._torch(held[:, : self.window]), None))
+        self._local_level = self.denoiser.level()
+        self._queued_levels = self._empty
         self._held = None
         return held
 
+    def _levels_in(self, signal):
+        """The level of each of ``signal``'s samples (the given offset, or local levels, remembered for the
+        output)."""
+        if self._local_level is None:
+            return self._level
+        if signal.shape[1] == 0:
+            return self._empty
+        local = self._local_level.process(signal if self._on_cpu else signal.cpu().numpy())
+        level = self._host(torch.from_numpy(local).to(dtype=self._layout[2], device=self._layout[3]))
+        if self._highpass is None:  # a high-passed output does not get its level back
+            self._queued_levels = self._concat([self._queued_levels, level])
+        return level
+
+    def _levels_out(self, count: int):
+        """The levels of the next ``count`` output samples (0 for a high-passed output)."""
+        if self._highpass is not None:
+            return 0.0
+        if self._local_level is None:
+            return self._level
+        level, self._queued_levels = self._queued_levels[:, :count], self._queued_levels[:, count:]
+        return level
+
     def _feed(self, signal):
-        """Append input (the offset not yet removed); return the samples that became final (offset-free)."""
-        centred = None if self._highpass is None else self._highpass(signal - self._level)
+        """Append input (the level not yet removed); return the samples that became final (level-free)."""
+        level = self._levels_in(signal)
+        centred = None if self._highpass is None else self._highpass(signal - level)
         if self._buffers is None:
             if signal.shape[1] == 0:
                 return self._empty
-            self._start(signal[:, :1] - self._level if centred is None else centred[:, :1])
+            self._start(signal[:, :1] - level[:, :1] if centred is None else centred[:, :1])
         end = self._filled + signal.shape[1]
         subtract = np.subtract if self._on_cpu else torch.sub
         if end <= self._buffers[0].shape[1]:
             if centred is None:
-                subtract(signal, self._level, out=self._buffers[0][:, self._filled : end])
+                subtract(signal, level, out=self._buffers[0][:, self._filled : end])
             else:
                 self._buffers[0][:, self._filled : end] = centred
             self._filled = end
@@ -248,7 +279,7 @@ class StreamingDenoiser:
             pending = self._buffers[0][:, :end]
         else:  # a long chunk: framed from a temporary, the buffers keep their O(window) size
             pending = self._concat(
-                [self._buffers[0][:, : self._filled], signal - self._level if centred is None else centred]
+                [self._buffers[0][:, : self._filled], signal - level if centred is None else centred]
             )
         return self._advance(pending)
 
@@ -282,7 +313,7 @@ class StreamingDenoiser:
         self._padding_left -= skip
         out = final[:, skip:] if limit is None else final[:, skip : skip + limit]
         if out.shape[1]:
-            out = out + self._level  # a new array: the caller never holds the stream's state
+            out = out + self._levels_out(out.shape[1])  # a new array: the caller never holds the stream's state
         self.samples_out += out.shape[1]
         return self._output(out)
 
@@ -345,8 +376,9 @@ class LongPeriodStream:
         self._crossover = self.denoiser.crossover()
         self._highpass = self.denoiser.highpass()
         self._layout = None  # (was_1d, numpy?, dtype, device) of the first chunk
-        self._level = None
-        self._held = None  # raw input kept until the offset is known
+        self._level = None  # a given offset (channels, 1), or the LocalLevel once the first window is in
+        self._queued_levels = None  # levels of the input samples not yet merged (local level only)
+        self._held = None  # raw input kept until the level can start
         self._short_ready = self._long_ready = None  # final samples of each path not yet merged
         self.samples_in = self.samples_out = 0
 
@@ -378,20 +410,20 @@ class LongPeriodStream:
         if self._layout is None:
             self._layout = (was_1d, isinstance(chunk, np.ndarray), signal.dtype, signal.device)
             self._held = np.empty((signal.shape[0], 0))
-            self._short_ready = self._long_ready = self._held
+            self._short_ready = self._long_ready = self._queued_levels = self._held
         return signal.cpu().numpy().astype(np.float64)
 
     def _feed_long(self, raw: np.ndarray, end: bool) -> np.ndarray:
         """Pass the input, its level removed (and high-passed where the model says), down the long-period path."""
         self._held = np.concatenate([self._held, raw], axis=1)
-        if self._level is None and self._short.offset is None and not (end and self._held.shape[1]):
-            return self._held[:, :0]
-        if self._level is None:  # the short stream's offset, or at the end the one its flush will take
-            offset = self._short.offset
-            if offset is None:
-                offset = channel_offset(torch.from_numpy(self._held[:, : self.window]).to(self._layout[2]), None)
-            self._level = offset.cpu().numpy().astype(np.float64)
-        centred = self._held - self._level
+        if self._level is None:  # the short stream's offset, or the local level it starts at the same sample
+            if self._short.offset is not None:
+                self._level = self._short.offset.cpu().numpy().astype(np.float64)
+            elif self._held.shape[1] >= self.window or (end and self._held.shape[1]):
+                self._level = self.denoiser.level()
+            else:
+                return self._held[:, :0]
+        centred = self._held - self._levels_in(self._held)
         self._held = self._held[:, :0]
         if self._highpass is not None:
             centred = self._highpass(centred)
@@ -405,12 +437,30 @@ class LongPeriodStream:
         self._long_ready = np.concatenate([self._long_ready, long], axis=1)
         count = min(self._short_ready.shape[1], self._long_ready.shape[1])
         merged = (
-            self._crossover.process(self._short_ready[:, :count], self._long_ready[:, :count] + self._level)
+            self._crossover.process(self._short_ready[:, :count], self._long_ready[:, :count] + self._levels_out(count))
             if count
             else self._short_ready[:, :0]
         )
         self._short_ready, self._long_ready = self._short_ready[:, count:], self._long_ready[:, count:]
         return merged
+
+    def _levels_in(self, raw: np.ndarray) -> np.ndarray:
+        """Levels of ``raw``'s samples, rounded to the chunks' dtype as the short path's are."""
+        if isinstance(self._level, np.ndarray):
+            return self._level
+        dtype = torch.empty(0, dtype=self._layout[2]).numpy().dtype
+        level = self._level.process(raw).astype(dtype).astype(np.float64)
+        if self._highpass is None:  # a high-passed output does not get its level back
+            self._queued_levels = np.concatenate([self._queued_levels, level], axis=1)
+        return level
+
+    def _levels_out(self, count: int) -> np.ndarray:
+        if self._highpass is not None:
+            return 0.0
+        if isinstance(self._level, np.ndarray):
+            return self._level
+        level, self._queued_levels = self._queued_levels[:, :count], self._queued_levels[:, count:]
+        return level
 
     def _output(self, merged: np.ndarray):
         """The merged samples in the chunks' type, dtype, rank and device."""
