@@ -4,6 +4,7 @@ real-time feed.
 
 from __future__ import annotations
 
+import ctypes
 import io
 import logging
 import os
@@ -54,6 +55,10 @@ def read(path) -> obspy.Stream:
     except TypeError:  # ObsPy's "Unknown format for file ..."
         raise ValueError("not a waveform format ObsPy can read") from None
     except Exception as error:  # ObsPy's readers raise many types (InternalMSEEDError, struct.error, ...)
+        if isinstance(error, ctypes.ArgumentError) and "KeyboardInterrupt" in str(error):
+            # Ctrl-C (or SIGTERM, which the CLI turns into it) inside libmseed's ctypes callback arrives wrapped
+            # as an ArgumentError: it is a stop, not a bad file.
+            raise KeyboardInterrupt from error
         reason = " ".join(str(error).split())
         raise ValueError(f"unreadable ({type(error).__name__}: {reason})") from None
     if len(stream) == 0:
