@@ -14,12 +14,12 @@ export CUDA_HOME
 export TORCH_CUDA_ARCH_LIST ?= 8.0;9.0
 export MAX_JOBS ?= 2
 
-# Debian packages for audio: speech synthesisers (speech training data), a JACK server (live-audio test),
+# Debian packages: libtbb-dev for the HIP CPU runtime (cuda-emulation-test); for audio: speech synthesisers (speech training data), a JACK server (live-audio test),
 # PortAudio (live audio), alsa-utils (its spoken samples are evaluation speech); python3-venv makes .venv on a
 # Debian system Python. Installed only as root on Debian; elsewhere the tests that need them skip and say why.
-APT_PACKAGES = espeak-ng flite jackd2 libportaudio2 alsa-utils python3-venv
+APT_PACKAGES = espeak-ng flite jackd2 libportaudio2 alsa-utils python3-venv libtbb-dev
 
-.PHONY: install system-deps demo test cpp-test lint format results eval-audio-data eval-seismic
+.PHONY: install system-deps demo test cpp-test cuda-emulation-test lint format results eval-audio-data eval-seismic
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
@@ -56,11 +56,16 @@ demo: install
 test: install
 	$(PYTHON) -m pytest -q
 	$(MAKE) cpp-test
+	$(MAKE) cuda-emulation-test
 
 cpp-test:
 	cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=Release > /dev/null
 	cmake --build build/cmake -j 2 > /dev/null
 	ctest --test-dir build/cmake --output-on-failure
+
+# The CUDA DDAE kernel run on the CPU (HIP-CPU + wmma emulation) against the CPU kernels: cpp_tests/emulation.
+cuda-emulation-test:
+	$(MAKE) -f cpp_tests/emulation/Makefile -j 2 run
 
 # ruff (lint + format) and clang-format, both at the versions of the `dev` extra; `make format` applies them.
 lint: install

@@ -5,12 +5,9 @@
 //   kSimt : float32 FMA; weight tiles staged through shared memory, 4x4 outputs per thread.
 //   kTf32 : tensor cores (WMMA m16n16k8), float32 operands rounded to tf32, float32 accumulation.
 //   kBf16 : tensor cores (WMMA m16n16k16) on bf16 weights, activations rounded to bf16, float32 accumulation.
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
-#include <mma.h>
-
 #include <type_traits>
 
+#include "kernels/cuda_compat.h"
 #include "kernels/ddae.h"
 
 namespace pydenoise {
@@ -144,7 +141,7 @@ __device__ void layer_wmma(const float* in, float* out, int ld, const void* W, c
 
 template <Mode M>
 __global__ void __launch_bounds__(kThreads) ddae_kernel(Params p) {
-  extern __shared__ __align__(128) unsigned char smem[];
+  PYDENOISE_DYNAMIC_SHARED(unsigned char, smem);
   const int ld = p.ld;
   float* act[2] = {reinterpret_cast<float*>(smem), reinterpret_cast<float*>(smem) + kTileRows * ld};
   void* extra = reinterpret_cast<float*>(smem) + 2 * kTileRows * ld;  // SIMT weight stage or bf16 copy
@@ -195,7 +192,7 @@ const char* launch(const Params& p, size_t smem, cudaStream_t stream) {
       cudaFuncSetAttribute(ddae_kernel<M>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (err != cudaSuccess) return cudaGetErrorString(err);
   const auto blocks = static_cast<unsigned>((p.batch + kTileRows - 1) / kTileRows);
-  ddae_kernel<M><<<blocks, kThreads, smem, stream>>>(p);
+  PYDENOISE_LAUNCH(ddae_kernel<M>, blocks, kThreads, smem, stream, p);
   err = cudaGetLastError();
   return err == cudaSuccess ? "" : cudaGetErrorString(err);
 }

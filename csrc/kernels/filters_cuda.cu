@@ -3,11 +3,10 @@
 // shared memory. Separable filters do their two passes inside the block (vertical pass of the whole halo
 // width into a second shared buffer, then the horizontal pass), so the image is read and written once.
 // Medians of up to 7 x 7 run the compile-time sorting network (filters_median_network.h) in registers.
-#include <cuda_runtime.h>
-
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/cuda_compat.h"
 #include "kernels/filters.h"
 #include "kernels/filters_median_network.h"
 
@@ -95,7 +94,7 @@ __device__ void store(T* __restrict__ plane, const Geometry& g, int y, int x, fl
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     separable_kernel(const T* __restrict__ in, T* __restrict__ out, Geometry g, SeparableCoeffs c) {
-  extern __shared__ float shared[];
+  PYDENOISE_DYNAMIC_SHARED(float, shared);
   const int cols = kTileW + 2 * g.rx;
   float* tile = shared;                                   // (kTileH + 2 ry) x cols
   float* vertical = shared + (kTileH + 2 * g.ry) * cols;  // kTileH x cols
@@ -121,7 +120,7 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     correlate_kernel(const T* __restrict__ in, T* __restrict__ out, Geometry g, KernelCoeffs c) {
-  extern __shared__ float shared[];
+  PYDENOISE_DYNAMIC_SHARED(float, shared);
   const int cols = kTileW + 2 * g.rx;
   const int64_t plane_size = int64_t(g.s.height) * g.s.width;
   for_tiles(g, [&](int64_t p, int y0, int x0) {
@@ -173,7 +172,7 @@ __device__ T counting_median(const T* tile, int pitch, int k) {
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     median_kernel(const T* __restrict__ in, T* __restrict__ out, Geometry g, int k) {
-  extern __shared__ float shared_words[];
+  PYDENOISE_DYNAMIC_SHARED(float, shared_words);
   T* tile = reinterpret_cast<T*>(shared_words);
   const int cols = kTileW + 2 * g.rx;
   const int64_t plane_size = int64_t(g.s.height) * g.s.width;
@@ -206,7 +205,7 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     bilateral_kernel(const float* __restrict__ in, float* __restrict__ out, Geometry g, int channels, float sigma_space,
                      float color_coeff) {
-  extern __shared__ float shared[];
+  PYDENOISE_DYNAMIC_SHARED(float, shared);
   const int r = g.rx, cols = kTileW + 2 * r, rows = kTileH + 2 * r;
   float* space = shared;  // (2r + 1)^2 space weights, 0 outside the disc
   float* tiles = shared + (2 * r + 1) * (2 * r + 1);
@@ -260,7 +259,7 @@ const char* launch(Kernel kernel, dim3 grid, size_t smem, void* stream, Args... 
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
     if (e != cudaSuccess) return cudaGetErrorString(e);
   }
-  kernel<<<grid, kThreads, smem, static_cast<cudaStream_t>(stream)>>>(args...);
+  PYDENOISE_LAUNCH(kernel, grid, kThreads, smem, static_cast<cudaStream_t>(stream), args...);
   const cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? "" : cudaGetErrorString(e);
 }
