@@ -239,7 +239,7 @@ def obspy_streams(draw):
                 max_rank=2, max_side=1200, dtypes=[np.int32, np.float32, np.float64, np.int64, np.int16, np.complex64]
             )
         )
-        data = np.asarray(data)
+        data = np.asarray(data).reshape(-1)  # obspy itself refuses other ranks when the Trace is made
         trace = Trace(data=data)
         trace.stats.sampling_rate = draw(st.sampled_from([100.0, 40.0, 20.0, 1.0, 1e-3, 1e5]))
         trace.stats.starttime = UTCDateTime(draw(st.sampled_from([0.0, 1.6e9, -1e9])))
