@@ -10,15 +10,16 @@ choice of setting), five noise families are mixed in at input SNR -5, 0, 5, 10 a
 * ``spikes``: sparse spikes and decaying glitches over a weak white floor;
 * ``mixture``: the four above at equal energy.
 
-Methods, all on the same mixes: the shipped model (``pydenoise.load(MODEL)``), the oracle band-pass (the best
+Methods, all on the same mixes: the shipped models (``pydenoise.load(name)`` for each of ``MODELS``), the
+spectral Wiener filter (the best non-learned method tried, :func:`spectral_wiener`), the oracle band-pass (the best
 4-pole zero-phase Butterworth of a grid from 0.01 Hz to near Nyquist, chosen per mix with the clean record),
-a fixed 1-20 Hz band-pass, wavelet thresholding, and the fixed band-pass followed by wavelet thresholding (the
-best non-learned method tried). Metrics: SNR gain, correlation, P-pick shift (ObsPy's AIC picker around the
-manifest's onset, on clean and estimate), relative peak-amplitude error. A k-fold figure repeats the <= 5 dB
-gains over leave-stations-out folds of all references (the shipped model was trained on synthetic events
-and ``ref_STS2`` noise only, so no fold's records were seen in training; folds need no retraining).
+a fixed 1-20 Hz band-pass, wavelet thresholding, and the fixed band-pass followed by wavelet thresholding.
+Metrics: SNR gain, correlation, P-pick shift (ObsPy's AIC picker around the manifest's onset, on clean and
+estimate), relative peak-amplitude error. A k-fold figure repeats the <= 5 dB gains over leave-stations-out
+folds of all references (``seismic`` was trained on synthetic events and ``ref_STS2`` noise only, so it runs
+as shipped; ``seismic_mask`` runs each fold's own model, see :func:`kfold`).
 
-    python benchmarks/eval_seismic_heldout.py            # about a minute; writes the record
+    python benchmarks/eval_seismic_heldout.py            # a few minutes; writes the record
     make eval-seismic
 """
 

@@ -167,7 +167,10 @@ def train(
         with torch.no_grad():
             held_loss = float(_loss(module, *held))
         score = validate(SpectralMaskDenoiser(module, config)) if validate else -held_loss
-        log.append({"epoch": epoch + 1, "held_loss": held_loss, "validation": score, "seconds": time.time() - began})
+        validation = score if validate else float("nan")  # without a validation set, the held-out loss chooses
+        log.append(
+            {"epoch": epoch + 1, "held_loss": held_loss, "validation": validation, "seconds": time.time() - began}
+        )
         announce(
             f"epoch {epoch + 1}: held-out loss {held_loss:.4f}, validation {score:+.3f} ({log[-1]['seconds']:.0f} s)"
         )
