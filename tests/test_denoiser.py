@@ -336,3 +336,10 @@ def test_with_postfilter_tunes_one_option_and_keeps_the_others():
     }
     assert model.with_postfilter(over_subtraction=2.0).postfilter == {"history_s": 20.0, "over_subtraction": 2.0}
     assert model.without_postfilter().with_postfilter().postfilter == {"history_s": 120.0}  # the defaults again
+
+
+def test_zero_dimensional_input_is_refused():
+    # found by tests/fuzz_cases.py: a 0-D array came back as a 1-sample trace
+    model = pydenoise.Denoiser(pydenoise.nn.DDAE())
+    with pytest.raises(ValueError, match="1-D"):
+        model.denoise(np.array(0.0, dtype=np.float32))

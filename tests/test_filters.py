@@ -355,3 +355,11 @@ def test_op_level_errors():
         filter_ops.median_filter(img, 2)
     with pytest.raises(ValueError, match="channels"):
         filter_ops.bilateral_filter(torch.zeros(1, 5, 8, 8), 2, 1.0, 1.0)
+
+
+def test_median_of_size_one_is_the_image():
+    # found by tests/fuzz_cases.py: ksize=1 crashed the process (segmentation fault) in the median kernel
+    from pydenoise import image
+
+    for img in (np.arange(1, dtype=np.uint8).reshape(1, 1), np.random.default_rng(0).random((5, 7), np.float32)):
+        assert np.array_equal(image.median(img, 1), img)

@@ -32,6 +32,7 @@ from pydenoise.core.level import DEFAULT_LEVEL_BLOCKS, LocalLevel
 from pydenoise.core.nn import DDAE, FUSED_WEIGHT_DTYPES, load_model
 from pydenoise.core.noise_floor import NoiseFloor, floor_history
 from pydenoise.core.postfilter import DEFAULT_SMOOTHING, CausalHighpass, SpectralPostfilter
+from pydenoise.core.spectral import SPECTRAL_KIND, SpectralMaskDenoiser
 
 __all__ = ["available_models", "load", "resolve_model", "Denoiser"]
 
@@ -43,8 +44,11 @@ def available_models() -> list[str]:
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
 
 
-def load(name_or_path: str | os.PathLike) -> Denoiser:
+def load(name_or_path: str | os.PathLike) -> Denoiser | SpectralMaskDenoiser:
     """Load a shipped model by name (``"seismic"``, ``"speech"``, ``"image"``) or a ``.safetensors`` path.
+
+    A spectral-mask model file (``"denoiser": "spectral_mask"`` in its metadata, such as ``"seismic_mask"``)
+    gives a :class:`~pydenoise.core.spectral.SpectralMaskDenoiser`, with the same ``denoise`` and ``stream``.
 
     Examples
     --------
@@ -52,7 +56,7 @@ def load(name_or_path: str | os.PathLike) -> Denoiser:
     >>> m = pydenoise.load("seismic")                     # doctest: +SKIP
     >>> clean = m.denoise(noisy_trace)                    # doctest: +SKIP
     """
-    if isinstance(name_or_path, Denoiser):
+    if isinstance(name_or_path, (Denoiser, SpectralMaskDenoiser)):
         return name_or_path
     text = os.fspath(name_or_path)
     if text in available_models():
@@ -63,16 +67,19 @@ def load(name_or_path: str | os.PathLike) -> Denoiser:
         shipped = ", ".join(available_models()) or "none yet"
         raise ValueError(f"unknown model name {text!r}: shipped models are {shipped}; or pass a .safetensors path")
     module, config = load_model(path)
+    if config.get("denoiser") == SPECTRAL_KIND:
+        return SpectralMaskDenoiser(module, config, name=text)
     return Denoiser(module, config=config, name=text)
 
 
 def resolve_model(model) -> Denoiser:
-    """A :class:`Denoiser` from a shipped model name, a ``.safetensors`` path or a Denoiser.
+    """A :class:`Denoiser` (or :class:`~pydenoise.core.spectral.SpectralMaskDenoiser`) from a shipped model
+    name, a ``.safetensors`` path or a loaded model.
 
     Loaded files are cached (keyed by path and modification time), so ``st.filter("ddae")`` over many traces,
     or every variant of a model with a long-period path, loads a file once.
     """
-    if isinstance(model, Denoiser):
+    if isinstance(model, (Denoiser, SpectralMaskDenoiser)):
         return model
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(f"model must be a model name, a .safetensors path or a Denoiser, got {type(model).__name__}")

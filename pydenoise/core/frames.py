@@ -152,6 +152,8 @@ def as_signal(x, allow_empty: bool = False) -> tuple[torch.Tensor, bool]:
     if isinstance(x, np.ndarray):
         if not np.issubdtype(x.dtype, np.floating) or x.dtype == np.float16:
             raise TypeError(f"x must be float32 or float64, got dtype {x.dtype}")
+        if x.ndim == 0:  # np.ascontiguousarray would make a 0-D array 1-D and denoise it as a 1-sample trace
+            raise ValueError(f"x must be 1-D (samples) or 2-D (channels, samples), got shape {x.shape}")
         tensor = torch.from_numpy(np.ascontiguousarray(x))
     elif isinstance(x, torch.Tensor):
         if x.dtype not in (torch.float32, torch.float64):

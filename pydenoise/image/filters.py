@@ -285,6 +285,8 @@ def median(img, ksize: int, border: str = "reflect101", *, cval: float = 0.0, ch
     """
     size = _odd_size(ksize, "ksize")
     border = _check_border(border)
+    if size == 1:  # a 1x1 median is the image itself (and the kernel's sorting networks start at 3x3)
+        return _filtered(img, channel_axis, lambda t: t.clone())
     return _filtered(img, channel_axis, lambda t: filter_ops.median_filter(t, size, border, cval))
 
 

@@ -1,0 +1,123 @@
+"""The spectral-mask engine (pydenoise.core.spectral) and the seismic mask model."""
+
+import numpy as np
+import pytest
+import torch
+
+import pydenoise
+from pydenoise.core.nn import DDAE, save_model
+from pydenoise.core.spectral import SpectralMaskDenoiser
+from pydenoise.seismic.noise import obspy_noise
+from pydenoise.seismic.spectral_training import DEFAULTS, WIDTHS, trace_frames, train, training_mixes
+from pydenoise.seismic.training_data import NoiseMixture
+
+CONFIG = {"frame": 510, "hop": 85, "sample_rate": 100.0, "history_frames": 20}
+
+
+def mask_model(gain_logit=None, seed=0):
+    torch.manual_seed(seed)
+    net = DDAE((256, 64, 256))
+    if gain_logit is not None:  # a constant gain: sigmoid(gain_logit) on every bin
+        with torch.no_grad():
+            net.layers[-1].weight.zero_()
+            net.layers[-1].bias.fill_(gain_logit)
+    return SpectralMaskDenoiser(net, CONFIG)
+
+
+@pytest.mark.parametrize("samples", [1, 300, 509, 510, 511, 5000])
+def test_a_pass_through_mask_gives_the_input_back(samples):
+    x = np.random.default_rng(samples).standard_normal((2, samples)) * 5 + 100  # an offset too
+    out = mask_model(gain_logit=60.0).denoise(x)
+    assert out.shape == x.shape
+    np.testing.assert_allclose(out, x, atol=1e-9)
+
+
+def test_with_no_correction_the_classical_prior_removes_steady_noise_and_keeps_a_strong_burst():
+    """A 10 s burst is signal (the floor is a median over 51 s); steady noise, and a steady tone, are noise."""
+    rng = np.random.default_rng(6)
+    t = np.arange(60_000) / 100.0
+    burst = np.where((t > 300) & (t < 310), 10 * np.sin(2 * np.pi * 5.0 * t), 0.0)
+    noise = rng.standard_normal(t.size)
+    model = mask_model(gain_logit=0.0)  # a zero correction: the decision-directed Wiener gain alone
+    steady = slice(6000, -1000)  # after the noise floor's history has filled
+    assert np.mean(model.denoise(noise)[steady] ** 2) < 0.1 * np.mean(noise[steady] ** 2)
+    inside = (t > 301) & (t < 309)
+    kept = model.denoise(burst + noise)[inside]
+    assert abs(10 * np.log10(np.mean(kept**2) / np.mean(burst[inside] ** 2))) < 1.0
+
+
+@pytest.mark.parametrize("cuts", [[7, 1000, 1003], [510], [85 * k for k in range(1, 40)], [4999]])
+def test_a_stream_gives_the_offline_samples(cuts):
+    model = mask_model()
+    x = np.random.default_rng(1).standard_normal((3, 5000)).cumsum(axis=1)
+    stream = model.stream()
+    edges = [0, *cuts, x.shape[1]]
+    parts = [stream.process(x[:, a:b]) for a, b in zip(edges, edges[1:])] + [stream.flush()]
+    assert np.array_equal(np.concatenate(parts, axis=1), model.denoise(x))
+
+
+def test_a_stream_holds_back_only_its_latency_and_one_hop():
+    model = mask_model()
+    stream = model.stream()
+    x = np.random.default_rng(2).standard_normal(20_000)
+    given = returned = 0
+    for chunk in np.array_split(x, 97):
+        returned += stream.process(chunk).shape[-1]
+        given += chunk.size
+        if given >= model.frame:
+            assert given - returned <= model.latency + model.hop
+    assert returned + stream.flush().shape[-1] == x.size
+
+
+def test_types_and_shapes_come_back_as_given():
+    model = mask_model()
+    x = np.random.default_rng(3).standard_normal(3000).astype(np.float32)
+    assert model.denoise(x).dtype == np.float32
+    tensor = model.denoise(torch.from_numpy(x))
+    assert isinstance(tensor, torch.Tensor) and tensor.dtype == torch.float32 and tensor.shape == (3000,)
+
+
+def test_bad_input_and_configuration_are_refused_with_the_value():
+    model = mask_model()
+    with pytest.raises(ValueError, match="NaN"):
+        model.denoise(np.array([0.0, np.nan, 1.0]))
+    with pytest.raises(ValueError, match="shape"):
+        model.denoise(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="hop=100"):
+        model.denoise(np.zeros(100), hop=100)
+    with pytest.raises(ValueError, match="hop 100 must divide"):
+        SpectralMaskDenoiser(DDAE((256, 64, 256)), CONFIG | {"hop": 100})
+    with pytest.raises(ValueError, match="510 samples has 256 bins, the network's window is 128"):
+        SpectralMaskDenoiser(DDAE((128, 64, 128)), CONFIG)
+
+
+def test_training_targets_line_up_with_what_inference_computes():
+    """The ideal per-bin gain computed from the training frames, applied through the engine's own synthesis,
+    beats any constant gain by a wide margin: the clean and noisy spectra are framed alike."""
+    rng = np.random.default_rng(4)
+    mixture = NoiseMixture([obspy_noise()], ["STS2"], 100.0)
+    clean, noisy = training_mixes([], mixture, 4, 12000, rng, snr_db=(0.0, 0.0))
+    features, _, x, s = trace_frames(clean, noisy, DEFAULTS)
+    assert features.shape == x.shape == s.shape and features.shape[-1] == 256
+    ideal = ((s * x.conj()).real / x.abs().square().clamp_min(1e-30)).clamp(0, 1)
+
+    def residual(gain):
+        return float((gain * x - s).abs().square().sum() / s.abs().square().sum())
+
+    assert residual(ideal) < 0.5 * min(residual(torch.full_like(ideal, g)) for g in (0.25, 0.5, 0.75, 1.0))
+
+
+def test_a_short_training_run_writes_a_model_that_load_returns(tmp_path):
+    path = tmp_path / "mask.safetensors"
+    recording = obspy_noise()
+    _, metadata, log = train([], [], [recording], ["STS2"], path, epochs=1, rows=32, samples=6000)
+    model = pydenoise.load(str(path))
+    assert isinstance(model, SpectralMaskDenoiser) and model.module.widths == WIDTHS
+    assert metadata["best_epoch"] == 1 and np.isfinite(log[0]["held_loss"])
+    assert model.denoise(np.random.default_rng(5).standard_normal(3000)).shape == (3000,)
+
+
+def test_a_ddae_file_still_loads_as_a_denoiser(tmp_path):
+    path = tmp_path / "plain.safetensors"
+    save_model(DDAE(), path, config={"sample_rate": 100.0})
+    assert isinstance(pydenoise.load(str(path)), pydenoise.Denoiser)
