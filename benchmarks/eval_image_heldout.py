@@ -83,8 +83,8 @@ def method_functions(sigma: float, colour: bool) -> dict:
     return functions
 
 
-def load_cache() -> dict:
-    return json.loads(CACHE.read_text()) if CACHE.exists() else {}
+def load_cache(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def cache_key(set_name: str, image: str, condition: str, method: str) -> str:
@@ -120,9 +120,9 @@ def score(set_name: str, image: str, condition: str, clean: np.ndarray, methods,
     return rows, outputs
 
 
-def run(sets, conditions, methods, limit, montage_dir: Path | None) -> list[dict]:
+def run(sets, conditions, methods, limit, montage_dir: Path | None, cache_path: Path = CACHE) -> list[dict]:
     """One row per (set, image, condition, method): PSNR, SSIM, seconds."""
-    cache, rows = load_cache(), []
+    cache, rows = load_cache(cache_path), []
     for set_name in sets:
         images = protocol.test_images(set_name.split()[0], colour=set_name.endswith("colour"))[:limit]
         for condition in conditions:
@@ -134,8 +134,8 @@ def run(sets, conditions, methods, limit, montage_dir: Path | None) -> list[dict
                 print(f"{set_name} {condition} {image}: {scores}", flush=True)
                 if shown:
                     write_montage(montage_dir, set_name, image, clean, outputs)
-            CACHE.parent.mkdir(exist_ok=True)
-            CACHE.write_text(json.dumps(cache))
+            cache_path.parent.mkdir(exist_ok=True)
+            cache_path.write_text(json.dumps(cache))
     return rows
 
 
@@ -234,6 +234,9 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
     parser.add_argument("--quick", action="store_true", help="3 images per set, σ = 25 and PG, no record")
+    parser.add_argument(
+        "--cache", type=Path, default=CACHE, help=f"peer results cache (default {CACHE.relative_to(ROOT)})"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only: no record, no montages")
     args = parser.parse_args(argv)
     conditions = [c if c in CONDITIONS else f"σ={c}" for c in args.conditions]
@@ -245,7 +248,7 @@ def main(argv=None) -> int:
         limit, conditions, write = limit or 3, [SUMMARY_CONDITION, "PG"], False
     torch.set_num_threads(1)
     started = time.time()
-    rows = run(args.sets, conditions, args.methods, limit, ROOT / "benchmarks" if write else None)
+    rows = run(args.sets, conditions, args.methods, limit, ROOT / "benchmarks" if write else None, args.cache)
     table, worst = means(rows), worst_against(rows, "NL-means")
     counts = {s: len({r["image"] for r in rows if r["set"] == s}) for s in args.sets}
     text = "\n\n".join(

@@ -17,6 +17,7 @@ import torch
 
 from pydenoise.image.filters import Layout, as_nchw
 from pydenoise.image.patches import denormalise, map_patches, normalise
+from pydenoise.image.wiener import empirical_wiener
 
 __all__ = ["estimate_sigma", "denoise", "interpolate"]
 
@@ -168,13 +169,16 @@ def _load_patch_model(model):
 
 
 @torch.no_grad()
-def denoise(img, sigma=None, data_range=None, model="image", stride=None, channel_axis=None, device=None, ensemble=1):
+def denoise(
+    img, sigma=None, data_range=None, model="image", stride=None, channel_axis=None, device=None, ensemble=1, wiener=True
+):
     """Denoise an image with the patch DDAE: overlapping 16×16 patches through the fused kernel.
 
     Every ``stride`` pixels a 16×16 patch (16·16 = 256 values, the fused op's window) is taken, its mean
     removed and divided by the noise level σ; the noise-learning network estimates its noise, which is
     subtracted (a clean-output model's estimate is used as is); the denoised patches are scaled back,
-    weighted by a Hann window and averaged where they overlap. Borders are reflect101. Colour images are
+    weighted by a Hann window and averaged where they overlap. That estimate is the pilot of an empirical
+    Wiener filter in the block-DCT domain (``wiener``). Borders are reflect101. Colour images are
     turned into an orthonormal luma/opponent basis first (white noise stays white with the same σ), each
     channel denoised, and turned back.
 
@@ -203,6 +207,10 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
         for little: with the shipped model, 8 passes gain about 0.03 dB on Set12 at σ = 15, 25 and 50
         (σ = 25: 28.82 → 28.85 dB), the patches overlapping every 3 pixels already average most of what
         the transforms would. Hence the default of 1.
+    wiener : bool
+        Follow the patch DDAE with the second stage of :mod:`pydenoise.image.wiener` (default): the noisy
+        image's 12×12 block-DCT coefficients shrunk by the Wiener gains of the DDAE's output, BM3D's step 2
+        without block matching, about 0.25 dB better on average for about half the DDAE's time again.
 
     Returns
     -------
@@ -234,11 +242,14 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
         z, mean = normalise(patches, sigma)  # the same normalisation as in training
         return denormalise(module.clean(z), mean, sigma)
 
+    def both_stages(channels: torch.Tensor) -> torch.Tensor:
+        pilot = map_patches(channels, denoise_patches, stride, patch)
+        return empirical_wiener(channels, pilot, sigma) if wiener else pilot
+
     out = torch.empty_like(pixels)
     for n in range(pixels.shape[0]):
         channels = _to_opponent(pixels[n]) if pixels.shape[1] == 3 else pixels[n]
-        runs = (undo(map_patches(do(channels), denoise_patches, stride, patch)) for do, undo in transforms)
-        denoised = sum(runs) / len(transforms)
+        denoised = sum(undo(both_stages(do(channels))) for do, undo in transforms) / len(transforms)
         out[n] = _from_opponent(denoised) if pixels.shape[1] == 3 else denoised
     return _patch_output(out.to(tensor.device), layout)
 
