@@ -170,7 +170,15 @@ def _load_patch_model(model):
 
 @torch.no_grad()
 def denoise(
-    img, sigma=None, data_range=None, model="image", stride=None, channel_axis=None, device=None, ensemble=1, wiener=True
+    img,
+    sigma=None,
+    data_range=None,
+    model="image",
+    stride=None,
+    channel_axis=None,
+    device=None,
+    ensemble=1,
+    wiener=True,
 ):
     """Denoise an image with the patch DDAE: overlapping 16×16 patches through the fused kernel.
 
