@@ -17,7 +17,8 @@ of each method. DnCNN-class peers: no installed package ships trained weights (a
 so none runs. Peer results (not ours) are cached in ``build/eval_image_heldout_cache.json`` by image, noise,
 method and package versions, so that a rerun after a change of the patch DAE reruns only the patch DAE.
 
-    python benchmarks/eval_image_heldout.py                # everything (about an hour on one core: BM3D)
+    python benchmarks/eval_image_heldout.py                # everything (BSD68: 5-10 s of BM3D per image and noise)
+    python benchmarks/eval_image_heldout.py --limit 17     # the recorded run: BSD68's first 17 images
     python benchmarks/eval_image_heldout.py --quick        # 3 images per set, σ = 25 and PG, no record
     python benchmarks/eval_image_heldout.py --sets packaged --conditions 25 --no-write
 """
