@@ -97,10 +97,17 @@ def trace_frames(clean: np.ndarray, noisy: np.ndarray, config: dict):
     level = LocalLevel(frame, config["level_blocks"]).process(noisy)
     pad = np.zeros((noisy.shape[0], latency))
     window = analysis_window(frame)
-    noisy_spectra = frame_spectra(np.concatenate([pad, noisy - level], axis=1), frame, hop, window)
-    clean_spectra = frame_spectra(np.concatenate([pad, clean - level], axis=1), frame, hop, window)
+    fft_size = config.get("fft_size", frame)
+    noisy_spectra = frame_spectra(np.concatenate([pad, noisy - level], axis=1), frame, hop, window, fft_size)
+    clean_spectra = frame_spectra(np.concatenate([pad, clean - level], axis=1), frame, hop, window, fft_size)
     skip = math.ceil(latency / hop)
-    tracker = FeatureTracker(config["history_frames"], config["smoothing"], skip, config["noise_scale"])
+    tracker = FeatureTracker(
+        config["history_frames"],
+        config["smoothing"],
+        skip,
+        config["noise_scale"],
+        floor_stride=config.get("floor_stride", 1),
+    )
     features, prior = tracker.update(noisy_spectra)
     return features, prior.float(), noisy_spectra.to(torch.complex64), clean_spectra.to(torch.complex64)
 
