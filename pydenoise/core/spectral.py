@@ -369,6 +369,7 @@ class SpectralMaskStream:
 
     def __init__(self, model: SpectralMaskDenoiser):
         self.latency, self.hop = model.latency, model.hop
+        self.samples_in = self.samples_out = 0  # per channel, as the Denoiser's stream counts them
         self._engine = model.engine()
         self._was_1d = None
 
@@ -378,12 +379,14 @@ class SpectralMaskStream:
             self._was_1d = was_1d
         elif was_1d != self._was_1d:
             raise ValueError("every chunk of a stream must have the same rank as the first")
+        self.samples_in += signal.shape[1]
         return self._shaped(self._engine.process(signal))
 
     def flush(self):
         return self._shaped(self._engine.flush())
 
     def _shaped(self, out: np.ndarray) -> np.ndarray:
+        self.samples_out += out.shape[1]
         return out[0] if self._was_1d and out.shape[0] else out
 
 
