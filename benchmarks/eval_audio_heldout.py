@@ -39,13 +39,14 @@ from results import markdown_table, write_record  # noqa: E402
 import pydenoise  # noqa: E402
 from pydenoise.audio import training_data  # noqa: E402
 from pydenoise.core.metrics import si_sdr  # noqa: E402
+from pydenoise.core.spectral import SpectralMaskDenoiser  # noqa: E402
 
 RATE = protocol.RATE
 FAMILIES = ("white", "pink", "brown", "babble", "music")
 SNRS = (0.0, 5.0, 10.0, 20.0)
 #: Octave bands (Hz) of the bandwidth check, up to the protocol's Nyquist frequency.
 OCTAVES = ((125, 250), (250, 500), (500, 1000), (1000, 2000), (2000, 4000), (4000, 8000))
-MODELS = ("speech_mask16k", "speech_mask48k", "speech")
+MODELS = ("speech_mask16k", "speech_mask48k")
 RNNOISE = "RNNoise (pyrnnoise)"
 NAME, TITLE = "eval_audio_heldout", "Speech denoising on the frozen test set of #24 (benchmarks/eval_audio_heldout.py)"
 
@@ -69,10 +70,13 @@ def noise(family: str, name: str, clips: dict, noises: list, rng: np.random.Gene
     samples = clips[name].size
     if family == "babble":
         return eval_audio.babble_for(name, clips, rng)
-    if family == "music":
-        track = noises[rng.integers(len(noises))]
-        start = rng.integers(0, track.size - samples)
-        return track[start : start + samples]
+    if family == "music":  # a stretch holding music: a track's pauses would leave the clip clean
+        while True:
+            track = noises[rng.integers(len(noises))]
+            start = rng.integers(0, track.size - samples)
+            stretch = track[start : start + samples]
+            if np.std(stretch) > 0.3 * np.std(track):
+                return stretch
     return getattr(training_data, family)(1, samples, rng)[0]
 
 
@@ -85,8 +89,11 @@ class Pydenoise:
         self.rate = int(self.model.sample_rate)
         stem = Path(model).stem if isinstance(model, (str, Path)) else "model"
         self.name = f"pydenoise {stem}"
-        worst = self.model.latency + (self.model.hop - 1 if hasattr(self.model, "fft_size") else 0)
-        self.latency = f"{self.model.latency / self.rate * 1e3:.1f} ms (<= {worst / self.rate * 1e3:.1f} buffered)"
+        if isinstance(self.model, SpectralMaskDenoiser):  # frame - hop, plus up to a hop of buffering
+            fixed, worst = self.model.latency, self.model.latency + self.model.hop - 1
+            self.latency = f"{fixed / self.rate * 1e3:.1f} ms (<= {worst / self.rate * 1e3:.1f} with buffering)"
+        else:  # a time-domain window model: up to window - 1 samples
+            self.latency = f"<= {(self.model.window - 1) / self.rate * 1e3:.1f} ms"
 
     def run(self, noisy):
         if self.rate == RATE:
@@ -148,8 +155,12 @@ def speeds(methods, seconds: float = 5.0) -> dict[str, float]:
     for method in methods:
         rate = getattr(method, "rate", 48000)
         probe = rng.standard_normal(int(seconds * rate)) * 0.1
-        run = method.run_native if isinstance(method, Pydenoise) else method._process48k
-        signal = probe if isinstance(method, Pydenoise) else probe.astype(np.float32)
+        if isinstance(method, Pydenoise):
+            run, signal = method.run_native, probe
+        elif isinstance(method, eval_audio.NoiseReduce):
+            run, signal = (lambda x, reduce=method.reduce: reduce(y=x, sr=48000, n_jobs=1)), probe
+        else:
+            run, signal = method._process48k, probe.astype(np.float32)
         out[method.name] = eval_audio.cpu_real_time_factor(run, signal) * (rate / RATE)
     return out
 
@@ -232,6 +243,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), help="pydenoise model names or paths")
     parser.add_argument("--split", default="test", choices=protocol.SPLITS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--clips", type=int, help="only the first N clips (a trial run: no record written)")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
@@ -240,12 +252,13 @@ def main(argv=None) -> int:
     if protocol.data_missing():
         raise SystemExit(protocol.data_missing())
     clips, noises = split_audio(args.split)
+    clips = dict(list(clips.items())[: args.clips]) if args.clips else clips
     methods, missing = chosen_methods(args.models, not args.no_peers)
     table, octaves = evaluate(clips, noises, methods, args.seed, not args.no_progress)
     rtf = speeds(methods)
     text = report(table, octaves, methods, missing, rtf, clips)
     print(text)
-    if not args.no_write and args.split == "test":
+    if not args.no_write and args.split == "test" and not args.clips:
         data = {
             "clips": list(clips),
             "per_clip": [

@@ -113,7 +113,9 @@ def test_shipped_model_loads_streams_like_offline_and_denoises(rate):
     stream = model.stream()
     chunk = rate // 100
     streamed = [stream.process(x[i : i + chunk]) for i in range(0, x.size, chunk)]
-    np.testing.assert_array_equal(np.concatenate(streamed + [stream.flush()]), offline)
+    # Equal to float32 rounding: one frame per chunk (16 kHz) runs the fused op at batch 1, whose sums round
+    # otherwise than the offline batch's (2e-7 at most on this unit-peak signal).
+    np.testing.assert_allclose(np.concatenate(streamed + [stream.flush()]), offline, rtol=0, atol=1e-6)
     noise = training_data.white(1, x.size, np.random.default_rng(4))[0] * 0.05
     assert np.mean(model.denoise(noise)[rate // 2 :] ** 2) < 0.1 * np.mean(noise**2)
 
