@@ -12,7 +12,9 @@ One engine, :class:`SpectralMaskEngine`, serves both offline and streamed calls:
 the same samples in the same order whatever the chunking, so a stream gives the samples of the offline call.
 Before framing, each channel's local level (:mod:`pydenoise.core.level`) is taken out; models made since the
 level's leak was measured leave it out of the output too, as a band-pass does (:class:`MaskSettings`).
-Latency: ``frame - hop`` samples plus up to one hop of buffering.
+Latency: ``frame - hop`` samples plus up to one hop of buffering. An ``fft_size`` above the frame zero-pads each
+frame before the transform (``fft_size // 2 + 1`` bins, the network's window, from a shorter frame): a 256-wide
+network on a 20 ms frame at 16 kHz, where 256 bins of the frame itself would take 32 ms.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class MaskSettings:
     window: str = "sqrt-hann"
     restore_level: bool = True  # add the local level back to the output
     fft_size: int | None = None  # a frame zero-padded to this many samples: bins for a short, low-latency frame
+    floor_stride: int = 1  # the floor's quantile over every k-th frame of its history: 1/k of the work
 
     @property
     def bins(self) -> int:
@@ -112,9 +115,9 @@ class SpectralMaskEngine:
     def __init__(self, module: DDAE, settings: MaskSettings):
         frame, hop = settings.frame, settings.hop
         if module.window != settings.bins:
+            padded = f" zero-padded to {settings.fft_size}" if (settings.fft_size or frame) > frame else ""
             raise ValueError(
-                f"a frame of {settings.fft_size or frame} samples has {settings.bins} bins, the network's window is "
-                f"{module.window}"
+                f"a frame of {frame} samples{padded} has {settings.bins} bins, the network's window is {module.window}"
             )
         self.module, self.settings, self.frame, self.hop = module, settings, frame, hop
         self.latency = frame - hop
@@ -198,6 +201,8 @@ class SpectralMaskEngine:
 class RunningQuantile:
     """Per channel and bin, the ``quantile`` of the last ``history`` values fed (fewer at a stream's start; the
     first ``skip`` values, the offline left padding, are never counted). Chunk sizes do not change the result.
+    With a ``stride`` above 1 the quantile is of every ``stride``-th of those values, the newest included: the
+    same span of time for a ``stride``-th of the work (at 48 kHz, hundreds of frames a second).
 
     A low quantile of recent frames is the noise floor of a bin as long as a signal occupies it less than
     ``1 - quantile`` of the time (a median rises into a coda longer than half the window): robust where a
@@ -211,13 +216,13 @@ class RunningQuantile:
     [1.0, 1.0, 5.0, 7.0]
     """
 
-    def __init__(self, history: int, quantile: float = 0.5, skip: int = 0):
-        if history < 1 or skip < 0 or not 0 < quantile < 1:
+    def __init__(self, history: int, quantile: float = 0.5, skip: int = 0, stride: int = 1):
+        if history < 1 or stride < 1 or skip < 0 or not 0 < quantile < 1:
             raise ValueError(
-                f"need history >= 1, 0 < quantile < 1 and skip >= 0, got history={history}, quantile={quantile}, "
-                f"skip={skip}"
+                f"need history and stride >= 1, 0 < quantile < 1 and skip >= 0, got history={history}, "
+                f"stride={stride}, quantile={quantile}, skip={skip}"
             )
-        self.history, self.quantile, self.skip = int(history), float(quantile), int(skip)
+        self.history, self.quantile, self.skip, self.stride = int(history), float(quantile), int(skip), int(stride)
         self._recent = None  # (channels, history - 1, bins): the values before the next ones, NaN where none
 
     def update(self, values: torch.Tensor) -> torch.Tensor:
@@ -231,7 +236,8 @@ class RunningQuantile:
         self.skip -= skipped
         joined = torch.cat([self._recent, counted], dim=1)
         self._recent = joined[:, joined.shape[1] - self.history + 1 :]
-        windows = joined.unfold(1, self.history, 1)  # (channels, K, bins, history)
+        newest_in_step = (self.history - 1) % self.stride  # the values taken: every stride-th, the newest included
+        windows = joined.unfold(1, self.history, 1)[..., newest_in_step :: self.stride]  # (channels, K, bins, n)
         floors = windows.nanmedian(dim=-1).values if self.quantile == 0.5 else windows.nanquantile(self.quantile, -1)
         return torch.where(floors.isnan(), values, floors)  # nothing counted yet: the value itself
 
@@ -256,6 +262,7 @@ class FeatureTracker:
         prior_smoothing: float = PRIOR_SMOOTHING,
         gain_floor: float = 0.05,
         floor_quantile: float = 0.5,
+        floor_stride: int = 1,
     ):
         if not (0 <= smoothing < 1 and 0 <= prior_smoothing < 1 and 0 < gain_floor < 1 and noise_scale > 0):
             raise ValueError(
@@ -265,7 +272,7 @@ class FeatureTracker:
             )
         self.smoothing, self.noise_scale = smoothing, noise_scale
         self.prior_smoothing, self.gain_floor = prior_smoothing, gain_floor
-        self._floor = RunningQuantile(history, floor_quantile, skip=skip)
+        self._floor = RunningQuantile(history, floor_quantile, skip=skip, stride=floor_stride)
         self._smoothed = None  # (channels, bins) of the last frame
         self._clean_power = None  # (channels, bins) the last frame's estimated clean power over the noise power
 
@@ -278,6 +285,7 @@ class FeatureTracker:
             skip,
             settings.noise_scale,
             floor_quantile=settings.floor_quantile,
+            floor_stride=settings.floor_stride,
         )
 
     def update(self, spectra: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -403,8 +411,8 @@ class SpectralMaskStream:
     final (the input's, :attr:`latency` samples late), ``flush`` the rest; together they equal ``denoise``."""
 
     def __init__(self, model: SpectralMaskDenoiser):
-        self.latency = model.latency
-        self.samples_out = 0  # per channel, so far: the index of the next output sample
+        self.latency, self.hop = model.latency, model.hop
+        self.samples_in = self.samples_out = 0  # per channel, as the Denoiser's stream counts them
         self._engine = model.engine()
         self._was_1d = None
 
@@ -414,6 +422,7 @@ class SpectralMaskStream:
             self._was_1d = was_1d
         elif was_1d != self._was_1d:
             raise ValueError("every chunk of a stream must have the same rank as the first")
+        self.samples_in += signal.shape[1]
         return self._shaped(self._engine.process(signal))
 
     def flush(self):
