@@ -101,7 +101,7 @@ def naive_denoise(noisy, sigma, stride):
 
 def test_denoise_matches_a_naive_implementation():
     noisy = np.random.default_rng(0).normal(120, 20, (21, 19))
-    ours = image.denoise(noisy, sigma=20, data_range=255, stride=4)
+    ours = image.denoise(noisy, sigma=20, data_range=255, stride=4, wiener=False)
     assert np.allclose(ours, naive_denoise(noisy, 20.0, 4), atol=1e-3)
 
 
@@ -122,6 +122,30 @@ def test_blind_denoise_estimates_sigma(camera_crop, noisy_crop):
 def test_estimate_sigma_on_camera(sigma):
     noisy = data.camera() + np.random.default_rng(sigma).normal(0, sigma, (512, 512))
     assert abs(image.estimate_sigma(noisy, data_range=255) - sigma) < 0.15 * sigma + 1.0
+
+
+def test_estimate_sigma_is_not_fooled_by_texture():
+    grass = data.grass().astype(np.float64)  # fine texture: its finest wavelet details read 2.6 σ at σ = 5
+    noisy = grass + np.random.default_rng(0).normal(0, 5, grass.shape)
+    assert 4.5 < image.estimate_sigma(noisy, data_range=255) < 1.35 * 5
+
+
+def test_estimate_sigma_of_colour_uses_the_opponent_channels():
+    rgb = data.astronaut().astype(np.float64)
+    noisy = rgb + np.random.default_rng(0).normal(0, 15, rgb.shape)
+    assert abs(image.estimate_sigma(noisy, data_range=255, channel_axis=-1) - 15) < 1.0
+
+
+def test_texture_threshold_is_the_gamma_quantile_of_liu_et_al():
+    from pydenoise.image.learned import _texture_threshold
+
+    # rank 45 and trace 35 of the 7×7 patch's gradient form: Gamma(22.5, 2·35/45).ppf(1 - 1e-6)
+    assert _texture_threshold() == pytest.approx(81.8207674, rel=1e-6)
+
+
+def test_estimate_sigma_refuses_an_image_too_small_for_patch_statistics():
+    with pytest.raises(ValueError, match="at least 14×14"):
+        image.estimate_sigma(np.zeros((13, 40)), data_range=255)
 
 
 def test_uint8_and_float_round_trip(camera_crop, noisy_crop):

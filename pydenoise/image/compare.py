@@ -5,7 +5,8 @@ clean image *without* clipping, as in the published Set12/BSD68 protocol) and th
 PSNR (data_range 255) and SSIM from :mod:`pydenoise.core.metrics`, and each method is timed.
 
 Methods: the noisy input itself; mean, Gaussian, median and bilateral filters (pydenoise's kernels); the
-patch DAE (:func:`pydenoise.image.learned.denoise`); scikit-image's total variation (Chambolle) and non-local means;
+patch DAE (:func:`pydenoise.image.learned.denoise`); scikit-image's total variation (Chambolle), non-local means
+and wavelet shrinkage (BayesShrink, its documented default for Gaussian noise, untuned);
 BM3D when the optional ``bm3d`` package is installed (``pip install pydenoise[peers]``; non-commercial
 licence). Filter, TV and NL-means settings follow σ by rules chosen on scikit-image's bundled photographs
 (``coffee``, ``chelsea``, ``rocket``), never on the evaluation images.
@@ -68,7 +69,7 @@ def available_methods(sigma: float, channel_axis=None, model="image") -> dict:
     Every function takes and returns a float64 image on the 0..255 scale. BM3D is included only when the
     optional ``bm3d`` package is importable.
     """
-    from skimage.restoration import denoise_nl_means, denoise_tv_chambolle
+    from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
 
     from pydenoise import image
 
@@ -90,6 +91,18 @@ def available_methods(sigma: float, channel_axis=None, model="image") -> dict:
             patch_size=7,
             patch_distance=11,
             fast_mode=True,
+            channel_axis=channel_axis,
+        )
+    )
+    methods["wavelet"] = lambda noisy: (
+        255.0
+        * denoise_wavelet(
+            noisy / 255.0,
+            sigma=sigma / 255.0,
+            method="BayesShrink",
+            mode="soft",
+            rescale_sigma=True,
+            convert2ycbcr=channel_axis is not None,
             channel_axis=channel_axis,
         )
     )

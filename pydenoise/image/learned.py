@@ -8,6 +8,7 @@ the layouts of :mod:`pydenoise.image.filters`. :func:`interpolate` walks the lat
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -16,6 +17,7 @@ import torch
 
 from pydenoise.image.filters import Layout, as_nchw
 from pydenoise.image.patches import denormalise, map_patches, normalise
+from pydenoise.image.wiener import empirical_wiener
 
 __all__ = ["estimate_sigma", "denoise", "interpolate"]
 
@@ -30,8 +32,12 @@ _OPPONENT = torch.tensor(
 )
 
 
-#: Gaussian consistency constant of the median absolute deviation (MAD / 0.6745 estimates σ).
-_MAD_TO_SIGMA = 0.6744897501960817
+#: Side of the patches of the noise-level estimate (:func:`estimate_sigma`) and the pixels between them.
+_NOISE_PATCH, _NOISE_STRIDE = 7, 2
+#: Rounds of weak-texture patch selection in :func:`estimate_sigma` (Liu et al. iterate 3 times).
+_NOISE_ROUNDS = 3
+#: Probability that a patch of pure noise passes the weak-texture test (Liu et al.'s 1 - 1e-6).
+_NOISE_CONFIDENCE = 1 - 1e-6
 
 
 def _patch_input(img, data_range, channel_axis) -> tuple[torch.Tensor, Layout, float]:
@@ -61,14 +67,19 @@ def _patch_output(out: torch.Tensor, layout: Layout):
 def estimate_sigma(img, data_range=None, channel_axis=None) -> float:
     """Estimate the standard deviation of additive white Gaussian noise in an image.
 
-    The finest diagonal Haar detail ``(a - b - c + d) / 2`` of each 2×2 block holds almost only noise in
-    natural images; its median absolute value divided by 0.6745 estimates σ (Donoho's robust estimator).
-    Colour channels share one estimate (the median over the channels).
+    The weak-texture patch method of Liu, Tanaka and Okutomi ("Single-image noise level estimation for blind
+    denoising", IEEE TIP 2013): the noise variance is the smallest eigenvalue of the covariance of 7×7
+    patches, taken over the patches whose summed squared gradients are no larger than pure noise of that
+    variance would give (a Gamma quantile); the selection and the estimate are refined in turn. Textured
+    patches, whose covariance has no noise-only direction, are left out, so a textured picture is not taken
+    for a noisy one (the finest wavelet details are: on scikit-image's ``grass`` at σ = 5 their median absolute
+    value reads 2.6 σ, this estimate 1.3 σ). Colour images are estimated per channel of the orthonormal
+    luma/opponent basis, which keeps white noise's σ; the median of the three is returned.
 
     Parameters
     ----------
     img : numpy.ndarray or torch.Tensor
-        As for :func:`denoise`; at least 2×2 pixels.
+        As for :func:`denoise`; at least 14×14 pixels.
     data_range : float, optional
         Required for float images (not used by the estimate itself, but checked as everywhere else).
 
@@ -83,17 +94,66 @@ def estimate_sigma(img, data_range=None, channel_axis=None) -> float:
     >>> from skimage import data
     >>> rng = np.random.default_rng(0)
     >>> noisy = data.camera() + rng.normal(0, 20, (512, 512))
-    >>> 18 < estimate_sigma(noisy, data_range=255) < 23
+    >>> 19 < estimate_sigma(noisy, data_range=255) < 21
     True
     """
     pixels = _patch_input(img, data_range, channel_axis)[0].to(torch.float64)
-    height, width = pixels.shape[-2] // 2 * 2, pixels.shape[-1] // 2 * 2
-    if height == 0 or width == 0:
-        raise ValueError(f"img must be at least 2×2 pixels to estimate the noise, got {tuple(pixels.shape[-2:])}")
-    blocks = pixels[..., :height, :width]
-    detail = (blocks[..., 0::2, 0::2] - blocks[..., 0::2, 1::2] - blocks[..., 1::2, 0::2] + blocks[..., 1::2, 1::2]) / 2
-    per_channel = detail.abs().flatten(2).median(dim=2).values / _MAD_TO_SIGMA
-    return float(per_channel.median())
+    if min(pixels.shape[-2:]) < 2 * _NOISE_PATCH:
+        raise ValueError(
+            f"img must be at least {2 * _NOISE_PATCH}×{2 * _NOISE_PATCH} pixels to estimate the noise (enough "
+            f"{_NOISE_PATCH}×{_NOISE_PATCH} patches for their covariance), got {tuple(pixels.shape[-2:])}"
+        )
+    planes = [plane for image in pixels for plane in (_to_opponent(image) if image.shape[0] == 3 else image)]
+    return float(np.median([_plane_noise_sigma(plane) for plane in planes]))
+
+
+def _plane_noise_sigma(plane: torch.Tensor) -> float:
+    """Liu et al.'s weak-texture estimate of σ on one ``(H, W)`` plane (see :func:`estimate_sigma`)."""
+    import torch.nn.functional as F
+
+    size, stride = _NOISE_PATCH, _NOISE_STRIDE
+    image = plane.to(torch.float32)[None, None]  # float32 patches, float64 covariance: half the copying
+    patches = F.unfold(image, size, stride=stride)[0]
+    across = ((image[..., :, 2:] - image[..., :, :-2]) / 2) ** 2  # central differences inside the patches
+    down = ((image[..., 2:, :] - image[..., :-2, :]) / 2) ** 2
+    texture = F.unfold(across, (size, size - 2), stride=stride)[0].sum(0)
+    texture += F.unfold(down, (size - 2, size), stride=stride)[0].sum(0)
+    threshold = _texture_threshold()
+    variance = _smallest_eigenvalue(patches)
+    for _ in range(_NOISE_ROUNDS - 1):
+        weak = texture < variance * threshold
+        if int(weak.sum()) <= patches.shape[0]:  # too few patches left for a covariance: keep the last estimate
+            break
+        patches, texture = patches[:, weak], texture[weak]
+        variance = _smallest_eigenvalue(patches)
+    return math.sqrt(max(variance, 0.0))
+
+
+def _smallest_eigenvalue(patches: torch.Tensor) -> float:
+    centred = (patches - patches.mean(dim=1, keepdim=True)).to(torch.float64)
+    return float(torch.linalg.eigvalsh(centred @ centred.T / (patches.shape[1] - 1))[0])
+
+
+@functools.cache
+def _texture_threshold() -> float:
+    """Summed squared gradients of a patch of unit-variance white noise, not exceeded with
+    :data:`_NOISE_CONFIDENCE`: the quantile of the Gamma law of that quadratic form (Liu et al., eq. 13).
+
+    The gradients are the central differences ``(x[i+1] - x[i-1]) / 2`` that fit inside the patch, across
+    and down; ``G`` sums their squares as a quadratic form ``x^T G x`` of the patch, whose law Liu et al.
+    approximate by a Gamma of shape ``rank(G) / 2`` and scale ``2 trace(G) / rank(G)``.
+    """
+    from scipy.stats import gamma
+
+    size = _NOISE_PATCH
+    difference = np.zeros((size - 2, size))
+    difference[np.arange(size - 2), np.arange(size - 2)] = -0.5
+    difference[np.arange(size - 2), np.arange(size - 2) + 2] = 0.5
+    across = np.kron(np.eye(size), difference)  # on the row-major flattened patch
+    down = np.kron(difference, np.eye(size))
+    quadratic = across.T @ across + down.T @ down
+    rank = np.linalg.matrix_rank(quadratic)
+    return float(gamma.ppf(_NOISE_CONFIDENCE, rank / 2, scale=2 * np.trace(quadratic) / rank))
 
 
 def _load_patch_model(model):
@@ -109,13 +169,24 @@ def _load_patch_model(model):
 
 
 @torch.no_grad()
-def denoise(img, sigma=None, data_range=None, model="image", stride=None, channel_axis=None, device=None, ensemble=1):
+def denoise(
+    img,
+    sigma=None,
+    data_range=None,
+    model="image",
+    stride=None,
+    channel_axis=None,
+    device=None,
+    ensemble=1,
+    wiener=True,
+):
     """Denoise an image with the patch DDAE: overlapping 16×16 patches through the fused kernel.
 
     Every ``stride`` pixels a 16×16 patch (16·16 = 256 values, the fused op's window) is taken, its mean
     removed and divided by the noise level σ; the noise-learning network estimates its noise, which is
     subtracted (a clean-output model's estimate is used as is); the denoised patches are scaled back,
-    weighted by a Hann window and averaged where they overlap. Borders are reflect101. Colour images are
+    weighted by a Hann window and averaged where they overlap. That estimate is the pilot of an empirical
+    Wiener filter in the block-DCT domain (``wiener``). Borders are reflect101. Colour images are
     turned into an orthonormal luma/opponent basis first (white noise stays white with the same σ), each
     channel denoised, and turned back.
 
@@ -144,6 +215,10 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
         for little: with the shipped model, 8 passes gain about 0.03 dB on Set12 at σ = 15, 25 and 50
         (σ = 25: 28.82 → 28.85 dB), the patches overlapping every 3 pixels already average most of what
         the transforms would. Hence the default of 1.
+    wiener : bool
+        Follow the patch DDAE with the second stage of :mod:`pydenoise.image.wiener` (default): the noisy
+        image's 12×12 block-DCT coefficients shrunk by the Wiener gains of the DDAE's output, BM3D's step 2
+        without block matching, about 0.25 dB better on average for about half the DDAE's time again.
 
     Returns
     -------
@@ -175,11 +250,14 @@ def denoise(img, sigma=None, data_range=None, model="image", stride=None, channe
         z, mean = normalise(patches, sigma)  # the same normalisation as in training
         return denormalise(module.clean(z), mean, sigma)
 
+    def both_stages(channels: torch.Tensor) -> torch.Tensor:
+        pilot = map_patches(channels, denoise_patches, stride, patch)
+        return empirical_wiener(channels, pilot, sigma) if wiener else pilot
+
     out = torch.empty_like(pixels)
     for n in range(pixels.shape[0]):
         channels = _to_opponent(pixels[n]) if pixels.shape[1] == 3 else pixels[n]
-        runs = (undo(map_patches(do(channels), denoise_patches, stride, patch)) for do, undo in transforms)
-        denoised = sum(runs) / len(transforms)
+        denoised = sum(undo(both_stages(do(channels))) for do, undo in transforms) / len(transforms)
         out[n] = _from_opponent(denoised) if pixels.shape[1] == 3 else denoised
     return _patch_output(out.to(tensor.device), layout)
 
