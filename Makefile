@@ -36,7 +36,7 @@ system-deps:
 # The editable install (with the compiled kernels) is redone only when the build inputs change: a stamp in the
 # environment's folder records the last one.
 INSTALLED = $(abspath $(dir $(PYTHON))..)/.pydenoise-installed
-CXX_SOURCES = $(wildcard csrc/*/*.h csrc/*/*.cpp csrc/*/*.cu cpp_tests/*.h cpp_tests/*.cpp)
+CXX_SOURCES = $(wildcard csrc/*/*.h csrc/*/*.cpp csrc/*/*.cu cpp_tests/*.h cpp_tests/*.cpp cpp_tests/*/*.cpp)
 
 install: $(INSTALLED)
 

@@ -80,7 +80,10 @@ def read_bytes(entry: dict) -> bytes:
 
 
 def decode(entry: dict, data: bytes) -> np.ndarray:
-    """Mono float64 audio at :data:`RATE` (G.722 files through PyAV, the rest through soundfile)."""
+    """Mono float64 audio at :data:`RATE`, full scale 1 (G.722 files through PyAV, the rest through soundfile).
+
+    PyAV gives G.722 as 16-bit integers: scaled to full scale 1 like soundfile's floats, since peers such as
+    RNNoise expect that scale (at 16-bit scale they clip and score below the noisy input)."""
     from pydenoise.audio import resample
 
     if entry["member"].endswith(".g722"):
@@ -89,6 +92,9 @@ def decode(entry: dict, data: bytes) -> np.ndarray:
         with av.open(io.BytesIO(data), format="g722") as container:
             audio = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)[0]
             rate = container.streams.audio[0].rate
+        if audio.dtype.kind != "i":
+            raise ValueError(f"{entry['name']}: PyAV decoded G.722 as {audio.dtype}, expected 16-bit integers")
+        audio = audio / -np.iinfo(audio.dtype).min
     else:
         import soundfile
 

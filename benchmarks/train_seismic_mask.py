@@ -9,6 +9,7 @@ references' length: they are shorter). The test split is never read here.
     python benchmarks/train_seismic_mask.py                       # about 20 minutes on one core
     python benchmarks/train_seismic_mask.py -o /tmp/m.safetensors --epochs 2 --rows 400    # a quick try
     python benchmarks/train_seismic_mask.py --fold 0       # the k-fold model of fold 0 (FOLD_DIR, not shipped)
+    python benchmarks/train_seismic_mask.py --low-latency  # the 2.5 s model, seismic_mask_low_latency
 
 A fold's model is trained on every clean reference (of any split) whose station is not in the fold, for the
 epoch with the lowest loss on held-out training mixes (not on validation: validation stations may be in the
@@ -30,9 +31,10 @@ sys.path.insert(0, str(HERE))
 import eval_seismic_heldout as heldout  # noqa: E402
 import seismic_protocol as protocol  # noqa: E402
 
-from pydenoise.seismic.spectral_training import train  # noqa: E402
+from pydenoise.seismic.spectral_training import DEFAULTS, LOW_LATENCY, train  # noqa: E402
 
 WEIGHTS = HERE.parent / "pydenoise" / "weights" / "seismic_mask.safetensors"
+LOW_LATENCY_WEIGHTS = WEIGHTS.with_name("seismic_mask_low_latency.safetensors")
 FOLD_DIR = HERE.parent / "build" / "seismic_mask_folds"
 TRACE_SAMPLES = 12000
 
@@ -87,6 +89,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-o", "--output", help=f"default: {WEIGHTS}, or FOLD_DIR/foldK.safetensors with --fold")
     parser.add_argument("--fold", type=int, help="train the k-fold model of this fold instead")
+    parser.add_argument("--low-latency", action="store_true", help=f"the 2.5 s model: {LOW_LATENCY_WEIGHTS.name}")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--rows", type=int, default=4000, help="training traces of 120 s")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
@@ -96,7 +99,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     references, noise = split_records("train")
     validate = validation_scorer()
-    output = args.output or WEIGHTS
+    output = args.output or (LOW_LATENCY_WEIGHTS if args.low_latency else WEIGHTS)
     if args.fold is not None:
         held = next(f["test_stations"] for f in protocol.load_manifest("kfold") if f["fold"] == args.fold)
         every = [e for name in protocol.SPLITS for e in protocol.load_manifest(name) if e["reference"]]
@@ -120,15 +123,17 @@ def main(argv=None) -> int:
         learning_rate=args.learning_rate,
         snr_db=tuple(args.snr_db),
         validate=validate,
+        config=LOW_LATENCY if args.low_latency else DEFAULTS,
         argv=["python", "benchmarks/train_seismic_mask.py", *(argv if argv is not None else sys.argv[1:])],
     )
-    log_path = HERE / "seismic_mask_training_log.csv" if args.fold is None else Path(output).with_suffix(".csv")
+    stem = "seismic_mask_low_latency" if args.low_latency else "seismic_mask"
+    log_path = HERE / f"{stem}_training_log.csv" if args.fold is None else Path(output).with_suffix(".csv")
     with open(log_path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(log[0]))
         writer.writeheader()
         writer.writerows(log)
     if args.fold is None:
-        plot_log(log, HERE / "seismic_mask_training_loss.png")
+        plot_log(log, HERE / f"{stem}_training_loss.png")
     print(f"kept epoch {metadata['best_epoch']} (score {metadata['validation_score']:+.2f}); {output}, log {log_path}")
     return 0
 

@@ -19,9 +19,11 @@ from obspy.clients.filesystem.sds import Client as SDSClient
 
 import pydenoise
 from pydenoise.cli import main
+from pydenoise.core.spectral import SPECTRAL_KIND
 from pydenoise.seismic.api import denoise_array
 from pydenoise.seismic.archive import denoise_archive, start_client
 from pydenoise.seismic.sds import day_path
+from pydenoise.seismic.spectral_training import DEFAULTS
 
 RATE = 5.0
 FIRST_DAY = dt.date(2024, 1, 1)
@@ -130,7 +132,20 @@ def output_files(root) -> dict[str, bytes]:
 
 
 def test_every_gap_free_segment_equals_one_call_on_it(undisturbed, model_path):
-    destination, _ = undisturbed
+    check_segments(undisturbed[0], model_path)
+
+
+def test_a_spectral_mask_model_gives_each_segment_as_one_call_on_it(source, client, tmp_path):
+    torch.manual_seed(1)
+    path = tmp_path / "mask.safetensors"
+    config = DEFAULTS | {"sample_rate": RATE, "denoiser": SPECTRAL_KIND}
+    pydenoise.nn.save_model(pydenoise.nn.DDAE((256, 64, 256)), path, config=config)
+    report = denoise_archive(source, tmp_path / "out", START, END, str(path), client=client)
+    assert report.count("done") == 3 * 3 - 1 and len(report.failures) == 3, report.failures  # as the other model
+    check_segments(tmp_path / "out", str(path))
+
+
+def check_segments(destination, model_path) -> None:
     archive = SDSClient(str(destination))
     checked = 0
     for trace in segment_traces():

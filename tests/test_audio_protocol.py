@@ -4,6 +4,7 @@ every file's checksum when the data is fetched (`make eval-audio-data`)."""
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -48,3 +49,13 @@ def test_a_changed_file_is_refused(tmp_path):
     entry = {"name": "x", "source": "debian", "root": str(tmp_path), "member": "clip.wav", "sha256": "0" * 64}
     with pytest.raises(ValueError, match="differs from the manifest"):
         protocol.load(entry)
+
+
+@pytest.mark.skipif(protocol.data_missing() is not None, reason=str(protocol.data_missing()))
+@pytest.mark.parametrize("split", protocol.SPLITS)
+def test_g722_clips_decode_at_full_scale_one(split):
+    """PyAV's 16-bit integers are scaled like soundfile's floats (RNNoise clips at 16-bit scale)."""
+    pytest.importorskip("av", reason="PyAV decodes G.722: pip install -e '.[peers]'")
+    entry = next(e for e in protocol.manifest(split)["speech"] if e["member"].endswith(".g722"))
+    clip = protocol.load(entry)
+    assert 0.1 < np.abs(clip).max() <= 1.0, entry["name"]

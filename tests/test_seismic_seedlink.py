@@ -17,6 +17,8 @@ from obspy.clients.seedlink.slpacket import SLPacket
 
 import pydenoise
 from pydenoise import cli, seismic
+from pydenoise.core.spectral import SpectralMaskDenoiser
+from pydenoise.seismic.spectral_training import DEFAULTS
 
 MSEED_DATA = Path(obspy.__file__).parent / "io" / "mseed" / "tests" / "data"
 RECORD = 512
@@ -87,6 +89,19 @@ def test_a_model_with_a_long_period_path_streams_the_feed_as_offline(tmp_path):
     client = seismic.SeedLinkDenoiser("localhost:1", outputs.append, model=model)
     for sequence, record in enumerate(FEED, 1):
         client.feed(packet(record, sequence))
+    client.flush()
+    check_outputs(outputs, FEED, model)
+
+
+def test_a_spectral_mask_model_streams_the_feed_as_offline():
+    torch.manual_seed(4)
+    config = DEFAULTS | {"sample_rate": 200.0, "history_frames": 10}
+    model = SpectralMaskDenoiser(pydenoise.nn.DDAE((256, 64, 256)), config)
+    outputs = []
+    client = seismic.SeedLinkDenoiser("localhost:1", outputs.append, model=model)
+    for sequence, record in enumerate(FEED, 1):
+        client.feed(packet(record, sequence))
+    assert sum(t.stats.npts for t in outputs if t.id == "BW.BGLD..EHE") >= 4120 - model.latency - model.hop
     client.flush()
     check_outputs(outputs, FEED, model)
 

@@ -5,23 +5,25 @@ import pytest
 import torch
 
 import pydenoise
+from pydenoise.core.level import LocalLevel
 from pydenoise.core.nn import DDAE, save_model
-from pydenoise.core.spectral import SpectralMaskDenoiser
+from pydenoise.core.spectral import MaskSettings, SpectralMaskDenoiser
 from pydenoise.seismic.noise import obspy_noise
-from pydenoise.seismic.spectral_training import DEFAULTS, WIDTHS, trace_frames, train, training_mixes
+from pydenoise.seismic.spectral_training import DEFAULTS, LOW_LATENCY, WIDTHS, trace_frames, train, training_mixes
 from pydenoise.seismic.training_data import NoiseMixture
 
 CONFIG = {"frame": 510, "hop": 85, "sample_rate": 100.0, "history_frames": 20}
+SHIPPED = DEFAULTS  # the settings the seismic mask model is trained with
 
 
-def mask_model(gain_logit=None, seed=0):
+def mask_model(gain_logit=None, seed=0, config=CONFIG):
     torch.manual_seed(seed)
     net = DDAE((256, 64, 256))
     if gain_logit is not None:  # a constant gain: sigmoid(gain_logit) on every bin
         with torch.no_grad():
             net.layers[-1].weight.zero_()
             net.layers[-1].bias.fill_(gain_logit)
-    return SpectralMaskDenoiser(net, CONFIG)
+    return SpectralMaskDenoiser(net, config)
 
 
 @pytest.mark.parametrize("samples", [1, 300, 509, 510, 511, 5000])
@@ -30,6 +32,39 @@ def test_a_pass_through_mask_gives_the_input_back(samples):
     out = mask_model(gain_logit=60.0).denoise(x)
     assert out.shape == x.shape
     np.testing.assert_allclose(out, x, atol=1e-9)
+
+
+@pytest.mark.parametrize("config", [SHIPPED, LOW_LATENCY], ids=["shipped", "low-latency"])
+@pytest.mark.parametrize("samples", [1, 509, 5000])
+def test_with_hann_windows_and_no_level_a_pass_through_gives_the_input_less_its_level(samples, config):
+    x = np.random.default_rng(samples).standard_normal((2, samples)) * 5 + 100
+    out = mask_model(gain_logit=60.0, config=config).denoise(x)
+    level = LocalLevel(config["frame"], config["level_blocks"]).process(x)
+    np.testing.assert_allclose(out, x - level, atol=1e-9)
+
+
+def test_a_file_without_the_newer_keys_keeps_the_settings_it_was_made_with():
+    settings = MaskSettings.from_config({"frame": 510, "hop": 85}, 256)
+    assert (settings.floor_quantile, settings.window, settings.restore_level) == (0.5, "sqrt-hann", True)
+    settings = MaskSettings.from_config(SHIPPED, 256)
+    assert (settings.floor_quantile, settings.window, settings.restore_level) == (0.25, "hann", False)
+    assert settings.history == SHIPPED["history_frames"] and settings.noise_scale == 3.5
+
+
+def test_a_low_quantile_floor_keeps_a_long_event_that_a_median_floor_eats():
+    """A 12 s burst ends up filling 70 % of a 20-frame (17 s) window: a median floor rises into it after half the
+    window, and the prior gain falls to its floor; a 0.25 quantile stays at the noise for 75 % of the window."""
+    rng = np.random.default_rng(5)
+    t = np.arange(30_000) / 100.0
+    burst = np.where((t > 150) & (t < 162), 3 * np.sin(2 * np.pi * 4.0 * t), 0.0)
+    noisy = burst + rng.standard_normal(t.size)
+
+    def kept(quantile):
+        out = mask_model(gain_logit=0.0, config=CONFIG | {"floor_quantile": quantile}).denoise(noisy)
+        window = slice(15_900, 16_150)  # the burst's last seconds
+        return float(np.dot(out[window], burst[window]) / np.dot(burst[window], burst[window]))
+
+    assert kept(0.25) > 0.9 and kept(0.5) < 0.5 * kept(0.25)
 
 
 def test_with_no_correction_the_classical_prior_removes_steady_noise_and_keeps_a_strong_burst():
@@ -46,9 +81,10 @@ def test_with_no_correction_the_classical_prior_removes_steady_noise_and_keeps_a
     assert abs(10 * np.log10(np.mean(kept**2) / np.mean(burst[inside] ** 2))) < 1.0
 
 
+@pytest.mark.parametrize("config", [CONFIG, LOW_LATENCY], ids=["sqrt-hann", "low-latency"])
 @pytest.mark.parametrize("cuts", [[7, 1000, 1003], [510], [85 * k for k in range(1, 40)], [4999]])
-def test_a_stream_gives_the_offline_samples(cuts):
-    model = mask_model()
+def test_a_stream_gives_the_offline_samples(cuts, config):
+    model = mask_model(config=config)
     x = np.random.default_rng(1).standard_normal((3, 5000)).cumsum(axis=1)
     stream = model.stream()
     edges = [0, *cuts, x.shape[1]]
@@ -56,8 +92,10 @@ def test_a_stream_gives_the_offline_samples(cuts):
     assert np.array_equal(np.concatenate(parts, axis=1), model.denoise(x))
 
 
-def test_a_stream_holds_back_only_its_latency_and_one_hop():
-    model = mask_model()
+@pytest.mark.parametrize("config, latency", [(CONFIG, 425), (LOW_LATENCY, 250)], ids=["shipped", "low-latency"])
+def test_a_stream_holds_back_only_its_latency_and_one_hop(config, latency):
+    model = mask_model(config=config)
+    assert model.latency == latency
     stream = model.stream()
     x = np.random.default_rng(2).standard_normal(20_000)
     given = returned = 0
@@ -87,6 +125,16 @@ def test_bad_input_and_configuration_are_refused_with_the_value():
         model.denoise(np.zeros(100), hop=100)
     with pytest.raises(ValueError, match="hop 100 must divide"):
         SpectralMaskDenoiser(DDAE((256, 64, 256)), CONFIG | {"hop": 100})
+    with pytest.raises(ValueError, match="hop 255 must divide the frame .510 samples. at least 3 times: hann"):
+        SpectralMaskDenoiser(DDAE((256, 64, 256)), SHIPPED | {"hop": 255})
+    with pytest.raises(ValueError, match="window 'kaiser' is not one of"):
+        SpectralMaskDenoiser(DDAE((256, 64, 256)), CONFIG | {"window": "kaiser"})
+    with pytest.raises(ValueError, match="fft_size 256 is shorter than the frame .300 samples."):
+        SpectralMaskDenoiser(DDAE((129, 64, 129)), LOW_LATENCY | {"fft_size": 256})
+    with pytest.raises(ValueError, match="a frame of 300 samples zero-padded to 510 has 256 bins, the network's window is 151"):
+        SpectralMaskDenoiser(DDAE((151, 64, 151)), LOW_LATENCY)
+    with pytest.raises(ValueError, match="floor_quantile must be in .0, 1., got 1.5"):
+        SpectralMaskDenoiser(DDAE((256, 64, 256)), CONFIG | {"floor_quantile": 1.5})
     with pytest.raises(ValueError, match="510 samples has 256 bins, the network's window is 128"):
         SpectralMaskDenoiser(DDAE((128, 64, 128)), CONFIG)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from pydenoise.audio.offline import rate_for_model
 from pydenoise.core.denoiser import Denoiser, load
+from pydenoise.core.spectral import SpectralMaskDenoiser
 
 __all__ = ["StreamResampler", "OutputBuffer", "LiveProcessor", "list_devices", "live"]
 
@@ -200,7 +201,9 @@ class LiveProcessor:
     ):
         # Sound cards carry no DC level to remove, and a known offset lets the stream frame from the first sample
         # on: waiting for a first window to measure it released 16 frames of work into one 1.3 ms callback.
-        self.stream = model.stream(hop, offset=0.0)
+        # (A spectral-mask model measures its level from the first frame, which delays no output sample: its
+        # latency is a whole number of hops.)
+        self.stream = model.stream(hop) if isinstance(model, SpectralMaskDenoiser) else model.stream(hop, offset=0.0)
         self.stream.process(np.zeros((channels, 0), np.float32))  # binds the network now, not in a callback
         self.channels = channels
         model_rate = rate_for_model(model, device_rate)

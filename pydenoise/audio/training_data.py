@@ -24,6 +24,7 @@ from pydenoise.core.noise_floor import window_floors
 __all__ = [
     "white",
     "pink",
+    "brown",
     "hum",
     "fan",
     "babble",
@@ -42,10 +43,20 @@ def white(count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
 
 def pink(count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
     """``(count, samples)`` pink (1/f power) noise, unit RMS per row, shaped in the frequency domain."""
+    return _power_law(count, samples, rng, 1.0)
+
+
+def brown(count: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(count, samples)`` brown (1/f² power) noise, unit RMS per row, shaped in the frequency domain."""
+    return _power_law(count, samples, rng, 2.0)
+
+
+def _power_law(count: int, samples: int, rng: np.random.Generator, exponent: float) -> np.ndarray:
+    """Gaussian noise of power ``1 / f**exponent`` (f in bins), unit RMS per row."""
     spectrum = np.fft.rfft(rng.standard_normal((count, samples)), axis=1)
     frequency = np.arange(spectrum.shape[1], dtype=float)
     frequency[0] = 1.0  # no DC boost: the DC bin keeps the white level
-    return unit_rms(np.fft.irfft(spectrum / np.sqrt(frequency), n=samples, axis=1))
+    return unit_rms(np.fft.irfft(spectrum / frequency ** (exponent / 2), n=samples, axis=1))
 
 
 def hum(count: int, samples: int, rng: np.random.Generator, rate: float = SAMPLE_RATE) -> np.ndarray:

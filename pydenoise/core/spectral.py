@@ -3,20 +3,24 @@
 In the spirit of DeepDenoiser (Zhu et al. 2019) and of the log-spectral speech DDAE (Lu et al. 2013): each
 frame of ``frame`` samples (a sqrt-Hann window, ``hop`` apart) is Fourier-transformed; its ``frame // 2 + 1``
 bins (the DDAE's window) become features ``log(power / noise floor)``, with the power recursively smoothed over
-frames and the floor its median over the last ``history`` frames (:class:`RunningMedian`); the
+frames and the floor a low quantile of it over the last ``history`` frames (:class:`RunningQuantile`); the
 fused op maps the features to one logit correction per bin, added to the logit of a classical Wiener gain
 (decision-directed, :class:`FeatureTracker`), and the bin is scaled by the sigmoid of the sum. The features are
 scale-free (a ratio of powers), so a model sees a quiet station and a loud one alike.
 
 One engine, :class:`SpectralMaskEngine`, serves both offline and streamed calls: every frame is computed from
 the same samples in the same order whatever the chunking, so a stream gives the samples of the offline call.
-Before framing, each channel's local level (:mod:`pydenoise.core.level`) is taken out and added back after.
-Latency: ``frame - hop`` samples plus up to one hop of buffering.
+Before framing, each channel's local level (:mod:`pydenoise.core.level`) is taken out; models made since the
+level's leak was measured leave it out of the output too, as a band-pass does (:class:`MaskSettings`).
+Latency: ``frame - hop`` samples plus up to one hop of buffering. An ``fft_size`` above the frame zero-pads each
+frame before the transform (``fft_size // 2 + 1`` bins, the network's window, from a shorter frame): a 256-wide
+network on a 20 ms frame at 16 kHz, where 256 bins of the frame itself would take 32 ms.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,10 +30,12 @@ from pydenoise.core.nn import DDAE
 
 __all__ = [
     "SPECTRAL_KIND",
+    "MaskSettings",
     "SpectralMaskDenoiser",
     "SpectralMaskStream",
     "SpectralMaskEngine",
     "FeatureTracker",
+    "RunningQuantile",
     "frame_spectra",
 ]
 
@@ -37,6 +43,59 @@ __all__ = [
 SPECTRAL_KIND = "spectral_mask"
 #: Features are clipped to this range (log power ratios): far below the floor is as good as silence.
 FEATURE_RANGE = (-4.0, 16.0)
+#: The decision-directed prior's smoothing over frames (Ephraim and Malah's usual value).
+PRIOR_SMOOTHING = 0.98
+#: Analysis = synthesis windows, and how many frames per hop each needs to overlap-add to a constant.
+WINDOWS = {"sqrt-hann": 2, "hann": 3}
+
+
+@dataclass(frozen=True)
+class MaskSettings:
+    """Everything of a spectral-mask model but its network: the keys of its file's config. A key a file lacks
+    takes the value the first shipped model was made with, so that file keeps its results.
+
+    ``floor_quantile`` 0.25 with ``noise_scale`` 3.5, a Hann ``window`` and no ``restore_level`` gained 1.7 dB on
+    the seismic validation split over those first values (median, 2.0, sqrt-Hann, restored): a median floor rises
+    into long codas, a sqrt-Hann window leaks the microseism into the event's band, and the level added back
+    carries the microseism of a trace's first minutes (``docs/seismic.md``).
+    """
+
+    frame: int
+    hop: int
+    history: int = 60  # frames of the noise-floor window
+    smoothing: float = 0.5  # of each bin's power, recursively over frames
+    level_blocks: int = DEFAULT_LEVEL_BLOCKS
+    noise_scale: float = 2.0  # the noise power over the floor
+    floor_quantile: float = 0.5
+    window: str = "sqrt-hann"
+    restore_level: bool = True  # add the local level back to the output
+    fft_size: int | None = None  # a frame zero-padded to this many samples: bins for a short, low-latency frame
+    floor_stride: int = 1  # the floor's quantile over every k-th frame of its history: 1/k of the work
+
+    @property
+    def bins(self) -> int:
+        return (self.fft_size or self.frame) // 2 + 1
+
+    @classmethod
+    def from_config(cls, config: dict, bins: int) -> MaskSettings:
+        frame = int(config.get("frame", 2 * (bins - 1)))
+        names = {"history_frames": "history"}
+        given = {names.get(k, k): v for k, v in config.items() if names.get(k, k) in cls.__dataclass_fields__}
+        return cls(**(given | {"frame": frame, "hop": int(config.get("hop", frame // 6))}))
+
+    def __post_init__(self):
+        if self.window not in WINDOWS:
+            raise ValueError(f"window {self.window!r} is not one of {sorted(WINDOWS)}")
+        least = WINDOWS[self.window]
+        if self.hop < 1 or self.frame % self.hop or self.frame // self.hop < least:
+            raise ValueError(
+                f"hop {self.hop} must divide the frame ({self.frame} samples) at least {least} times: "
+                f"{self.window} frames overlap-add"
+            )
+        if self.fft_size is not None and self.fft_size < self.frame:
+            raise ValueError(f"fft_size {self.fft_size} is shorter than the frame ({self.frame} samples)")
+        if not 0 < self.floor_quantile < 1:
+            raise ValueError(f"floor_quantile must be in (0, 1), got {self.floor_quantile}")
 
 
 def spectral_features(power: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
@@ -53,26 +112,18 @@ class SpectralMaskEngine:
     :attr:`latency` samples (plus the buffering of an incomplete hop).
     """
 
-    def __init__(
-        self,
-        module: DDAE,
-        frame: int,
-        hop: int,
-        history: int,
-        smoothing: float,
-        level_blocks: int,
-        noise_scale: float = 2.0,
-    ):
-        bins = frame // 2 + 1
-        if module.window != bins:
-            raise ValueError(f"a frame of {frame} samples has {bins} bins, the network's window is {module.window}")
-        if hop < 1 or frame % hop or frame // hop < 2:
-            raise ValueError(f"hop {hop} must divide the frame ({frame} samples) at least twice: frames overlap-add")
-        self.module, self.frame, self.hop = module, frame, hop
+    def __init__(self, module: DDAE, settings: MaskSettings):
+        frame, hop = settings.frame, settings.hop
+        if module.window != settings.bins:
+            padded = f" zero-padded to {settings.fft_size}" if (settings.fft_size or frame) > frame else ""
+            raise ValueError(
+                f"a frame of {frame} samples{padded} has {settings.bins} bins, the network's window is {module.window}"
+            )
+        self.module, self.settings, self.frame, self.hop = module, settings, frame, hop
         self.latency = frame - hop
-        self.window = analysis_window(frame)
-        self.features = FeatureTracker(history, smoothing, math.ceil(self.latency / hop), noise_scale)
-        self._level = LocalLevel(frame, level_blocks)
+        self.window = analysis_window(frame, settings.window)
+        self.features = FeatureTracker.of(settings, skip=math.ceil(self.latency / hop))
+        self._level = LocalLevel(frame, settings.level_blocks)
         self._pending = None  # (channels, samples) centred input not yet framed, the left padding first
         self._levels = None  # (channels, samples) levels of the input samples not yet output
         self._tail = None  # (channels, frame - hop) overlap-add carry
@@ -115,7 +166,7 @@ class SpectralMaskEngine:
 
     def _step(self, centred: np.ndarray) -> np.ndarray:
         joined = np.concatenate([self._pending, centred], axis=1)
-        spectra = frame_spectra(joined, self.frame, self.hop, self.window)
+        spectra = frame_spectra(joined, self.frame, self.hop, self.window, self.settings.fft_size)
         self._pending = joined[:, spectra.shape[1] * self.hop :]
         if spectra.shape[1] == 0:
             return centred[:, :0]
@@ -127,7 +178,7 @@ class SpectralMaskEngine:
 
     def _overlap_add(self, spectra: torch.Tensor) -> torch.Tensor:
         """The ``K · hop`` samples that the ``K`` masked frames complete."""
-        frames = torch.fft.irfft(spectra, n=self.frame) * self.window
+        frames = torch.fft.irfft(spectra, n=self.settings.fft_size or self.frame)[..., : self.frame] * self.window
         channels, count, _ = frames.shape
         total = torch.zeros((channels, (count - 1) * self.hop + self.frame), dtype=torch.float64)
         total[:, : self._tail.shape[1]] += self._tail
@@ -135,40 +186,47 @@ class SpectralMaskEngine:
             total[:, k * self.hop : k * self.hop + self.frame] += frames[:, k]
         done = count * self.hop
         self._tail = total[:, done:].clone()
-        return total[:, :done] / window_sum(self.frame, self.hop)
+        return total[:, :done] / window_sum(self.frame, self.hop, self.settings.window)
 
     def _emit(self, out: torch.Tensor) -> np.ndarray:
-        """Add the levels back to the final samples, once the left padding's are dropped."""
+        """The final samples, once the left padding's are dropped, with their levels back if the model says so."""
         skip = min(out.shape[1], self._padding_left)
         self._padding_left -= skip
         out = out[:, skip:].numpy()
         levels, self._levels = self._levels[:, : out.shape[1]], self._levels[:, out.shape[1] :]
-        return out[:, : levels.shape[1]] + levels
+        out = out[:, : levels.shape[1]]
+        return out + levels if self.settings.restore_level else out
 
 
-class RunningMedian:
-    """Per channel and bin, the median of the last ``history`` values fed (fewer at a stream's start; the first
-    ``skip`` values, the offline left padding, are never counted). Chunk sizes do not change the result.
+class RunningQuantile:
+    """Per channel and bin, the ``quantile`` of the last ``history`` values fed (fewer at a stream's start; the
+    first ``skip`` values, the offline left padding, are never counted). Chunk sizes do not change the result.
+    With a ``stride`` above 1 the quantile is of every ``stride``-th of those values, the newest included: the
+    same span of time for a ``stride``-th of the work (at 48 kHz, hundreds of frames a second).
 
-    The median of recent frames is the noise floor of a bin as long as a signal occupies it less than half the
-    time: a robust estimate where a minimum (minimum statistics) is biased low by a varying factor.
+    A low quantile of recent frames is the noise floor of a bin as long as a signal occupies it less than
+    ``1 - quantile`` of the time (a median rises into a coda longer than half the window): robust where a
+    minimum (minimum statistics) is biased low by a factor that varies with the power's spread.
 
     Examples
     --------
     >>> import torch
-    >>> median = RunningMedian(history=3)
+    >>> median = RunningQuantile(history=3)
     >>> median.update(torch.tensor([[[1.0], [9.0], [5.0], [7.0]]]))[0, :, 0].tolist()
     [1.0, 1.0, 5.0, 7.0]
     """
 
-    def __init__(self, history: int, skip: int = 0):
-        if history < 1 or skip < 0:
-            raise ValueError(f"history must be >= 1 and skip >= 0, got history={history}, skip={skip}")
-        self.history, self.skip = int(history), int(skip)
+    def __init__(self, history: int, quantile: float = 0.5, skip: int = 0, stride: int = 1):
+        if history < 1 or stride < 1 or skip < 0 or not 0 < quantile < 1:
+            raise ValueError(
+                f"need history and stride >= 1, 0 < quantile < 1 and skip >= 0, got history={history}, "
+                f"stride={stride}, quantile={quantile}, skip={skip}"
+            )
+        self.history, self.quantile, self.skip, self.stride = int(history), float(quantile), int(skip), int(stride)
         self._recent = None  # (channels, history - 1, bins): the values before the next ones, NaN where none
 
     def update(self, values: torch.Tensor) -> torch.Tensor:
-        """Medians ``(channels, K, bins)`` of the next ``K`` values ``(channels, K, bins)``."""
+        """Quantiles ``(channels, K, bins)`` at the next ``K`` values ``(channels, K, bins)``."""
         if self._recent is None:
             shape = (values.shape[0], self.history - 1, *values.shape[2:])
             self._recent = values.new_full(shape, float("nan"))
@@ -178,20 +236,21 @@ class RunningMedian:
         self.skip -= skipped
         joined = torch.cat([self._recent, counted], dim=1)
         self._recent = joined[:, joined.shape[1] - self.history + 1 :]
-        windows = joined.unfold(1, self.history, 1)  # (channels, K, bins, history)
-        medians = windows.nanmedian(dim=-1).values
-        return torch.where(medians.isnan(), values, medians)  # nothing counted yet: the value itself
+        newest_in_step = (self.history - 1) % self.stride  # the values taken: every stride-th, the newest included
+        windows = joined.unfold(1, self.history, 1)[..., newest_in_step :: self.stride]  # (channels, K, bins, n)
+        floors = windows.nanmedian(dim=-1).values if self.quantile == 0.5 else windows.nanquantile(self.quantile, -1)
+        return torch.where(floors.isnan(), values, floors)  # nothing counted yet: the value itself
 
 
 class FeatureTracker:
     """What the network sees of consecutive frames of a stream, and the classical gain it corrects.
 
-    Features: each bin's power, recursively smoothed over frames (``smoothing``), against its noise floor (the
-    median smoothed power over the last ``history`` frames, :class:`RunningMedian`). Prior gain: a Wiener gain
-    with the decision-directed a priori SNR of Ephraim and Malah (``prior_smoothing``), the noise power being
-    ``noise_scale`` times the floor, at least ``gain_floor``. The network adds its output to the prior gain's
-    logit, so an untrained correction (zero) leaves the classical filter, and it learns what that filter gets
-    wrong (event onsets, spikes, spectral shapes).
+    Features: each bin's power, recursively smoothed over frames (``smoothing``), against its noise floor (a
+    quantile of the smoothed power over the last ``history`` frames, :class:`RunningQuantile`). Prior gain: a
+    Wiener gain with the decision-directed a priori SNR of Ephraim and Malah (``prior_smoothing``), the noise
+    power being ``noise_scale`` times the floor, at least ``gain_floor``. The network adds its output to the
+    prior gain's logit, so an untrained correction (zero) leaves the classical filter, and it learns what that
+    filter gets wrong (event onsets, spikes, spectral shapes).
     """
 
     def __init__(
@@ -200,8 +259,10 @@ class FeatureTracker:
         smoothing: float,
         skip: int = 0,
         noise_scale: float = 2.0,
-        prior_smoothing: float = 0.98,
+        prior_smoothing: float = PRIOR_SMOOTHING,
         gain_floor: float = 0.05,
+        floor_quantile: float = 0.5,
+        floor_stride: int = 1,
     ):
         if not (0 <= smoothing < 1 and 0 <= prior_smoothing < 1 and 0 < gain_floor < 1 and noise_scale > 0):
             raise ValueError(
@@ -211,9 +272,21 @@ class FeatureTracker:
             )
         self.smoothing, self.noise_scale = smoothing, noise_scale
         self.prior_smoothing, self.gain_floor = prior_smoothing, gain_floor
-        self._floor = RunningMedian(history, skip=skip)
+        self._floor = RunningQuantile(history, floor_quantile, skip=skip, stride=floor_stride)
         self._smoothed = None  # (channels, bins) of the last frame
         self._clean_power = None  # (channels, bins) the last frame's estimated clean power over the noise power
+
+    @classmethod
+    def of(cls, settings: MaskSettings, skip: int) -> FeatureTracker:
+        """The tracker of a model's settings; ``skip``: frames of left padding, not counted in the floor."""
+        return cls(
+            settings.history,
+            settings.smoothing,
+            skip,
+            settings.noise_scale,
+            floor_quantile=settings.floor_quantile,
+            floor_stride=settings.floor_stride,
+        )
 
     def update(self, spectra: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (float32) and prior gain logits (float64), ``(channels, K, bins)`` each, of the next ``K``
@@ -244,23 +317,30 @@ class FeatureTracker:
         return torch.logit(gains)
 
 
-def analysis_window(frame: int) -> torch.Tensor:
-    """sqrt-Hann: applied at analysis and at synthesis, the product is a Hann window, which overlap-adds to a
-    constant at any hop that divides the frame at least twice."""
-    return torch.hann_window(frame, periodic=True, dtype=torch.float64).sqrt_()
+def analysis_window(frame: int, kind: str = "sqrt-hann") -> torch.Tensor:
+    """The window applied at analysis and again at synthesis. sqrt-Hann: the product is a Hann window, which
+    overlap-adds to a constant at any hop that divides the frame at least twice. Hann: the product (Hann²) needs
+    three times; its analysis sidelobes are lower (-31 dB, falling 18 dB an octave, against -23 and 12)."""
+    hann = torch.hann_window(frame, periodic=True, dtype=torch.float64)
+    return hann.sqrt_() if kind == "sqrt-hann" else hann
 
 
-def window_sum(frame: int, hop: int) -> float:
-    return frame / hop / 2
+def window_sum(frame: int, hop: int, kind: str = "sqrt-hann") -> float:
+    """The constant that the product of the windows overlap-adds to: the mean of Hann is 1/2, of Hann² 3/8."""
+    return frame / hop * (0.5 if kind == "sqrt-hann" else 0.375)
 
 
-def frame_spectra(signal: np.ndarray, frame: int, hop: int, window: torch.Tensor) -> torch.Tensor:
-    """Spectra ``(channels, K, frame // 2 + 1)`` of the complete frames ``hop`` apart from ``signal``'s start."""
+def frame_spectra(
+    signal: np.ndarray, frame: int, hop: int, window: torch.Tensor, fft_size: int | None = None
+) -> torch.Tensor:
+    """Spectra ``(channels, K, n // 2 + 1)`` of the complete frames ``hop`` apart from ``signal``'s start, each
+    zero-padded to ``n = fft_size`` (default: the frame) samples."""
+    n = fft_size or frame
     count = (signal.shape[1] - frame) // hop + 1 if signal.shape[1] >= frame else 0
     if count == 0:
-        return torch.zeros((signal.shape[0], 0, frame // 2 + 1), dtype=torch.complex128)
+        return torch.zeros((signal.shape[0], 0, n // 2 + 1), dtype=torch.complex128)
     frames = np.lib.stride_tricks.sliding_window_view(signal, frame, axis=1)[:, : (count - 1) * hop + 1 : hop]
-    return torch.fft.rfft(torch.from_numpy(np.array(frames)) * window)
+    return torch.fft.rfft(torch.from_numpy(np.array(frames)) * window, n=n)
 
 
 class SpectralMaskDenoiser:
@@ -282,15 +362,11 @@ class SpectralMaskDenoiser:
         self.config = dict(config)
         self.name = name
         self.window = module.window
-        self.frame = int(self.config.get("frame", 2 * (module.window - 1)))
-        self.hop = int(self.config.get("hop", self.frame // 6))
+        self.settings = MaskSettings.from_config(self.config, module.window)
+        self.frame, self.hop = self.settings.frame, self.settings.hop
         rate = self.config.get("sample_rate")
         self.sample_rate = None if rate is None else float(rate)
-        self.history = int(self.config.get("history_frames", 60))
-        self.smoothing = float(self.config.get("smoothing", 0.5))
-        self.level_blocks = int(self.config.get("level_blocks", DEFAULT_LEVEL_BLOCKS))
-        self.noise_scale = float(self.config.get("noise_scale", 2.0))
-        self.engine()  # checks the configuration now, not at the first call
+        self.engine()  # checks the network against the settings now, not at the first call
 
     def __repr__(self) -> str:
         rate = f"{self.sample_rate:g} Hz" if self.sample_rate else "any rate"
@@ -303,9 +379,7 @@ class SpectralMaskDenoiser:
 
     def engine(self) -> SpectralMaskEngine:
         """A fresh engine: one per stream, or per offline call."""
-        return SpectralMaskEngine(
-            self.module, self.frame, self.hop, self.history, self.smoothing, self.level_blocks, self.noise_scale
-        )
+        return SpectralMaskEngine(self.module, self.settings)
 
     def denoise(self, x, hop: int | None = None):
         """Denoise ``(samples,)`` or ``(channels, samples)`` float data; same type, shape and dtype back.
@@ -337,7 +411,8 @@ class SpectralMaskStream:
     final (the input's, :attr:`latency` samples late), ``flush`` the rest; together they equal ``denoise``."""
 
     def __init__(self, model: SpectralMaskDenoiser):
-        self.latency = model.latency
+        self.latency, self.hop = model.latency, model.hop
+        self.samples_in = self.samples_out = 0  # per channel, as the Denoiser's stream counts them
         self._engine = model.engine()
         self._was_1d = None
 
@@ -347,12 +422,14 @@ class SpectralMaskStream:
             self._was_1d = was_1d
         elif was_1d != self._was_1d:
             raise ValueError("every chunk of a stream must have the same rank as the first")
+        self.samples_in += signal.shape[1]
         return self._shaped(self._engine.process(signal))
 
     def flush(self):
         return self._shaped(self._engine.flush())
 
     def _shaped(self, out: np.ndarray) -> np.ndarray:
+        self.samples_out += out.shape[-1]
         return out[0] if self._was_1d and out.shape[0] else out
 
 

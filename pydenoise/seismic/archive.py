@@ -33,6 +33,7 @@ import obspy
 
 from pydenoise.core.denoiser import Denoiser, resolve_model
 from pydenoise.core.postfilter import DEFAULT_SMOOTHING
+from pydenoise.core.spectral import PRIOR_SMOOTHING, SpectralMaskDenoiser
 from pydenoise.core.version import __version__
 from pydenoise.seismic.api import denoise_array
 from pydenoise.seismic.io import write
@@ -59,6 +60,8 @@ def context_seconds(model: Denoiser, with_level: bool = True) -> tuple[float, fl
     Left: the local level's blocks, the noise floor's and post-filter's histories, the post-filter's smoothing
     until it is forgotten, and the same for the long-period path; right: the stream's latency plus a window.
     """
+    if isinstance(model, SpectralMaskDenoiser):
+        return _mask_context_seconds(model)
     rate, window_s = model.sample_rate, model.window / model.sample_rate
     left = 2 * window_s + (model.level_blocks + 2) * window_s * with_level + (model.noise_floor_s or 0.0)
     if model.postfilter is not None:
@@ -74,8 +77,21 @@ def context_seconds(model: Denoiser, with_level: bool = True) -> tuple[float, fl
     return left + 10.0, right + 10.0
 
 
+def _mask_context_seconds(model: SpectralMaskDenoiser) -> tuple[float, float]:
+    """A spectral-mask model's: the level's blocks, the floor's history, and its recursions (power smoothing,
+    decision-directed prior) until forgotten, before; its latency and a frame after."""
+    settings, rate = model.settings, model.sample_rate
+    frame_s, hop_s = settings.frame / rate, settings.hop / rate
+    forgotten = math.log(FORGOTTEN) / math.log(max(settings.smoothing, PRIOR_SMOOTHING))  # frames
+    left = (settings.level_blocks + 2) * frame_s + (settings.history + forgotten) * hop_s + 2 * frame_s
+    right = model.latency / rate + 2 * frame_s
+    return left + 10.0, right + 10.0
+
+
 def grid_period(model: Denoiser) -> int:
     """Model-rate samples after which every grid of the trace flow repeats: blocks, hops, the path's hops."""
+    if isinstance(model, SpectralMaskDenoiser):
+        return math.lcm(model.frame, model.hop)  # level blocks of a frame, frames a hop apart
     period = math.lcm(model.window, model.hop)
     if model.long_period is not None:
         path = resolve_model(model.long_period["model"])
@@ -92,7 +108,7 @@ def model_fingerprint(model: Denoiser) -> str:
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     digest.update(json.dumps(model.config, sort_keys=True, default=str).encode())
     digest.update(__version__.encode())
-    if model.long_period is not None:
+    if getattr(model, "long_period", None) is not None:
         digest.update(model_fingerprint(resolve_model(model.long_period["model"])).encode())
     return digest.hexdigest()
 

@@ -28,6 +28,7 @@ from pydenoise.core.nn import DDAE, save_model
 from pydenoise.core.spectral import (
     SPECTRAL_KIND,
     FeatureTracker,
+    MaskSettings,
     SpectralMaskDenoiser,
     analysis_window,
     frame_spectra,
@@ -35,7 +36,7 @@ from pydenoise.core.spectral import (
 from pydenoise.seismic import synth
 from pydenoise.seismic.training_data import NoiseMixture
 
-__all__ = ["DEFAULTS", "training_noise", "training_mixes", "trace_frames", "train"]
+__all__ = ["DEFAULTS", "LOW_LATENCY", "training_noise", "training_mixes", "trace_frames", "train"]
 
 DEFAULTS = {
     "sample_rate": 100.0,
@@ -44,8 +45,14 @@ DEFAULTS = {
     "history_frames": 60,
     "smoothing": 0.8,
     "level_blocks": 128,
-    "noise_scale": 2.0,
+    "noise_scale": 3.5,
+    "floor_quantile": 0.25,
+    "window": "hann",
+    "restore_level": False,
 }
+#: The low-latency model's (2.5 s at 100 Hz, for early warning): 3 s frames zero-padded to the same 256 bins,
+#: the floor's history kept at 51 s.
+LOW_LATENCY = DEFAULTS | {"frame": 300, "hop": 50, "fft_size": 510, "history_frames": 102}
 WIDTHS = (256, 512, 512, 256)
 
 
@@ -92,16 +99,15 @@ def training_mixes(recordings, mixture, count, samples, rng, snr_db=(-10.0, 25.0
 def trace_frames(clean: np.ndarray, noisy: np.ndarray, config: dict):
     """``(features, prior logits, noisy spectra, clean spectra)`` of every frame the engine computes for whole
     rows."""
-    frame, hop = config["frame"], config["hop"]
+    settings = MaskSettings.from_config(config, WIDTHS[0])
+    frame, hop = settings.frame, settings.hop
     latency = frame - hop
-    level = LocalLevel(frame, config["level_blocks"]).process(noisy)
+    level = LocalLevel(frame, settings.level_blocks).process(noisy)
     pad = np.zeros((noisy.shape[0], latency))
-    window = analysis_window(frame)
-    noisy_spectra = frame_spectra(np.concatenate([pad, noisy - level], axis=1), frame, hop, window)
-    clean_spectra = frame_spectra(np.concatenate([pad, clean - level], axis=1), frame, hop, window)
-    skip = math.ceil(latency / hop)
-    tracker = FeatureTracker(config["history_frames"], config["smoothing"], skip, config["noise_scale"])
-    features, prior = tracker.update(noisy_spectra)
+    window = analysis_window(frame, settings.window)
+    noisy_spectra = frame_spectra(np.concatenate([pad, noisy - level], axis=1), frame, hop, window, settings.fft_size)
+    clean_spectra = frame_spectra(np.concatenate([pad, clean - level], axis=1), frame, hop, window, settings.fft_size)
+    features, prior = FeatureTracker.of(settings, skip=math.ceil(latency / hop)).update(noisy_spectra)
     return features, prior.float(), noisy_spectra.to(torch.complex64), clean_spectra.to(torch.complex64)
 
 
@@ -111,6 +117,14 @@ def _loss(module, features, prior, noisy, clean, clean_energy):
     error = gain * noisy - clean
     residual = (error.real.square() + error.imag.square()).sum(dim=(1, 2))
     return (10 * torch.log10(residual / clean_energy + 1e-6)).mean()
+
+
+def _train_epoch(module, optimiser, data) -> None:
+    module.train()
+    for batch in torch.randperm(data[0].shape[0]).split(16):
+        optimiser.zero_grad()
+        _loss(module, *(d[batch] for d in data)).backward()
+        optimiser.step()
 
 
 def _dataset(recordings, mixture, rows, samples, seed, config, snr_db):
@@ -139,10 +153,11 @@ def train(
     validate=None,
     announce=print,
     argv=None,
+    config=DEFAULTS,
 ):
     """Train and save the model; ``validate(denoiser) -> float`` (higher is better) picks the epoch kept."""
     torch.manual_seed(seed)
-    config = dict(DEFAULTS)
+    config = dict(config)
     mixture = NoiseMixture(noise_recordings, noise_names, config["sample_rate"], weights=(0.45, 0.15, 0.1, 0.2, 0.1))
     data = _dataset(recordings, mixture, rows, samples, seed, config, snr_db)
     held = _dataset(recordings, mixture, rows // 10, samples, seed + 1, config, snr_db)
@@ -153,29 +168,20 @@ def train(
     optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs)
     best, log = None, []
-    for epoch in range(epochs):
+    for epoch in range(epochs + 1):  # epoch 0 scores the zero correction: the network must beat its prior
         began = time.time()
-        order = torch.randperm(data[0].shape[0])
-        module.train()
-        for batch in order.split(16):
-            optimiser.zero_grad()
-            loss = _loss(module, *(d[batch] for d in data))
-            loss.backward()
-            optimiser.step()
-        schedule.step()
+        if epoch:
+            _train_epoch(module, optimiser, data)
+            schedule.step()
         module.eval()
         with torch.no_grad():
             held_loss = float(_loss(module, *held))
         score = validate(SpectralMaskDenoiser(module, config)) if validate else -held_loss
         validation = score if validate else float("nan")  # without a validation set, the held-out loss chooses
-        log.append(
-            {"epoch": epoch + 1, "held_loss": held_loss, "validation": validation, "seconds": time.time() - began}
-        )
-        announce(
-            f"epoch {epoch + 1}: held-out loss {held_loss:.4f}, validation {score:+.3f} ({log[-1]['seconds']:.0f} s)"
-        )
+        log.append({"epoch": epoch, "held_loss": held_loss, "validation": validation, "seconds": time.time() - began})
+        announce(f"epoch {epoch}: held-out loss {held_loss:.4f}, validation {score:+.3f} ({log[-1]['seconds']:.0f} s)")
         if best is None or score > best[0]:
-            best = (score, epoch + 1, {k: v.clone() for k, v in module.state_dict().items()})
+            best = (score, epoch, {k: v.clone() for k, v in module.state_dict().items()})
     module.load_state_dict(best[2])
     metadata = config | {
         "denoiser": SPECTRAL_KIND,
