@@ -169,3 +169,11 @@ def test_a_ddae_file_still_loads_as_a_denoiser(tmp_path):
     path = tmp_path / "plain.safetensors"
     save_model(DDAE(), path, config={"sample_rate": 100.0})
     assert isinstance(pydenoise.load(str(path)), pydenoise.Denoiser)
+
+
+@pytest.mark.parametrize("name, latency_s", [("seismic_mask", 4.25), ("seismic_mask_low_latency", 2.5)])
+def test_the_shipped_mask_models_load_with_their_documented_latency(name, latency_s):
+    model = pydenoise.load(name)
+    assert isinstance(model, SpectralMaskDenoiser) and model.sample_rate == 100.0
+    assert model.latency / model.sample_rate == latency_s
+    assert model.settings.floor_quantile == 0.25 and not model.settings.restore_level
