@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -216,13 +217,30 @@ FILTER_CALLS = {
     "sharpen": lambda d, img, axis: image.sharpen(
         img, d(st.sampled_from(["reflect101", "replicate", "constant", "wrap", "bogus"])), channel_axis=axis
     ),
-    "convolve": lambda d, img, axis: image.convolve(img, d(convolution_kernels()), channel_axis=axis),
 }
 
 
 def check_filter(draw, name: str) -> str:
     img, axis = _image_inputs(draw)
     return expect_valid_or_clear(lambda: FILTER_CALLS[name](draw, img, axis), _image_result(img))
+
+
+def check_convolve(draw) -> str:
+    """As :func:`check_filter`; the result must be finite where no sum can overflow float32 (the filters'
+    arithmetic): ``max |pixel| · sum |weight|`` within float32's range (beyond it, IEEE gives ±Inf, as numpy)."""
+    img, axis = _image_inputs(draw)
+    kernel = draw(convolution_kernels())
+
+    def check(out):
+        pixels = np.abs(np.asarray(img, dtype=np.float64))
+        weights = np.abs(np.asarray(kernel, dtype=np.float64))
+        bound = (pixels.max() if pixels.size else 0.0) * (weights.sum() if weights.size else 0.0)
+        if np.asarray(img).dtype == np.uint8 or bound < np.finfo(np.float32).max / 2:
+            same_kind(out, img)
+        else:
+            require(type(out) is type(img) and tuple(out.shape) == tuple(img.shape), "wrong type or shape")
+
+    return expect_valid_or_clear(lambda: image.convolve(img, kernel, channel_axis=axis), check)
 
 
 def check_image_denoise(draw) -> str:
@@ -386,12 +404,22 @@ def check_cli(draw, valid: dict[str, bytes], folder: Path) -> str:
     except SystemExit as exit_:  # argparse usage errors
         status = exit_.code
     require(status in (0, 1, 2), f"exit status {status!r}; stderr: {stderr.getvalue()[-500:]}")
-    require("Traceback" not in stderr.getvalue(), f"a traceback: {stderr.getvalue()[-1000:]}")
+    ours = OBSPY_CALLBACK_ERROR.sub("", stderr.getvalue())
+    require("Traceback" not in ours, f"a traceback: {ours[-1000:]}")
     if status == 0:
         require(any(out_dir.iterdir()), "exit 0 but no output written")
         return "ok"
     require(len(stderr.getvalue().strip()) >= 10, f"exit {status} without a message")
     return "error"
+
+
+# ObsPy's libmseed log callback decodes libmseed's messages as UTF-8; a corrupted record's codes are not, and
+# Python prints the callback's UnicodeDecodeError as "Exception ignored" (a traceback) while the read goes on.
+# ObsPy's, not pydenoise's: left out of the check, and reported (benchmarks/fuzz_entry_points.py).
+OBSPY_CALLBACK_ERROR = re.compile(
+    r"Exception ignored on calling ctypes callback function: <function _LibmseedWrapper.*?\n"
+    r"Traceback \(most recent call last\):\n(?:  .*\n)+UnicodeDecodeError: .*\n"
+)
 
 
 class FileCorpus:
@@ -413,6 +441,7 @@ ENTRY_POINTS = (
     "Denoiser.stream",
     "image.denoise",
     *(f"image.{name}" for name in FILTER_CALLS),
+    "image.convolve",
     "audio.denoise",
     "audio.denoise_file",
     "seismic.denoise",
@@ -443,6 +472,7 @@ def entry_points(models: dict, corpus: FileCorpus) -> dict:
     }
     for name in FILTER_CALLS:
         checks[f"image.{name}"] = lambda d, name=name: check_filter(d, name)
+    checks["image.convolve"] = check_convolve
     assert set(checks) == set(ENTRY_POINTS)
     return checks
 

@@ -108,3 +108,26 @@ def test_spectral_mask_after_zeros_is_finite_and_refuses_non_float_dtypes():
     for bad in (np.arange(3000, dtype=np.int8), np.ones(3000, dtype=np.complex64), np.ones(3000, dtype=np.float16)):
         with pytest.raises(TypeError, match=f"got dtype {bad.dtype}"):
             model.denoise(bad)
+
+
+def test_a_floor_from_a_few_tiny_samples_does_not_overflow_the_normalised_window():
+    """Zeros with one sample of 1.0 and one of 1.3e-116: the second gave a floor 1e-116, the scale
+    sqrt(rms · floor) made the normalised window overflow float32, and the stream output NaN."""
+    x = np.zeros((3, 300))
+    x[1, 40], x[2, 200] = 1.0, 1.2753e-116
+    model = pydenoise.load("seismic")
+    stream = model.stream()
+    streamed = np.concatenate([stream.process(x), stream.flush()], axis=1)
+    assert np.isfinite(streamed).all() and np.isfinite(model.denoise(x)).all()
+
+
+def test_no_channels_and_unrepresentable_kernels_are_refused():
+    """A (0, n) chunk reached the FFTs with an empty batch (MKL: "Inconsistent configuration parameters"); a
+    kernel weight of 1e149 became Inf in the filters' float32 arithmetic and the image NaN."""
+    for model in (pydenoise.load("seismic"), pydenoise.load("seismic_mask")):
+        with pytest.raises(ValueError, match=r"no channels \(shape \(0, 1\)\)"):
+            model.stream().process(np.zeros((0, 1), np.float32))
+        with pytest.raises(ValueError, match="no channels"):
+            model.denoise(np.zeros((0, 1)))
+    with pytest.raises(ValueError, match=r"within ±3\.403e\+38 \(filtered in float32\), got 1e\+149"):
+        pydenoise.image.convolve(np.zeros((4, 4), np.float32), [[1e149]])

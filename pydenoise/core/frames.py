@@ -111,11 +111,20 @@ def channel_offset(signal: torch.Tensor, offset) -> torch.Tensor:
     return values.expand(signal.shape[0], 1)
 
 
+#: The smallest noise floor a window is normalised with, as a fraction of its RMS: 240 dB below it, far beyond
+#: any trained SNR (the normalised window's RMS stays <= 1e6, safe in the network's float32).
+MIN_FLOOR_RATIO = 1e-12
+
+
 def normalisation_scale(rms: torch.Tensor, floor: torch.Tensor | None = None) -> torch.Tensor:
     """What each window is divided by before the network: its ``rms``, or ``sqrt(rms · floor)`` given its noise
     ``floor`` (:class:`NoiseFloor`, same shape): a window at the noise floor then has RMS 1 and one 20 dB above
-    it RMS √10, so the network sees the window's level above the noise."""
-    return rms if floor is None else (rms * floor).sqrt()
+    it RMS √10, so the network sees the window's level above the noise. The floor counts as at least
+    :data:`MIN_FLOOR_RATIO` of the RMS: a floor from a frame of a few tiny samples (1e-116 among zeros) made
+    the normalised window overflow float32, and the output NaN."""
+    if floor is None:
+        return rms
+    return (rms * torch.maximum(floor, rms * MIN_FLOOR_RATIO)).sqrt()
 
 
 def normalise_frames(
@@ -158,7 +167,7 @@ def as_signal(x, allow_empty: bool = False) -> tuple[torch.Tensor, bool]:
     """``x`` as a 2-D (channels, samples) float tensor, and whether the caller gave a 1-D signal.
 
     Raises ``TypeError`` for anything but float32/float64 numpy arrays or tensors, ``ValueError`` for a wrong
-    rank, NaN/Inf samples, samples beyond the dtype's :data:`SAMPLE_LIMITS`, or no samples (unless
+    rank, no channels, NaN/Inf samples, samples beyond the dtype's :data:`SAMPLE_LIMITS`, or no samples (unless
     ``allow_empty``: a stream may receive an empty chunk).
     """
     if isinstance(x, np.ndarray):
@@ -175,6 +184,8 @@ def as_signal(x, allow_empty: bool = False) -> tuple[torch.Tensor, bool]:
         raise TypeError(f"x must be a numpy array or a torch tensor, got {type(x).__name__}")
     if tensor.dim() not in (1, 2):
         raise ValueError(f"x must be 1-D (samples) or 2-D (channels, samples), got shape {tuple(tensor.shape)}")
+    if tensor.dim() == 2 and tensor.shape[0] == 0:  # (streams' FFTs failed inside MKL on an empty batch)
+        raise ValueError(f"x has no channels (shape {tuple(tensor.shape)}): (channels, samples) needs channels >= 1")
     if tensor.numel() == 0 and not allow_empty:
         raise ValueError(f"x is empty (shape {tuple(tensor.shape)})")
     # numpy's check costs a few µs on a small chunk, torch's ~20 µs: it matters per streaming chunk

@@ -364,6 +364,9 @@ def convolve(img, kernel, border: str = "reflect101", *, cval: float = 0.0, chan
     _size_pair(kernel.shape, "kernel.shape")
     if not np.isfinite(kernel).all():
         raise ValueError("kernel must be finite (no NaN or Inf)")
+    largest, limit = float(np.abs(kernel).max()), float(np.finfo(np.float32).max)
+    if largest > limit:  # it would become Inf in the filters' float32 arithmetic, and the image NaN
+        raise ValueError(f"kernel weights must be within ±{limit:.4g} (filtered in float32), got {largest:.4g}")
     border = _check_border(border)
     return _filtered(img, channel_axis, lambda t: filter_ops.correlate2d(t, kernel, border, cval))
 
