@@ -131,3 +131,12 @@ def test_no_channels_and_unrepresentable_kernels_are_refused():
             model.denoise(np.zeros((0, 1)))
     with pytest.raises(ValueError, match=r"within ±3\.403e\+38 \(filtered in float32\), got 1e\+149"):
         pydenoise.image.convolve(np.zeros((4, 4), np.float32), [[1e149]])
+
+
+def test_a_1x1_median_refuses_nan_as_every_ksize():
+    """image.median(ksize=1) returned an image holding NaN (its shortcut skipped the kernels' check)."""
+    img = np.ones((4, 4), np.float32)
+    img[1, 2] = np.nan
+    for ksize in (1, 3):
+        with pytest.raises(ValueError, match="img contains NaN or Inf"):
+            pydenoise.image.median(img, ksize)
