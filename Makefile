@@ -19,7 +19,7 @@ export MAX_JOBS ?= 2
 # Debian system Python. Installed only as root on Debian; elsewhere the tests that need them skip and say why.
 APT_PACKAGES = espeak-ng flite jackd2 libportaudio2 alsa-utils python3-venv libtbb-dev
 
-.PHONY: install system-deps demo test cpp-test cuda-emulation-test lint format results eval-audio-data eval-seismic
+.PHONY: install system-deps demo test cpp-test cuda-emulation-test sanitize-test lint format results eval-audio-data eval-seismic
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
@@ -60,6 +60,7 @@ test: install
 	$(PYTHON) -m pytest -q
 	$(MAKE) cpp-test
 	$(MAKE) cuda-emulation-test
+	$(MAKE) sanitize-test
 
 cpp-test:
 	cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=Release > /dev/null
@@ -69,6 +70,10 @@ cpp-test:
 # The CUDA DDAE kernel run on the CPU (HIP-CPU + wmma emulation) against the CPU kernels: cpp_tests/emulation.
 cuda-emulation-test:
 	$(MAKE) -f cpp_tests/emulation/Makefile -j 2 run
+
+# The CPU kernels under ASan + UBSan on the fuzz corpus's shapes and values: cpp_tests/sanitize_kernels.cpp.
+sanitize-test:
+	$(MAKE) -f cpp_tests/sanitize.mk -j 2 run
 
 # ruff (lint + format) and clang-format, both at the versions of the `dev` extra; `make format` applies them.
 lint: install

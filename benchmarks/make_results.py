@@ -36,6 +36,7 @@ ORDER = (
     "bench_streaming_seismic_no_lp",
     "bench_streaming_seismic_no_post",
     "bench_streaming_seismic_plain",
+    "fuzz_entry_points",
 )
 DOMAINS = ("seismic", "audio", "image", "kernels")
 

@@ -396,8 +396,21 @@ bool correlate2d_cpu(const T* in, T* out, PlaneStack s, const float* kernel, int
   });
 }
 
+// A 1 x 1 median is the pixel itself; the row kernels start at 3 x 3 (given ksize 1, the network read seven row
+// pointers from a buffer of one: found by cpp_tests/sanitize_kernels.cpp under ASan).
+template <typename T>
+bool copy_pixels(const T* in, T* out, int64_t count) {
+  bool finite = true;
+  for (int64_t i = 0; i < count; ++i) {
+    out[i] = in[i];
+    if constexpr (std::is_same_v<T, float>) finite = finite && std::isfinite(in[i]);
+  }
+  return finite;
+}
+
 template <typename T>
 bool median_filter_cpu(const T* in, T* out, PlaneStack s, int ksize, Border border, float cval, int num_threads) {
+  if (ksize == 1) return copy_pixels(in, out, s.planes * s.height * s.width);
   if (ksize == 3) return median3_filter(in, out, s, border, cval, num_threads);
   const FilterRows<T>& rows = rows_for<T>(rows_table());
   const int r = ksize / 2, H = s.height, W = s.width;

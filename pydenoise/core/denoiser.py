@@ -18,9 +18,12 @@ import torch
 
 from pydenoise.core import ops
 from pydenoise.core.frames import (
+    LONG_PERIOD_LIMIT,
+    SAMPLE_LIMITS,
     as_signal,
     channel_offset,
     check_hop,
+    check_sample_limit,
     frame_count,
     frame_weights,
     normalisation_scale,
@@ -330,6 +333,8 @@ class Denoiser:
         """
         hop = self.hop if hop is None else check_hop(hop, self.window)
         signal, was_1d = as_signal(x)
+        if self.long_period is not None:
+            check_sample_limit(signal, SAMPLE_LIMITS[torch.float32], LONG_PERIOD_LIMIT)
         target = torch.device(device) if device is not None else signal.device
         signal_on_target = signal.to(target)
         level = self._channel_level(signal_on_target, offset)

@@ -47,8 +47,19 @@ __all__ = [
     "normalise_frames",
     "pad_edges",
     "as_signal",
+    "SAMPLE_LIMITS",
+    "LONG_PERIOD_LIMIT",
+    "check_sample_limit",
     "overlap_add",
 ]
+
+#: The largest sample magnitude a signal of each dtype may hold. Frame energies (sums of squares over a window)
+#: and the noise floor are computed in the signal's dtype; these limits keep them finite with a margin of 1e8
+#: in energy (``sqrt(finfo.max)`` is 1.8e19 for float32, 1.3e154 for float64), far above any real recording
+#: (audio is within ±1, a 32-bit digitiser within ±2.1e9). Beyond them the output would be NaN or Inf.
+SAMPLE_LIMITS = {torch.float32: 1e15, torch.float64: 1e150}
+#: Why a long-period model keeps every signal to the float32 limit: its FIR and network run in float32.
+LONG_PERIOD_LIMIT = "the long-period path computes in float32; with_long_period(None) lifts this"
 
 
 @lru_cache(maxsize=32)
@@ -100,11 +111,20 @@ def channel_offset(signal: torch.Tensor, offset) -> torch.Tensor:
     return values.expand(signal.shape[0], 1)
 
 
+#: The smallest noise floor a window is normalised with, as a fraction of its RMS: 240 dB below it, far beyond
+#: any trained SNR (the normalised window's RMS stays <= 1e6, safe in the network's float32).
+MIN_FLOOR_RATIO = 1e-12
+
+
 def normalisation_scale(rms: torch.Tensor, floor: torch.Tensor | None = None) -> torch.Tensor:
     """What each window is divided by before the network: its ``rms``, or ``sqrt(rms · floor)`` given its noise
     ``floor`` (:class:`NoiseFloor`, same shape): a window at the noise floor then has RMS 1 and one 20 dB above
-    it RMS √10, so the network sees the window's level above the noise."""
-    return rms if floor is None else (rms * floor).sqrt()
+    it RMS √10, so the network sees the window's level above the noise. The floor counts as at least
+    :data:`MIN_FLOOR_RATIO` of the RMS: a floor from a frame of a few tiny samples (1e-116 among zeros) made
+    the normalised window overflow float32, and the output NaN."""
+    if floor is None:
+        return rms
+    return (rms * torch.maximum(floor, rms * MIN_FLOOR_RATIO)).sqrt()
 
 
 def normalise_frames(
@@ -147,7 +167,8 @@ def as_signal(x, allow_empty: bool = False) -> tuple[torch.Tensor, bool]:
     """``x`` as a 2-D (channels, samples) float tensor, and whether the caller gave a 1-D signal.
 
     Raises ``TypeError`` for anything but float32/float64 numpy arrays or tensors, ``ValueError`` for a wrong
-    rank, NaN/Inf samples, or no samples (unless ``allow_empty``: a stream may receive an empty chunk).
+    rank, no channels, NaN/Inf samples, samples beyond the dtype's :data:`SAMPLE_LIMITS`, or no samples (unless
+    ``allow_empty``: a stream may receive an empty chunk).
     """
     if isinstance(x, np.ndarray):
         if not np.issubdtype(x.dtype, np.floating) or x.dtype == np.float16:
@@ -163,13 +184,36 @@ def as_signal(x, allow_empty: bool = False) -> tuple[torch.Tensor, bool]:
         raise TypeError(f"x must be a numpy array or a torch tensor, got {type(x).__name__}")
     if tensor.dim() not in (1, 2):
         raise ValueError(f"x must be 1-D (samples) or 2-D (channels, samples), got shape {tuple(tensor.shape)}")
+    if tensor.dim() == 2 and tensor.shape[0] == 0:  # (streams' FFTs failed inside MKL on an empty batch)
+        raise ValueError(f"x has no channels (shape {tuple(tensor.shape)}): (channels, samples) needs channels >= 1")
     if tensor.numel() == 0 and not allow_empty:
         raise ValueError(f"x is empty (shape {tuple(tensor.shape)})")
-    # numpy's check costs ~2 µs on a small chunk, torch's ~20 µs: it matters per streaming chunk
-    finite = np.isfinite(x).all() if isinstance(x, np.ndarray) else torch.isfinite(tensor).all()
+    # numpy's check costs a few µs on a small chunk, torch's ~20 µs: it matters per streaming chunk
+    check_sample_limit(x if isinstance(x, np.ndarray) else tensor, SAMPLE_LIMITS[tensor.dtype])
+    return (tensor.unsqueeze(0), True) if tensor.dim() == 1 else (tensor, False)
+
+
+def within_sample_limit(samples, limit: float) -> bool:
+    """Whether every sample of a numpy array or tensor is finite and within ``±limit`` (a NaN propagates
+    through max and min, and fails the comparison)."""
+    if 0 in samples.shape:
+        return True
+    return bool(samples.max() <= limit) and bool(samples.min() >= -limit)
+
+
+def check_sample_limit(samples, limit: float, reason: str | None = None) -> None:
+    """Raise ``ValueError`` for NaN/Inf samples or samples beyond ``±limit`` (naming the value and the limit)."""
+    if within_sample_limit(samples, limit):
+        return
+    finite = np.isfinite(samples).all() if isinstance(samples, np.ndarray) else torch.isfinite(samples).all()
     if not bool(finite):
         raise ValueError("x contains NaN or Inf samples")
-    return (tensor.unsqueeze(0), True) if tensor.dim() == 1 else (tensor, False)
+    peak = float(abs(samples).max())
+    dtype = str(samples.dtype).removeprefix("torch.")
+    reason = reason or f"the frame energies of a {dtype} signal overflow beyond it"
+    raise ValueError(
+        f"x holds a sample of magnitude {peak:.3g}, beyond the limit of {limit:g} ({reason}): scale it down"
+    )
 
 
 def overlap_add(frames: torch.Tensor, hop: int, carry: torch.Tensor | None = None) -> torch.Tensor:

@@ -25,7 +25,9 @@ class NoiseFloor:
     whole frames. :meth:`update` takes the RMS of the next frames in order; feeding them in one call or in
     many gives the same floors, which is what lets a stream match offline processing. The first ``skip``
     frames (those holding the offline left padding, copies of one sample) are not counted, so they cannot
-    pin the floor near zero; a frame with no counted history gets its own RMS as floor.
+    pin the floor near zero; nor are all-zero frames (RMS 0: a gap filled with zeros, digital silence), which
+    hold no noise to measure: counted, they made the floor 0, and the scale ``sqrt(rms · 0)`` zeroed the
+    output for a whole history after them. A frame with no counted history gets its own RMS as floor.
 
     Examples
     --------
@@ -56,10 +58,10 @@ class NoiseFloor:
             channels, rest = rms.shape[0], rms.shape[2:]
             self._head = rms.new_full((channels, 1, *rest), float("inf"))
             self._blocks = rms.new_full((channels, self.history + 1, *rest), float("inf"))
-        counted = rms
+        counted = torch.where(rms > 0, rms, float("inf"))
         if self.skip and rms.shape[1]:
             skipped = min(self.skip, rms.shape[1])
-            counted = torch.cat([torch.full_like(rms[:, :skipped], float("inf")), rms[:, skipped:]], dim=1)
+            counted = torch.cat([torch.full_like(rms[:, :skipped], float("inf")), counted[:, skipped:]], dim=1)
             self.skip -= skipped
         floors, done = [], 0
         while done < counted.shape[1]:
@@ -97,12 +99,14 @@ def window_floors(signal: np.ndarray, starts: np.ndarray, window: int, hop: int,
     """Noise floors of windows cut at ``starts`` ``(rows, count)`` from ``signal`` ``(rows, samples)``, as a
     :class:`NoiseFloor` over a stream of each row tracks them (for training windows at any offset).
 
-    A window's floor is the smallest RMS of itself and the ``history - 1`` windows before it, ``hop`` apart,
-    that lie in the row; near the row's start the history is shorter, as at a stream's start.
+    A window's floor is the smallest non-zero RMS of itself and the ``history - 1`` windows before it, ``hop``
+    apart, that lie in the row (its own RMS if there is none); near the row's start the history is shorter, as
+    at a stream's start.
     """
     energy = np.cumsum(np.pad(signal**2, ((0, 0), (1, 0))), axis=1)  # window energies in O(1) each
     positions = signal.shape[1] - window + 1
     rms = np.sqrt(np.maximum(energy[:, window:] - energy[:, :positions], 0.0) / window)
     earlier = starts[:, :, None] - hop * np.arange(history)  # (rows, count, history)
     candidates = rms[np.arange(signal.shape[0])[:, None, None], earlier.clip(0)]
-    return np.where(earlier >= 0, candidates, np.inf).min(axis=2)
+    floors = np.where((earlier >= 0) & (candidates > 0), candidates, np.inf).min(axis=2)
+    return np.minimum(floors, candidates[:, :, 0])

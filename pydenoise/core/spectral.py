@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pydenoise.core.frames import as_signal
 from pydenoise.core.level import DEFAULT_LEVEL_BLOCKS, LocalLevel
 from pydenoise.core.nn import DDAE
 
@@ -43,6 +44,8 @@ __all__ = [
 SPECTRAL_KIND = "spectral_mask"
 #: Features are clipped to this range (log power ratios): far below the floor is as good as silence.
 FEATURE_RANGE = (-4.0, 16.0)
+#: The a posteriori SNR (power over noise power) is capped here: 300 dB, where every gain is already 1 - 1e-9.
+MAX_POSTERIOR_SNR = 1e30
 #: The decision-directed prior's smoothing over frames (Ephraim and Malah's usual value).
 PRIOR_SMOOTHING = 0.98
 #: Analysis = synthesis windows, and how many frames per hop each needs to overlap-add to a constant.
@@ -132,6 +135,8 @@ class SpectralMaskEngine:
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         chunk = np.asarray(chunk, dtype=np.float64)
+        if chunk.shape[1] == 0:  # nothing to add (kept out of the first block, whose level needs samples)
+            return chunk
         if self._pending is None:
             # The level of the first block needs the whole block (LocalLevel): wait for it.
             self._first = chunk if self._first is None else np.concatenate([self._first, chunk], axis=1)
@@ -305,7 +310,11 @@ class FeatureTracker:
         return smoothed
 
     def _prior_logits(self, power: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
-        posterior = power / (self.noise_scale * floor).clamp_min(torch.finfo(power.dtype).tiny)
+        # A zero floor (a channel that starts with zeros) must not make the posterior infinite: the prior would
+        # then be inf and its gain inf / inf = NaN. Capped far above any SNR that changes a gain (1 - 1e-9 at most).
+        posterior = (power / (self.noise_scale * floor).clamp_min(torch.finfo(power.dtype).tiny)).clamp_max_(
+            MAX_POSTERIOR_SNR
+        )
         gains = torch.empty_like(power)
         previous = torch.zeros_like(power[:, 0]) if self._clean_power is None else self._clean_power
         for k in range(power.shape[1]):
@@ -434,9 +443,8 @@ class SpectralMaskStream:
 
 
 def _as_float64_signal(x) -> tuple[np.ndarray, bool]:
-    signal = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
-    if signal.ndim not in (1, 2):
-        raise ValueError(f"expected (samples,) or (channels, samples), got shape {tuple(signal.shape)}")
-    if not np.isfinite(signal).all():
-        raise ValueError("the signal holds NaN or infinite samples: mask or fill them first")
-    return (signal[None], True) if signal.ndim == 1 else (signal, False)
+    """``x`` checked as :func:`~pydenoise.core.frames.as_signal` checks a Denoiser's input (float32/float64, 1-D
+    or 2-D, finite, within the dtype's sample limit), as a 2-D float64 array, and whether it was 1-D. (Other
+    dtypes were cast: ints came back truncated or wrapped, complex lost its imaginary part.)"""
+    signal, was_1d = as_signal(x, allow_empty=True)
+    return signal.cpu().double().numpy(), was_1d

@@ -27,7 +27,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from pydenoise.core.frames import as_signal, channel_offset, check_hop, frame_count, pad_edges
+from pydenoise.core.frames import (
+    LONG_PERIOD_LIMIT,
+    SAMPLE_LIMITS,
+    as_signal,
+    channel_offset,
+    check_hop,
+    check_sample_limit,
+    frame_count,
+    pad_edges,
+    within_sample_limit,
+)
 
 if TYPE_CHECKING:  # (the Denoiser makes its streams: this module is imported by it)
     from pydenoise.core.denoiser import Denoiser
@@ -211,7 +221,9 @@ class StreamingDenoiser:
             array = chunk.detach().numpy()
         else:
             return None
-        if array.dtype != self._empty.dtype or array.ndim != 2 - was_1d or not np.isfinite(array).all():
+        if array.dtype != self._empty.dtype or array.ndim != 2 - was_1d:
+            return None
+        if not within_sample_limit(array, SAMPLE_LIMITS[dtype]):
             return None
         if was_1d:
             return array[None]
@@ -411,7 +423,9 @@ class LongPeriodStream:
             self._layout = (was_1d, isinstance(chunk, np.ndarray), signal.dtype, signal.device)
             self._held = np.empty((signal.shape[0], 0))
             self._short_ready = self._long_ready = self._queued_levels = self._held
-        return signal.cpu().numpy().astype(np.float64)
+        raw = signal.cpu().numpy().astype(np.float64)
+        check_sample_limit(raw, SAMPLE_LIMITS[torch.float32], LONG_PERIOD_LIMIT)
+        return raw
 
     def _feed_long(self, raw: np.ndarray, end: bool) -> np.ndarray:
         """Pass the input, its level removed (and high-passed where the model says), down the long-period path."""
@@ -432,7 +446,7 @@ class LongPeriodStream:
 
     def _merge(self, short, long: np.ndarray) -> np.ndarray:
         """Pass the samples both paths have finished through the crossover; keep the rest for later."""
-        short = as_signal(short, allow_empty=True)[0].cpu().numpy().astype(np.float64)
+        short = np.atleast_2d(short.cpu().numpy() if isinstance(short, torch.Tensor) else short).astype(np.float64)
         self._short_ready = np.concatenate([self._short_ready, short], axis=1)
         self._long_ready = np.concatenate([self._long_ready, long], axis=1)
         count = min(self._short_ready.shape[1], self._long_ready.shape[1])

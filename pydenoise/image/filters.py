@@ -271,6 +271,12 @@ def gaussian(
     return _filtered(img, channel_axis, lambda t: filter_ops.separable_filter(t, ky, kx, border, cval))
 
 
+def _checked_copy(t):
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise ValueError("median_filter: img contains NaN or Inf")
+    return t.clone()
+
+
 def median(img, ksize: int, border: str = "reflect101", *, cval: float = 0.0, channel_axis: int | None = None):
     """Median over a square ``ksize × ksize`` window (OpenCV's ``medianBlur`` with ``border="replicate"``).
 
@@ -285,8 +291,8 @@ def median(img, ksize: int, border: str = "reflect101", *, cval: float = 0.0, ch
     """
     size = _odd_size(ksize, "ksize")
     border = _check_border(border)
-    if size == 1:  # a 1x1 median is the image itself (and the kernel's sorting networks start at 3x3)
-        return _filtered(img, channel_axis, lambda t: t.clone())
+    if size == 1:  # a 1x1 median is the image itself, refused with NaN/Inf as every ksize (the clone skipped that)
+        return _filtered(img, channel_axis, _checked_copy)
     return _filtered(img, channel_axis, lambda t: filter_ops.median_filter(t, size, border, cval))
 
 
@@ -364,6 +370,9 @@ def convolve(img, kernel, border: str = "reflect101", *, cval: float = 0.0, chan
     _size_pair(kernel.shape, "kernel.shape")
     if not np.isfinite(kernel).all():
         raise ValueError("kernel must be finite (no NaN or Inf)")
+    largest, limit = float(np.abs(kernel).max()), float(np.finfo(np.float32).max)
+    if largest > limit:  # it would become Inf in the filters' float32 arithmetic, and the image NaN
+        raise ValueError(f"kernel weights must be within ±{limit:.4g} (filtered in float32), got {largest:.4g}")
     border = _check_border(border)
     return _filtered(img, channel_axis, lambda t: filter_ops.correlate2d(t, kernel, border, cval))
 

@@ -57,6 +57,10 @@ def as_samples(data) -> np.ndarray:
     return values
 
 
+#: The largest factor a trace is resampled by, up or down, to reach the model's rate (0.1 Hz to 100 Hz is 1000).
+MAX_RESAMPLING_FACTOR = 1000
+
+
 def _resampling_ratio(rate: float, denoiser: Denoiser, resample: bool) -> Fraction | None:
     """``model_rate / rate`` as a small fraction, None when no resampling is needed; raises when not allowed."""
     target = denoiser.sample_rate
@@ -67,7 +71,13 @@ def _resampling_ratio(rate: float, denoiser: Denoiser, resample: bool) -> Fracti
             f"the trace is sampled at {rate:g} Hz but the model expects {target:g} Hz; pass resample=True to "
             "resample it to the model's rate and back (recorded in the processing history), or resample it yourself"
         )
-    ratio = Fraction(target / rate).limit_denominator(1000)
+    ratio = Fraction(target / rate).limit_denominator(MAX_RESAMPLING_FACTOR)
+    if ratio.numerator > MAX_RESAMPLING_FACTOR:  # (down, the denominator is limited to it by construction)
+        raise ValueError(
+            f"the trace is sampled at {rate:g} Hz, {float(ratio):g} times below the model's {target:g} Hz: "
+            f"resampling up by more than {MAX_RESAMPLING_FACTOR} would multiply its samples (and memory) as much, "
+            "for a band the model never sees; use a model trained at its rate"
+        )
     if abs(float(ratio) * rate - target) > 1e-9 * target:
         raise ValueError(
             f"cannot resample exactly between {rate!r} Hz and the model's {target:g} Hz (no small integer ratio); "
