@@ -8,8 +8,9 @@ import pydenoise
 from pydenoise.core.level import LocalLevel
 from pydenoise.core.nn import DDAE, save_model
 from pydenoise.core.spectral import MaskSettings, SpectralMaskDenoiser
+from pydenoise.core.spectral_training import trace_frames
 from pydenoise.seismic.noise import obspy_noise
-from pydenoise.seismic.spectral_training import DEFAULTS, LOW_LATENCY, WIDTHS, trace_frames, train, training_mixes
+from pydenoise.seismic.spectral_training import DEFAULTS, LOW_LATENCY, WIDTHS, train, training_mixes
 from pydenoise.seismic.training_data import NoiseMixture
 
 CONFIG = {"frame": 510, "hop": 85, "sample_rate": 100.0, "history_frames": 20}

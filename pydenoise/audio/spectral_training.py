@@ -24,8 +24,7 @@ from pydenoise.audio.offline import resample
 from pydenoise.core.nn import DDAE, save_model
 from pydenoise.core.noise import unit_rms
 from pydenoise.core.spectral import SPECTRAL_KIND, SpectralMaskDenoiser
-from pydenoise.seismic.spectral_training import _loss as output_snr_loss  # the one loss of the spectral engine
-from pydenoise.seismic.spectral_training import trace_frames
+from pydenoise.core.spectral_training import output_snr_loss, trace_frames
 
 __all__ = ["CONFIGS", "WIDTHS", "NOISE_KINDS", "SpeechMixer", "train"]
 

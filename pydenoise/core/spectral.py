@@ -80,8 +80,9 @@ class MaskSettings:
         return (self.fft_size or self.frame) // 2 + 1
 
     @classmethod
-    def from_config(cls, config: dict, bins: int) -> MaskSettings:
-        frame = int(config.get("frame", 2 * (bins - 1)))
+    def from_config(cls, config: dict, bins: int | None = None) -> MaskSettings:
+        """The settings of a model file's ``config``; without a ``frame`` key, the frame of ``bins`` bins."""
+        frame = int(config["frame"] if bins is None else config.get("frame", 2 * (bins - 1)))
         names = {"history_frames": "history"}
         given = {names.get(k, k): v for k, v in config.items() if names.get(k, k) in cls.__dataclass_fields__}
         return cls(**(given | {"frame": frame, "hop": int(config.get("hop", frame // 6))}))

@@ -17,26 +17,21 @@ stretches before and after it teach the quiet case.
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 import torch
 
-from pydenoise.core.level import LocalLevel
 from pydenoise.core.nn import DDAE, save_model
 from pydenoise.core.spectral import (
     SPECTRAL_KIND,
-    FeatureTracker,
-    MaskSettings,
     SpectralMaskDenoiser,
-    analysis_window,
-    frame_spectra,
 )
+from pydenoise.core.spectral_training import output_snr_loss, trace_frames
 from pydenoise.seismic import synth
 from pydenoise.seismic.training_data import NoiseMixture
 
-__all__ = ["DEFAULTS", "LOW_LATENCY", "training_noise", "training_mixes", "trace_frames", "train"]
+__all__ = ["DEFAULTS", "LOW_LATENCY", "training_noise", "training_mixes", "train"]
 
 DEFAULTS = {
     "sample_rate": 100.0,
@@ -96,34 +91,11 @@ def training_mixes(recordings, mixture, count, samples, rng, snr_db=(-10.0, 25.0
     return clean, clean + noise * scale
 
 
-def trace_frames(clean: np.ndarray, noisy: np.ndarray, config: dict):
-    """``(features, prior logits, noisy spectra, clean spectra)`` of every frame the engine computes for whole
-    rows."""
-    settings = MaskSettings.from_config(config, WIDTHS[0])
-    frame, hop = settings.frame, settings.hop
-    latency = frame - hop
-    level = LocalLevel(frame, settings.level_blocks).process(noisy)
-    pad = np.zeros((noisy.shape[0], latency))
-    window = analysis_window(frame, settings.window)
-    noisy_spectra = frame_spectra(np.concatenate([pad, noisy - level], axis=1), frame, hop, window, settings.fft_size)
-    clean_spectra = frame_spectra(np.concatenate([pad, clean - level], axis=1), frame, hop, window, settings.fft_size)
-    features, prior = FeatureTracker.of(settings, skip=math.ceil(latency / hop)).update(noisy_spectra)
-    return features, prior.float(), noisy_spectra.to(torch.complex64), clean_spectra.to(torch.complex64)
-
-
-def _loss(module, features, prior, noisy, clean, clean_energy):
-    """Minus the mean output SNR (dB) over the traces: the evaluation's measure, so every trace counts alike."""
-    gain = torch.sigmoid(prior + module(features.reshape(-1, features.shape[-1])).reshape(features.shape))
-    error = gain * noisy - clean
-    residual = (error.real.square() + error.imag.square()).sum(dim=(1, 2))
-    return (10 * torch.log10(residual / clean_energy + 1e-6)).mean()
-
-
 def _train_epoch(module, optimiser, data) -> None:
     module.train()
     for batch in torch.randperm(data[0].shape[0]).split(16):
         optimiser.zero_grad()
-        _loss(module, *(d[batch] for d in data)).backward()
+        output_snr_loss(module, *(d[batch] for d in data)).backward()
         optimiser.step()
 
 
@@ -175,7 +147,7 @@ def train(
             schedule.step()
         module.eval()
         with torch.no_grad():
-            held_loss = float(_loss(module, *held))
+            held_loss = float(output_snr_loss(module, *held))
         score = validate(SpectralMaskDenoiser(module, config)) if validate else -held_loss
         validation = score if validate else float("nan")  # without a validation set, the held-out loss chooses
         log.append({"epoch": epoch, "held_loss": held_loss, "validation": validation, "seconds": time.time() - began})
