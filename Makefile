@@ -67,9 +67,11 @@ cpp-test:
 	cmake --build build/cmake -j 2 > /dev/null
 	ctest --test-dir build/cmake --output-on-failure
 
-# The CUDA DDAE kernel run on the CPU (HIP-CPU + wmma emulation) against the CPU kernels: cpp_tests/emulation.
+# The CUDA kernels run on the CPU (HIP-CPU + wmma emulation) against the CPU kernels, then the ASan + UBSan
+# build of the same tests: cpp_tests/emulation.
 cuda-emulation-test:
 	$(MAKE) -f cpp_tests/emulation/Makefile -j 2 run
+	$(MAKE) -f cpp_tests/emulation/Makefile -j 2 sanitized
 
 # The CPU kernels under ASan + UBSan on the fuzz corpus's shapes and values: cpp_tests/sanitize_kernels.cpp.
 sanitize-test:

@@ -199,7 +199,13 @@ void check_refusals(std::mt19937& rng) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // --quick (the sanitized build and the mutation check): every path and model shape, a block and a partial
+  // block (B = 1, 65) instead of B up to 4097.
+  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  CHECK(argc == 1 || (argc == 2 && quick), "unknown argument '%s' (--quick)", argv[argc - 1]);
+  const std::vector<int64_t> batches =
+      quick ? std::vector<int64_t>{1, 65} : std::vector<int64_t>{1, 7, 64, 65, 1000, 4097};
   std::mt19937 rng(2024);
   // The float32 CPU paths only (avx512_bf16 rounds activations, like the GPU's bf16 path, but differently).
   const auto best = pydenoise::cpu_best_path();
@@ -208,11 +214,12 @@ int main() {
   const Model small = random_model({48, 80, 48}, rng);      // a partial SIMT column pass, short K slices
   const Model tails = random_model({37, 13, 70, 37}, rng);  // SIMT only: widths off every tile
   for (Path path : {Path::kSimt, Path::kTf32, Path::kBf16}) {
-    for (int64_t batch : {1, 7, 64, 65, 1000, 4097}) check_forward(seismic, path, batch, 256, batch % 2 == 1, rng);
-    for (int64_t batch : {1, 65, 1000}) check_forward(image, path, batch, 256, true, rng);
+    for (int64_t batch : batches) check_forward(seismic, path, batch, 256, batch % 2 == 1, rng);
+    for (int64_t batch : {int64_t{1}, int64_t{65}, quick ? int64_t{33} : int64_t{1000}})
+      check_forward(image, path, batch, 256, true, rng);
     check_forward(small, path, 33, 48, false, rng);
-    check_forward(seismic, path, 200, 64, true, rng);  // overlapping rows, hop 64
-    check_overlap_add(seismic, path, 1000, 128, rng);
+    check_forward(seismic, path, quick ? 40 : 200, 64, true, rng);  // overlapping rows, hop 64
+    check_overlap_add(seismic, path, quick ? 40 : 1000, 128, rng);
     std::printf("test_ddae_emulated: %s: worst max error %.3g, rms %.3g\n", path_name(path), g_worst[int(path)][0],
                 g_worst[int(path)][1]);
   }
