@@ -67,10 +67,11 @@ cpp-test:
 	ctest --test-dir build/cmake --output-on-failure
 
 # The CUDA kernels run on the CPU (HIP-CPU + wmma emulation) against the CPU kernels, then the ASan + UBSan
-# build of the same tests: cpp_tests/emulation.
+# build of the same tests, then the mutation check (broken kernel copies must fail): cpp_tests/emulation.
 cuda-emulation-test:
 	$(MAKE) -f cpp_tests/emulation/Makefile -j 2 run
 	$(MAKE) -f cpp_tests/emulation/Makefile -j 2 sanitized
+	$(MAKE) -f cpp_tests/emulation/Makefile mutants
 
 # ruff (lint + format) and clang-format, both at the versions of the `dev` extra; `make format` applies them.
 lint: install
