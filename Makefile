@@ -68,10 +68,11 @@ cpp-test:
 	ctest --test-dir build/cmake --output-on-failure
 
 # The CUDA kernels run on the CPU (HIP-CPU + wmma emulation) against the CPU kernels, then the ASan + UBSan
-# build of the same tests: cpp_tests/emulation.
+# build of the same tests, then the mutation check (broken kernel copies must fail): cpp_tests/emulation.
 cuda-emulation-test:
 	$(MAKE) -f cpp_tests/emulation/Makefile -j 2 run
 	$(MAKE) -f cpp_tests/emulation/Makefile -j 2 sanitized
+	$(MAKE) -f cpp_tests/emulation/Makefile mutants
 
 # The CPU kernels under ASan + UBSan on the fuzz corpus's shapes and values: cpp_tests/sanitize_kernels.cpp.
 sanitize-test:
