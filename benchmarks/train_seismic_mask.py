@@ -64,6 +64,16 @@ def validation_scorer():
     return score
 
 
+def write_log(log: list[dict], csv_path: Path, plot_path: Path | None) -> None:
+    """The training log as CSV and, for a shipped model, its loss curve."""
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(log[0]))
+        writer.writeheader()
+        writer.writerows(log)
+    if plot_path is not None:
+        plot_log(log, plot_path)
+
+
 def plot_log(log: list[dict], path: Path) -> None:
     """The loss curve shipped with the model: held-out training-mix loss and the validation score per epoch."""
     import matplotlib
@@ -127,13 +137,9 @@ def main(argv=None) -> int:
         argv=["python", "benchmarks/train_seismic_mask.py", *(argv if argv is not None else sys.argv[1:])],
     )
     stem = "seismic_mask_low_latency" if args.low_latency else "seismic_mask"
-    log_path = HERE / f"{stem}_training_log.csv" if args.fold is None else Path(output).with_suffix(".csv")
-    with open(log_path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(log[0]))
-        writer.writeheader()
-        writer.writerows(log)
-    if args.fold is None:
-        plot_log(log, HERE / f"{stem}_training_loss.png")
+    shipped = args.fold is None and args.output is None  # a try elsewhere keeps its log beside its model
+    log_path = HERE / f"{stem}_training_log.csv" if shipped else Path(output).with_suffix(".csv")
+    write_log(log, log_path, HERE / f"{stem}_training_loss.png" if shipped else None)
     print(f"kept epoch {metadata['best_epoch']} (score {metadata['validation_score']:+.2f}); {output}, log {log_path}")
     return 0
 

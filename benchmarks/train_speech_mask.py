@@ -14,7 +14,6 @@ EXCLUDED_TTS_VOICES); recorded noise: the TRAIN split's music tracks.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import eval_audio_heldout as heldout  # noqa: E402
 import eval_audio_protocol as protocol  # noqa: E402
-from train_seismic_mask import plot_log  # noqa: E402
+from train_seismic_mask import write_log  # noqa: E402
 
 from pydenoise.audio.spectral_training import SpeechMixer, train  # noqa: E402
 from pydenoise.audio.speech import prepare_corpus  # noqa: E402
@@ -77,12 +76,7 @@ def main(argv=None) -> int:
         argv=["python", "benchmarks/train_speech_mask.py", *(argv if argv is not None else sys.argv[1:])],
     )
     log_path = HERE / f"{name}_training_log.csv" if args.output is None else output.with_suffix(".csv")
-    with open(log_path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(log[0]))
-        writer.writeheader()
-        writer.writerows(log)
-    if args.output is None:
-        plot_log(log, HERE / f"{name}_training_loss.png")
+    write_log(log, log_path, HERE / f"{name}_training_loss.png" if args.output is None else None)
     print(f"kept epoch {metadata['best_epoch']} (validation SI-SDR {metadata['validation_score']:.2f} dB); {output}")
     return 0
 

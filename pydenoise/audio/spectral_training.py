@@ -21,10 +21,10 @@ import torch
 
 from pydenoise.audio import training_data
 from pydenoise.audio.offline import resample
-from pydenoise.core.nn import DDAE, save_model
+from pydenoise.core.nn import save_model
 from pydenoise.core.noise import unit_rms
-from pydenoise.core.spectral import SPECTRAL_KIND, SpectralMaskDenoiser
-from pydenoise.core.spectral_training import output_snr_loss, trace_frames
+from pydenoise.core.spectral import SPECTRAL_KIND
+from pydenoise.core.spectral_training import fit_correction, trace_frames
 
 __all__ = ["CONFIGS", "WIDTHS", "NOISE_KINDS", "SpeechMixer", "train"]
 
@@ -159,43 +159,14 @@ def train(
     data = _dataset(mixer, rows, samples, seed, config, snr_db)
     held = _dataset(mixer, max(8, rows // 10), samples, seed + 1, config, snr_db)
     announce(f"{rows} training rows of {seconds:g} s at {mixer.rate} Hz made in {time.time() - began:.0f} s")
-    module = DDAE(WIDTHS)
-    with torch.no_grad():  # start from the classical prior: a zero correction
-        module.layers[-1].weight.zero_()
-        module.layers[-1].bias.zero_()
-    optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs)
-    best, log = None, []
-    for epoch in range(epochs + 1):
-        began = time.time()
-        if epoch:
-            module.train()
-            for batch in torch.randperm(data[0].shape[0]).split(8):
-                optimiser.zero_grad()
-                output_snr_loss(module, *(d[batch] for d in data)).backward()
-                optimiser.step()
-            schedule.step()
-        module.eval()
-        with torch.no_grad():
-            held_loss = float(output_snr_loss(module, *held))
-        score = validate(SpectralMaskDenoiser(module, config)) if validate else -held_loss
-        log.append(
-            {
-                "epoch": epoch,
-                "held_loss": held_loss,
-                "validation": score if validate else float("nan"),
-                "seconds": time.time() - began,
-            }
-        )
-        announce(f"epoch {epoch}: held-out loss {held_loss:.3f}, validation {score:+.3f} ({log[-1]['seconds']:.0f} s)")
-        if best is None or score > best[0]:
-            best = (score, epoch, {k: v.clone() for k, v in module.state_dict().items()})
-    module.load_state_dict(best[2])
+    module, best_epoch, best_score, log = fit_correction(
+        data, held, config, WIDTHS, epochs, learning_rate, batch=8, validate=validate, announce=announce
+    )
     metadata = config | {
         "denoiser": SPECTRAL_KIND,
         "trained_on": description,
-        "best_epoch": best[1],
-        "validation_score": best[0],
+        "best_epoch": best_epoch,
+        "validation_score": best_score,
         "command": " ".join(argv or []),
     }
     save_model(module.eval(), output, config=metadata)

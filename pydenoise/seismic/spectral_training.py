@@ -17,17 +17,14 @@ stretches before and after it teach the quiet case.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
-from pydenoise.core.nn import DDAE, save_model
+from pydenoise.core.nn import save_model
 from pydenoise.core.spectral import (
     SPECTRAL_KIND,
-    SpectralMaskDenoiser,
 )
-from pydenoise.core.spectral_training import output_snr_loss, trace_frames
+from pydenoise.core.spectral_training import fit_correction, trace_frames
 from pydenoise.seismic import synth
 from pydenoise.seismic.training_data import NoiseMixture
 
@@ -91,14 +88,6 @@ def training_mixes(recordings, mixture, count, samples, rng, snr_db=(-10.0, 25.0
     return clean, clean + noise * scale
 
 
-def _train_epoch(module, optimiser, data) -> None:
-    module.train()
-    for batch in torch.randperm(data[0].shape[0]).split(16):
-        optimiser.zero_grad()
-        output_snr_loss(module, *(d[batch] for d in data)).backward()
-        optimiser.step()
-
-
 def _dataset(recordings, mixture, rows, samples, seed, config, snr_db):
     rng = np.random.default_rng(seed)
     parts = []
@@ -133,33 +122,14 @@ def train(
     mixture = NoiseMixture(noise_recordings, noise_names, config["sample_rate"], weights=(0.45, 0.15, 0.1, 0.2, 0.1))
     data = _dataset(recordings, mixture, rows, samples, seed, config, snr_db)
     held = _dataset(recordings, mixture, rows // 10, samples, seed + 1, config, snr_db)
-    module = DDAE(WIDTHS)
-    with torch.no_grad():  # start from the classical prior: a zero correction
-        module.layers[-1].weight.zero_()
-        module.layers[-1].bias.zero_()
-    optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs)
-    best, log = None, []
-    for epoch in range(epochs + 1):  # epoch 0 scores the zero correction: the network must beat its prior
-        began = time.time()
-        if epoch:
-            _train_epoch(module, optimiser, data)
-            schedule.step()
-        module.eval()
-        with torch.no_grad():
-            held_loss = float(output_snr_loss(module, *held))
-        score = validate(SpectralMaskDenoiser(module, config)) if validate else -held_loss
-        validation = score if validate else float("nan")  # without a validation set, the held-out loss chooses
-        log.append({"epoch": epoch, "held_loss": held_loss, "validation": validation, "seconds": time.time() - began})
-        announce(f"epoch {epoch}: held-out loss {held_loss:.4f}, validation {score:+.3f} ({log[-1]['seconds']:.0f} s)")
-        if best is None or score > best[0]:
-            best = (score, epoch, {k: v.clone() for k, v in module.state_dict().items()})
-    module.load_state_dict(best[2])
+    module, best_epoch, best_score, log = fit_correction(
+        data, held, config, WIDTHS, epochs, learning_rate, batch=16, validate=validate, announce=announce
+    )
     metadata = config | {
         "denoiser": SPECTRAL_KIND,
         "trained_on": f"signals: synthetic earthquakes + {', '.join(names)}; noise: {mixture.describe()}",
-        "best_epoch": best[1],
-        "validation_score": best[0],
+        "best_epoch": best_epoch,
+        "validation_score": best_score,
         "command": " ".join(argv or []),
     }
     save_model(module.eval(), output, config=metadata)
