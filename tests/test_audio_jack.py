@@ -1,6 +1,6 @@
 """Integration: a real PortAudio duplex stream through pydenoise on a JACK dummy server (no sound card).
 
-Starts ``jackd -d dummy -r 48000 -p 64`` under a private server name, runs ``pydenoise live`` against it for a
+Starts ``jackd -d dummy -r 48000 -p 256`` under a private server name, runs ``pydenoise live`` against it for a
 few seconds in a child process (PortAudio finds JACK servers only when it initialises), stops it with Ctrl-C
 (SIGINT), checks the callbacks' pacing, the absence of xruns and the sample counts, and stops the server by
 its PID.
@@ -19,7 +19,10 @@ import pytest
 
 import pydenoise
 
-RATE, PERIOD, SECONDS = 48000, 64, 2.0
+# 256 frames (5.3 ms), a common live setting: at 64 frames (1.3 ms) the Python callback used 50-57 % of each
+# period on this 2-core machine (thread CPU time) and the dummy server lost 4-8 periods in 2 s; at 128 frames
+# 39 %, at 256 26 %, none lost (docs/audio.md).
+RATE, PERIOD, SECONDS = 48000, 256, 2.0
 PACKAGE_ROOT = Path(pydenoise.__file__).resolve().parents[1]  # the child imports this same pydenoise
 
 
@@ -94,7 +97,7 @@ def _ctrl_c_as_in_a_terminal() -> None:
 def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
     """``pydenoise live`` until Ctrl-C (SIGINT), as a user runs it."""
     model = pydenoise.load("speech")
-    hop = model.hop  # the default: its callback uses about a fifth of each 1.3 ms period on a 2-core machine
+    hop = model.hop  # the default
     child = subprocess.Popen(
         [sys.executable, "-u", "-m", "pydenoise.cli", "live", "--input", "JACK", "--output", "JACK", "--json"],
         env=jack_server,
