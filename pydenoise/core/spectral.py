@@ -1,12 +1,13 @@
 """Spectral-mask denoising: a DDAE that reads a short-time spectrum and writes a gain per frequency bin.
 
 In the spirit of DeepDenoiser (Zhu et al. 2019) and of the log-spectral speech DDAE (Lu et al. 2013): each
-frame of ``frame`` samples (a sqrt-Hann window, ``hop`` apart) is Fourier-transformed; its ``frame // 2 + 1``
-bins (the DDAE's window) become features ``log(power / noise floor)``, with the power recursively smoothed over
-frames and the floor a low quantile of it over the last ``history`` frames (:class:`RunningQuantile`); the
-fused op maps the features to one logit correction per bin, added to the logit of a classical Wiener gain
-(decision-directed, :class:`FeatureTracker`), and the bin is scaled by the sigmoid of the sum. The features are
-scale-free (a ratio of powers), so a model sees a quiet station and a loud one alike.
+frame of ``frame`` samples (a sqrt-Hann or Hann window, ``hop`` apart) is Fourier-transformed; its
+``frame // 2 + 1`` bins (the DDAE's window) become features ``log(power / noise floor)``, with the power
+recursively smoothed over frames and the floor a low quantile of it over the last ``history`` frames
+(:class:`RunningQuantile`); the fused op maps the features to one logit correction per bin, added to the
+logit of a classical Wiener gain (decision-directed, :class:`FeatureTracker`), and the bin is scaled by the
+sigmoid of the sum. The features are scale-free (a ratio of powers), so a model sees a quiet station and a loud
+one alike.
 
 One engine, :class:`SpectralMaskEngine`, serves both offline and streamed calls: every frame is computed from
 the same samples in the same order whatever the chunking, so a stream gives the samples of the offline call.
