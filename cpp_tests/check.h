@@ -2,9 +2,12 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #define CHECK(cond, ...)                                                            \
@@ -22,6 +25,27 @@ inline std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale
   std::vector<float> v(n);
   for (auto& x : v) x = normal(rng);
   return v;
+}
+
+// Standard normal floats, or uint8 levels uniform over 0..255: a test image of either pixel type.
+template <typename T>
+std::vector<T> random_image(size_t n, std::mt19937& rng) {
+  std::vector<T> v(n);
+  std::uniform_int_distribution<int> level(0, 255);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (auto& x : v) x = std::is_same_v<T, float> ? T(normal(rng)) : T(level(rng));
+  return v;
+}
+
+// bf16 bit patterns of `values` by truncation: a float32 reference widened from them uses exactly these values.
+inline std::vector<uint16_t> bf16_truncated(const std::vector<float>& values) {
+  std::vector<uint16_t> bits(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint32_t word;
+    std::memcpy(&word, &values[i], 4);
+    bits[i] = uint16_t(word >> 16);
+  }
+  return bits;
 }
 
 // max |a - b| / max |b|

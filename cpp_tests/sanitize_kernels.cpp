@@ -8,7 +8,6 @@
 // (finite input, finite weights of moderate size) coming out NaN or Inf, or a filter accepting NaN input.
 #include <cfloat>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -77,13 +76,7 @@ Net make_net(const std::vector<int>& widths, bool use_bf16, bool prepack, std::m
   for (size_t l = 0; l + 1 < widths.size(); ++l) {
     n.weights.push_back(random_floats(size_t(widths[l + 1]) * widths[l], rng, 1.f / std::sqrt(float(widths[l]))));
     n.biases.push_back(random_floats(widths[l + 1], rng, 0.1f));
-    std::vector<uint16_t> bits(n.weights.back().size());
-    for (size_t i = 0; i < bits.size(); ++i) {
-      uint32_t word;
-      std::memcpy(&word, &n.weights.back()[i], 4);
-      bits[i] = uint16_t(word >> 16);
-    }
-    n.bf16.push_back(bits);
+    n.bf16.push_back(bf16_truncated(n.weights.back()));
   }
   for (size_t l = 0; l < widths.size(); ++l) n.net.widths[l] = widths[l];
   for (int l = 0; l < n.net.num_layers; ++l) {

@@ -21,13 +21,7 @@ Model random_model(const std::vector<int>& widths, std::mt19937& rng) {
   for (size_t l = 0; l + 1 < widths.size(); ++l) {
     m.weights.push_back(random_floats(size_t(widths[l + 1]) * widths[l], rng, 1.f / std::sqrt(float(widths[l]))));
     m.biases.push_back(random_floats(widths[l + 1], rng, 0.1f));
-    std::vector<uint16_t> bf16(m.weights.back().size());
-    for (size_t i = 0; i < bf16.size(); ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, &m.weights.back()[i], 4);
-      bf16[i] = uint16_t(bits >> 16);  // truncation: the reference uses exactly these values
-    }
-    m.weights_bf16.push_back(bf16);
+    m.weights_bf16.push_back(bf16_truncated(m.weights.back()));
   }
   return m;
 }

@@ -31,15 +31,6 @@ double cval_of() {
 }
 
 template <typename T>
-std::vector<T> random_image(size_t n, std::mt19937& rng) {
-  std::vector<T> v(n);
-  std::uniform_int_distribution<int> level(0, 255);
-  std::normal_distribution<float> normal(0.f, 1.f);
-  for (auto& x : v) x = std::is_same_v<T, float> ? T(normal(rng)) : T(level(rng));
-  return v;
-}
-
-template <typename T>
 double round_like(double v) {
   if constexpr (std::is_same_v<T, float>) {
     return v;

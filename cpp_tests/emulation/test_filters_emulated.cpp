@@ -41,15 +41,6 @@ const char* type_name() {
   return std::is_same_v<T, float> ? "f32" : "u8";
 }
 
-template <typename T>
-std::vector<T> random_image(size_t n, std::mt19937& rng) {
-  std::vector<T> v(n);
-  std::uniform_int_distribution<int> level(0, 255);
-  std::normal_distribution<float> normal(0.f, 1.f);
-  for (auto& x : v) x = std::is_same_v<T, float> ? T(normal(rng)) : T(level(rng));
-  return v;
-}
-
 // Bounds, per pixel type and filter:
 // - float32 linear filters: the same float32 products summed in another order (and, for separable, the
 //   vertical pass of the same columns): each output is off by a few ulp of sum |tap * pixel|, at most
