@@ -8,6 +8,7 @@ import torch
 import pydenoise
 from pydenoise.audio import LiveProcessor, training_data
 from pydenoise.audio.spectral_training import CONFIGS, WIDTHS, SpeechMixer
+from pydenoise.core import spectral
 from pydenoise.core.denoiser import available_models
 from pydenoise.core.nn import DDAE
 from pydenoise.core.spectral import RunningQuantile, SpectralMaskDenoiser
@@ -64,15 +65,22 @@ def test_fft_size_shorter_than_the_frame_is_refused_with_both_values():
         SpectralMaskDenoiser(DDAE((151, 8, 151)), {"frame": 320, "fft_size": 510, "hop": 160})
 
 
+@pytest.mark.parametrize("quantile", [0.5, 0.25, 0.3])
 @pytest.mark.parametrize("stride", [1, 3, 4])
-def test_strided_running_median_is_the_median_of_every_strideth_recent_value(stride):
-    history = 9
+@pytest.mark.parametrize("block", [1 << 23, 50])  # windows sorted at once: all, or a few per block
+def test_running_quantile_is_the_quantile_of_every_strideth_recent_value(quantile, stride, block, monkeypatch):
+    monkeypatch.setattr(spectral, "WINDOW_VALUES_PER_BLOCK", block)
+    history, skip = 9, 5
     values = torch.rand(2, 40, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    median = RunningQuantile(history, stride=stride)
-    got = torch.cat([median.update(values[:, :17]), median.update(values[:, 17:])], dim=1)
+    floor = RunningQuantile(history, quantile, skip=skip, stride=stride)
+    got = torch.cat([floor.update(values[:, :17]), floor.update(values[:, 17:17]), floor.update(values[:, 17:])], 1)
+    counted = values.clone()
+    counted[:, :skip] = float("nan")
     for k in range(values.shape[1]):
-        taken = values[:, max(0, k - history + 1) : k + 1].flip(1)[:, ::stride]  # the newest first
-        np.testing.assert_array_equal(got[:, k], taken.nanmedian(dim=1).values)
+        taken = counted[:, max(0, k - history + 1) : k + 1].flip(1)[:, ::stride]  # the newest first
+        want = taken.nanmedian(dim=1).values if quantile == 0.5 else taken.nanquantile(quantile, dim=1)
+        want = torch.where(want.isnan(), values[:, k], want)  # nothing counted yet: the value itself
+        np.testing.assert_allclose(got[:, k], want, rtol=1e-15, atol=0)
     with pytest.raises(ValueError, match="stride=0"):
         RunningQuantile(history, stride=0)
 

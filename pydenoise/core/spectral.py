@@ -205,6 +205,10 @@ class SpectralMaskEngine:
         return out + levels if self.settings.restore_level else out
 
 
+#: Values sorted at once by :class:`RunningQuantile` (a bound on its copies: 64 MiB of float64).
+WINDOW_VALUES_PER_BLOCK = 1 << 23
+
+
 class RunningQuantile:
     """Per channel and bin, the ``quantile`` of the last ``history`` values fed (fewer at a stream's start; the
     first ``skip`` values, the offline left padding, are never counted). Chunk sizes do not change the result.
@@ -243,10 +247,47 @@ class RunningQuantile:
         self.skip -= skipped
         joined = torch.cat([self._recent, counted], dim=1)
         self._recent = joined[:, joined.shape[1] - self.history + 1 :]
-        newest_in_step = (self.history - 1) % self.stride  # the values taken: every stride-th, the newest included
-        windows = joined.unfold(1, self.history, 1)[..., newest_in_step :: self.stride]  # (channels, K, bins, n)
-        floors = windows.nanmedian(dim=-1).values if self.quantile == 0.5 else windows.nanquantile(self.quantile, -1)
+        floors = self._window_quantiles(joined.detach())
         return torch.where(floors.isnan(), values, floors)  # nothing counted yet: the value itself
+
+    def _window_quantiles(self, joined: torch.Tensor) -> torch.Tensor:
+        """The quantile of each window of ``joined`` ``(channels, T, bins)``, NaNs not counted: the values of
+        ``torch.nanquantile`` (the lower middle value for the median, as ``torch.nanmedian``).
+
+        The windows are sorted along a contiguous axis, by numpy on the CPU: its SIMD sort of short rows is
+        about 12x as fast as ``nanquantile`` over ``unfold``'s strided windows, which took 85 % of a seismic
+        mask model's time. Blocks of windows bound the sorted copies' memory (an hour at 16 kHz has 360,000).
+        """
+        series = joined.movedim(1, -1).contiguous()  # (channels, bins, T)
+        windows = series.shape[-1] - self.history + 1
+        block = max(1, WINDOW_VALUES_PER_BLOCK // (series.shape[0] * series.shape[1] * self.history))
+        floors = [
+            self._quantiles_of_sorted(self._sorted_windows(series[..., k : k + block + self.history - 1]))
+            for k in range(0, windows, block)
+        ]
+        return torch.cat(floors, dim=-1).movedim(-1, 1) if floors else joined[:, :0]  # (channels, K, bins)
+
+    def _sorted_windows(self, series: torch.Tensor) -> torch.Tensor:
+        """``(channels, bins, K, n)``: the values each window takes, ascending, NaNs last."""
+        newest_in_step = (self.history - 1) % self.stride  # the values taken: every stride-th, the newest included
+        if series.device.type != "cpu":
+            return series.unfold(-1, self.history, 1)[..., newest_in_step :: self.stride].sort(-1).values
+        windows = np.lib.stride_tricks.sliding_window_view(series.numpy(), self.history, axis=-1)
+        return torch.from_numpy(np.sort(windows[..., newest_in_step :: self.stride], axis=-1))
+
+    def _quantiles_of_sorted(self, ordered: torch.Tensor) -> torch.Tensor:
+        last = torch.full(
+            (*ordered.shape[:-1], 1), ordered.shape[-1] - 1, device=ordered.device
+        )  # index of the last counted value
+        uncounted = ordered[..., -1].isnan()  # only at a stream's start: counting NaNs everywhere cost 3x the sort
+        if uncounted.any():
+            last[uncounted] = (last[uncounted] - ordered[uncounted].isnan().sum(-1, keepdim=True)).clamp_min(0)
+        if self.quantile == 0.5:
+            return ordered.gather(-1, last // 2).squeeze(-1)
+        rank = self.quantile * last.to(ordered.dtype)
+        below = rank.floor().long()
+        lower, upper = ordered.gather(-1, below), ordered.gather(-1, (below + 1).clamp_max(last))
+        return torch.lerp(lower, upper, rank - below).squeeze(-1)
 
 
 class FeatureTracker:
