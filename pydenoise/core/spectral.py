@@ -344,13 +344,21 @@ class FeatureTracker:
         floor = self._floor.update(smoothed)
         return spectral_features(smoothed, floor), self._prior_logits(power, floor)
 
+    # The two recursions run over frames in numpy, in place: per frame, a few operations on one row of bins,
+    # where each torch call's overhead cost 2.7x as much (a seismic day has 10,000 frames, 48 kHz audio 750 a
+    # second). ``a + w * (b - a)`` is torch.lerp's arithmetic: the values are those of the torch loops before.
     def _recursion(self, power: torch.Tensor) -> torch.Tensor:
-        smoothed = torch.empty_like(power)
-        previous = power[:, 0] if self._smoothed is None else self._smoothed
-        for k in range(power.shape[1]):
-            previous = torch.lerp(power[:, k], previous, self.smoothing, out=smoothed[:, k])
-        self._smoothed = previous
-        return smoothed
+        values = power.numpy()
+        smoothed = np.empty_like(values)
+        previous = values[:, 0] if self._smoothed is None else self._smoothed
+        for k in range(values.shape[1]):
+            out = smoothed[:, k]
+            np.subtract(previous, values[:, k], out=out)
+            out *= self.smoothing
+            out += values[:, k]
+            previous = out
+        self._smoothed = previous.copy()
+        return torch.from_numpy(smoothed)
 
     def _prior_logits(self, power: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
         # A zero floor (a channel that starts with zeros) must not make the posterior infinite: the prior would
@@ -358,15 +366,20 @@ class FeatureTracker:
         posterior = (power / (self.noise_scale * floor).clamp_min(torch.finfo(power.dtype).tiny)).clamp_max_(
             MAX_POSTERIOR_SNR
         )
-        gains = torch.empty_like(power)
-        previous = torch.zeros_like(power[:, 0]) if self._clean_power is None else self._clean_power
-        for k in range(power.shape[1]):
-            prior = torch.lerp((posterior[:, k] - 1).clamp_min(0), previous, self.prior_smoothing)
-            gain = (prior / (1 + prior)).clamp_(self.gain_floor, 1 - 1e-9)
-            gains[:, k] = gain
-            previous = gain.square() * posterior[:, k]
+        posterior = posterior.numpy()
+        excess = np.maximum(posterior - 1, 0)  # the maximum-likelihood SNR of each frame
+        gains = np.empty_like(posterior)
+        previous = np.zeros_like(posterior[:, 0]) if self._clean_power is None else self._clean_power
+        for k in range(posterior.shape[1]):
+            gain = gains[:, k]
+            np.subtract(previous, excess[:, k], out=gain)  # the decision-directed prior, then its Wiener gain
+            gain *= self.prior_smoothing
+            gain += excess[:, k]
+            np.divide(gain, gain + 1, out=gain)
+            np.clip(gain, self.gain_floor, 1 - 1e-9, out=gain)
+            previous = gain * gain * posterior[:, k]
         self._clean_power = previous
-        return torch.logit(gains)
+        return torch.logit(torch.from_numpy(gains))
 
 
 def analysis_window(frame: int, kind: str = "sqrt-hann") -> torch.Tensor:
