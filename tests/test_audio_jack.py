@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import pydenoise
+from pydenoise import audio
 
 # 256 frames (5.3 ms), a common live setting: at 64 frames (1.3 ms) the Python callback used 50-57 % of each
 # period on this 2-core machine (thread CPU time) and the dummy server lost 4-8 periods in 2 s; at 128 frames
@@ -96,8 +97,8 @@ def _ctrl_c_as_in_a_terminal() -> None:
 
 def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
     """``pydenoise live`` until Ctrl-C (SIGINT), as a user runs it."""
-    model = pydenoise.load("speech")
-    hop = model.hop  # the default
+    model = pydenoise.load(audio.speech_model_for(RATE))  # the default at 48 kHz: native, not resampled
+    stream = model.stream()
     child = subprocess.Popen(
         [sys.executable, "-u", "-m", "pydenoise.cli", "live", "--input", "JACK", "--output", "JACK", "--json"],
         env=jack_server,
@@ -109,7 +110,9 @@ def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
     )
     try:
         first = child.stdout.readline()  # printed once the stream runs
-        assert first.startswith("denoising live at 48000 Hz (model 16000 Hz"), first + child.stderr.read()[-2000:]
+        if not first.startswith("denoising live at 48000 Hz (model 48000 Hz"):
+            child.kill()  # before reading its stderr: a running child never closes it
+            pytest.fail(first + child.stderr.read()[-2000:])
         time.sleep(SECONDS)
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=20)
@@ -122,11 +125,11 @@ def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
     assert lines[0].startswith("stopped after ")
     summary = json.loads(lines[-1])
     assert summary["samplerate"] == RATE and summary["latency_ms"] <= 20.0
-    # correct sample counts: whole JACK periods, a third of them at the model rate, nothing late
+    # correct sample counts: whole JACK periods, all at the model rate, nothing late
     assert summary["frames"] == summary["callbacks"] * PERIOD
     # the denoiser gets whole hops (the rest waits in the callback's queue) and returns them minus its latency
-    assert 0 <= summary["frames"] / 3 - summary["model_samples_in"] < hop + 1
-    assert summary["model_samples_out"] == summary["model_samples_in"] - (model.window - hop)
+    assert 0 <= summary["frames"] - summary["model_samples_in"] < stream.hop + 1
+    assert summary["model_samples_out"] == summary["model_samples_in"] - stream.latency
     assert summary["late_frames"] == 0
     realtime = {
         "paced": summary["mean_interval_ms"] == pytest.approx(PERIOD / RATE * 1e3, rel=0.1),

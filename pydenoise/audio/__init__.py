@@ -1,4 +1,5 @@
-"""Audio: denoise sound files, arrays and live microphone input with a speech model.
+"""Audio: denoise sound files, arrays and live microphone input with a speech model (by default the shipped one for
+the audio's rate, :func:`speech_model_for`).
 
 * :func:`denoise` and :func:`denoise_file` work offline (any libsndfile format; other rates resampled
   explicitly with soxr and back);
@@ -15,9 +16,11 @@ Examples
 """
 
 from pydenoise.audio.live import LiveProcessor, OutputBuffer, StreamResampler, list_devices, live
-from pydenoise.audio.offline import denoise, denoise_file, resample
+from pydenoise.audio.offline import SPEECH_MODELS, denoise, denoise_file, resample, speech_model_for
 
 __all__ = [
+    "SPEECH_MODELS",
+    "speech_model_for",
     "resample",
     "denoise",
     "denoise_file",

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from pydenoise.audio.offline import rate_for_model
+from pydenoise.audio.offline import rate_for_model, speech_model_for
 from pydenoise.core.denoiser import Denoiser, load
 from pydenoise.core.spectral import SpectralMaskDenoiser
 
@@ -308,7 +308,7 @@ def list_devices() -> str:
 def live(
     input_device=None,
     output_device=None,
-    model="speech",
+    model=None,
     blocksize: int = 0,
     hop: int | None = None,
     samplerate: float | None = None,
@@ -325,8 +325,8 @@ def live(
     ----------
     input_device, output_device : int or str, optional
         sounddevice device ids or name substrings (default: the system's defaults).
-    model : str, path or Denoiser
-        Model (default: the shipped ``"speech"``).
+    model : str, path or Denoiser, optional
+        Model (default: the shipped speech model for the device rate, :func:`~pydenoise.audio.speech_model_for`).
     blocksize : int
         Frames per callback; 0 (default) lets the host choose, which gives the lowest latency.
     hop : int, optional
@@ -354,9 +354,9 @@ def live(
     import torch
 
     sd = _sounddevice()
-    model = load(model)
     if samplerate is None:
         samplerate = sd.query_devices(input_device, "input")["default_samplerate"]
+    model = load(model if model is not None else speech_model_for(samplerate))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one small frame per callback: threads would only add wake-up latency
     _warm_up(model, int(samplerate), channels, blocksize, hop)

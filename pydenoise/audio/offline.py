@@ -20,7 +20,32 @@ import numpy as np
 
 from pydenoise.core.denoiser import Denoiser, load
 
-__all__ = ["resample", "denoise", "denoise_file"]
+__all__ = ["SPEECH_MODELS", "speech_model_for", "sound_file_info", "resample", "denoise", "denoise_file"]
+
+#: The shipped speech models by native rate (Hz).
+SPEECH_MODELS = {16000: "speech_mask16k", 48000: "speech_mask48k"}
+
+
+def speech_model_for(rate: float) -> str:
+    """The default speech model for audio at ``rate`` Hz: the 16 kHz model up to 16 kHz, else the native 48 kHz
+    one (audio resampled to 16 kHz would lose every band above 8 kHz).
+
+    Examples
+    --------
+    >>> speech_model_for(8000), speech_model_for(44100)
+    ('speech_mask16k', 'speech_mask48k')
+    """
+    return SPEECH_MODELS[16000] if rate <= 16000 else SPEECH_MODELS[48000]
+
+
+def sound_file_info(src):
+    """soundfile's ``info`` of ``src``; a ValueError naming the file if it is not a readable sound file."""
+    import soundfile
+
+    try:
+        return soundfile.info(os.fspath(src))
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise ValueError(f"src {os.fspath(src)!r} is not a readable sound file: {error}") from None
 
 
 def resample(x: np.ndarray, rate: float, target: float) -> np.ndarray:
@@ -68,7 +93,7 @@ def rate_for_model(model: Denoiser, rate: float) -> float:
 def denoise(
     audio: np.ndarray,
     sample_rate: float,
-    model="speech",
+    model=None,
     hop: int | None = None,
     device=None,
     resample: bool = True,
@@ -83,8 +108,9 @@ def denoise(
         channel is denoised on its own.
     sample_rate : float
         Rate of ``audio`` in Hz.
-    model : str, path or Denoiser
-        A shipped model name, a ``.safetensors`` path or a loaded :class:`~pydenoise.Denoiser`.
+    model : str, path or Denoiser, optional
+        A shipped model name, a ``.safetensors`` path or a loaded :class:`~pydenoise.Denoiser` (default: the
+        shipped speech model for ``sample_rate``, :func:`speech_model_for`).
     hop : int, optional
         Hop between windows (default: the model's).
     device : str, optional
@@ -107,13 +133,13 @@ def denoise(
     >>> audio.denoise(np.zeros((4410, 2)), 44100, model).shape
     (4410, 2)
     """
-    model = load(model)
     if not isinstance(audio, np.ndarray) or audio.dtype not in (np.float32, np.float64):
         raise TypeError(f"audio must be a float32 or float64 numpy array, got {getattr(audio, 'dtype', type(audio))}")
     if audio.ndim not in (1, 2) or audio.shape[0] == 0:
         raise ValueError(f"audio must be (frames,) or (frames, channels) with frames > 0, got shape {audio.shape}")
     if not sample_rate > 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    model = load(model if model is not None else speech_model_for(sample_rate))
     signal = np.atleast_2d(audio.T)  # (channels, frames)
     rate = rate_for_model(model, sample_rate)
     if rate != sample_rate:
@@ -164,7 +190,7 @@ def _clip_for(subtype: str, audio: np.ndarray, announce) -> np.ndarray:
 
 
 def denoise_file(
-    src, dst, model="speech", hop: int | None = None, device=None, resample: bool = True, announce=print
+    src, dst, model=None, hop: int | None = None, device=None, resample: bool = True, announce=print
 ) -> dict:
     """Denoise a sound file into another: any rate, any number of channels, same format where possible.
 
@@ -174,9 +200,9 @@ def denoise_file(
         Input and output files (WAV, FLAC, OGG/Vorbis, … — what libsndfile reads and writes). The output's
         format follows ``dst``'s extension and keeps the input's subtype (PCM_16, PCM_24, FLOAT, VORBIS, …)
         when that format can store it, else that format's default subtype (announced).
-    model : str, path or Denoiser
-        Model (default: the shipped ``"speech"``). A file at another rate is resampled to the model's rate
-        and back (announced).
+    model : str, path or Denoiser, optional
+        Model (default: the shipped speech model for the file's rate, :func:`speech_model_for`). A file at
+        another rate than the model's is resampled to it and back (announced).
     hop : int, optional
         Hop between windows (default: the model's).
     device : str, optional
@@ -201,15 +227,15 @@ def denoise_file(
 
     started = time.perf_counter()
     src, dst = os.fspath(src), os.fspath(dst)
+    info = sound_file_info(src)
     try:
-        info = soundfile.info(src)
         samples, rate = soundfile.read(src, dtype="float64", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as error:
         raise ValueError(f"src {src!r} is not a readable sound file: {error}") from None
     if samples.shape[0] == 0:
         raise ValueError(f"src {src!r} holds no audio frames")
     fmt, subtype = _output_subtype(info, dst, announce)
-    model = load(model)
+    model = load(model if model is not None else speech_model_for(rate))
     cleaned = denoise(samples, rate, model, hop=hop, device=device, resample=resample, announce=announce)
     soundfile.write(dst, _clip_for(subtype, cleaned, announce), rate, subtype=subtype, format=fmt)
     return {

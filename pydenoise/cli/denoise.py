@@ -100,15 +100,17 @@ def _denoise_seismic_file(source: Path, destination: Path, args) -> None:
 
 def _denoise_audio_file(source: Path, destination: Path, args) -> None:
     from pydenoise import audio
+    from pydenoise.audio.offline import sound_file_info
 
     def announce(message: str) -> None:
         print(f"pydenoise denoise: {source}: {message}", file=sys.stderr)
 
+    default = audio.speech_model_for(sound_file_info(source).samplerate)
     with atomic_path(destination) as temporary:  # keeps the extension, so the output format follows it
         audio.denoise_file(
             source,
             temporary,
-            model=trace_model(args, "speech"),
+            model=trace_model(args, default),
             hop=args.hop,
             resample=not args.no_resample,
             announce=announce,
@@ -189,7 +191,11 @@ def add_denoise(subparsers) -> None:
         metavar="OUT",
         help="output file for one input; a folder for several inputs (created if needed)",
     )
-    parser.add_argument("--model", help="model name or .safetensors path (default: seismic; speech for sound files)")
+    parser.add_argument(
+        "--model",
+        help="model name or .safetensors path (default: seismic; sound files: speech_mask16k up to 16 kHz, "
+        "else speech_mask48k)",
+    )
     parser.add_argument("--hop", type=int, help="hop between windows (divides the window; default: the model's)")
     parser.add_argument(
         "--no-resample",

@@ -20,7 +20,9 @@ def add_live(subparsers) -> None:
     parser.add_argument("--list-devices", action="store_true", help="list the audio devices and exit")
     parser.add_argument("--input", default=None, help="input device id or name substring")
     parser.add_argument("--output", default=None, help="output device id or name substring")
-    parser.add_argument("--model", default="speech", help="shipped model name or .safetensors path")
+    parser.add_argument(
+        "--model", help="shipped model name or .safetensors path (default: speech_mask16k up to 16 kHz, else 48k)"
+    )
     parser.add_argument("--blocksize", type=int, default=0, help="frames per callback (0: the host's choice)")
     parser.add_argument("--hop", type=int, default=None, help="hop between windows (default: the model's)")
     parser.add_argument("--samplerate", type=float, default=None, help="device rate (default: the input's)")

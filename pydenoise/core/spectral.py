@@ -446,13 +446,16 @@ class SpectralMaskDenoiser:
         """A fresh engine: one per stream, or per offline call."""
         return SpectralMaskEngine(self.module, self.settings)
 
-    def denoise(self, x, hop: int | None = None):
+    def denoise(self, x, hop: int | None = None, device=None):
         """Denoise ``(samples,)`` or ``(channels, samples)`` float data; same type, shape and dtype back.
 
-        ``hop`` is accepted for the interface of :class:`~pydenoise.core.denoiser.Denoiser` and must be the
-        model's own: the frames' overlap is part of what the network learnt.
+        ``hop`` and ``device`` are accepted for the interface of :class:`~pydenoise.core.denoiser.Denoiser`:
+        the hop must be the model's own (the frames' overlap is part of what the network learnt) and the device
+        the CPU (the frame recursions are sequential; a tensor elsewhere comes back where it was).
         """
         self._check_hop(hop)
+        if device is not None and torch.device(device).type != "cpu":
+            raise ValueError(f"a spectral-mask model runs on the CPU, got device={device!r}")
         signal, was_1d = _as_float64_signal(x)
         engine = self.engine()
         out = np.concatenate([engine.process(signal), engine.flush()], axis=1) if signal.shape[1] else signal
