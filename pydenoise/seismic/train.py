@@ -161,12 +161,14 @@ def _sources(config: TrainConfig, window: int, announce):
     events = read_recordings(config.signal_files, rate, announce) if config.signal_files else None
     sources = {}
     for part in ("train", "validation"):
-        noises = NoiseMixture(split_recordings(noise_records, "noise", part, minimum, announce), noise_names, rate)
+        noises = NoiseMixture(
+            split_recordings(noise_records, "noise", part, minimum, rate, announce), noise_names, rate
+        )
         if events is None:
             signals = SyntheticSignals(rate)
         else:
             signals = RecordedSignals(
-                split_recordings(events, "signal", part, minimum, announce), list(config.signal_files)
+                split_recordings(events, "signal", part, minimum, rate, announce), list(config.signal_files)
             )
         sources[part] = (signals, noises)
     return sources
