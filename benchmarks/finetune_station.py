@@ -29,6 +29,7 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +50,22 @@ SPLIT_S = {"clip": (0.0, 60.0), "evaluation noise": (60.0, 130.0), "fine-tuning 
 SNRS_DB = (-5.0, 0.0, 5.0)
 DRAWS = 3
 RATE = protocol.MODEL_RATE
-OUTPUT_DIR = HERE.parent / "build" / "finetune_station"
+ROOT = HERE.parent
+OUTPUT_DIR = Path("build") / "finetune_station"  # under ROOT, where the fine-tuning runs (short recorded paths)
 TUNED = "seismic fine-tuned"
-METHODS = ("seismic", TUNED, "seismic_mask", "oracle band-pass", "band-pass 1-20 Hz", "wavelet", "spectral Wiener")
+#: The control: the same fine-tuning run on the CLI's default noise (ref_STS2, train split) instead of the
+#: station's, so the table separates what the station's own noise brings from what the run's settings bring.
+CONTROL = "seismic tuned on ref_STS2"
+METHODS = (
+    "seismic",
+    TUNED,
+    CONTROL,
+    "seismic_mask",
+    "oracle band-pass",
+    "band-pass 1-20 Hz",
+    "wavelet",
+    "spectral Wiener",
+)
 
 
 def station_entry(station: str) -> dict:
@@ -85,18 +99,39 @@ def write_fine_tuning_noise(entry: dict, path: Path) -> None:
     part.write(str(path), format="MSEED")
 
 
-def fine_tune(station: str, noise_file: Path, args) -> Path:
-    """``pydenoise train --init seismic`` as a user runs it, in a subprocess on ``args.threads`` threads."""
-    output = OUTPUT_DIR / f"{station}.safetensors"
+def fine_tune(name: str, noise_file: Path | None, args) -> tuple[pydenoise.Denoiser, float]:
+    """``pydenoise train --init seismic`` as a user runs it, in a subprocess on ``args.threads`` threads
+    (``noise_file`` None: the CLI's default noise); the model it wrote and the seconds it took."""
+    output = OUTPUT_DIR / f"{name}.safetensors"
     command = [
-        *("train", "--init", "seismic", "-o", str(output), "--noise", str(noise_file)),
+        *("train", "--init", "seismic", "-o", str(output)),
+        *(() if noise_file is None else ("--noise", str(noise_file))),
         *("--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps_per_epoch), "--lr", str(args.lr)),
         *("--trace-samples", str(args.trace_samples), "--seed", "0", "--no-progress"),
     ]
     environment = os.environ | {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     print("pydenoise", " ".join(command), flush=True)
-    subprocess.run([sys.executable, "-m", "pydenoise.cli", *command], check=True, env=environment)
-    return output
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pydenoise.cli", *command], check=True, env=environment, cwd=ROOT)
+    return pydenoise.load(str(ROOT / output)), time.perf_counter() - started
+
+
+def runs_table(runs: dict) -> str:
+    """Per fine-tuning run (``runs``: name -> (model, seconds, noise)): its noise, time, and validation loss (on
+    the run's own validation windows) before and after."""
+    body = []
+    for name, (model, seconds, noise) in runs.items():
+        training = model.config["training"]
+        body.append(
+            [
+                name,
+                noise,
+                f"{seconds:.0f}",
+                f"{training['fine_tuned_from']['validation_loss']:.4f}",
+                f"{training['validation_loss']:.4f} ({training['best_epoch']})",
+            ]
+        )
+    return markdown_table(["run", "noise recording", "s", "validation before", "best after (epoch)"], body)
 
 
 def evaluate_station(entry: dict, data: np.ndarray, models: dict, seed: int) -> list[dict]:
@@ -168,27 +203,32 @@ def main(argv=None) -> int:
     if problems:
         print("\n".join(problems))
         return 1
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    (ROOT / OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
     shipped = {name: pydenoise.load(name) for name in ("seismic", "seismic_mask")}
-    rows, commands = [], {}
+    runs = {CONTROL: (*fine_tune("control_ref_STS2", None, args), "ObsPy ref_STS2 (the CLI's default)")}
+    rows = []
     for index, station in enumerate(STATIONS):
         entry = station_entry(station)
         data, _ = protocol.read_record(entry["path"], entry["trace_id"])
         check_event_free(station, data)
         noise_file = OUTPUT_DIR / f"{station}_fine_tuning_noise.mseed"
-        write_fine_tuning_noise(entry, noise_file)
-        tuned = pydenoise.load(str(fine_tune(station, noise_file, args)))
-        commands[station] = tuned.config["training"]["command"]
-        rows += evaluate_station(entry, data, shipped | {TUNED: tuned}, seed=index)
+        write_fine_tuning_noise(entry, ROOT / noise_file)
+        runs[station] = (*fine_tune(station, noise_file, args), f"`{noise_file}`")
+        models = shipped | {TUNED: runs[station][0], CONTROL: runs[CONTROL][0]}
+        rows += evaluate_station(entry, data, models, seed=index)
+    commands = {name: model.config["training"]["command"] for name, (model, *_) in runs.items()}
     split = "; ".join(f"{name} {start:g}-{end:g} s" for name, (start, end) in SPLIT_S.items())
     text = "\n".join(
         [
             f"Held-out test stations {', '.join('BW.' + s for s in STATIONS)} (50 Hz, one regional event each). "
             f"Each record split in time: {split} (the 25 s after that hold a second event and are unused). "
             "Fine-tuning: the station's own noise, the CLI's default synthetic events (a station has one event), "
-            f"{args.epochs} x {args.steps_per_epoch} steps, lr {args.lr:g}, {args.threads} thread(s):",
+            f"{args.epochs} x {args.steps_per_epoch} steps, lr {args.lr:g}, {args.threads} thread(s); the control "
+            f"(`{CONTROL}`) is the same run on the CLI's default noise:",
             "",
             *(f"- `{command}`" for command in commands.values()),
+            "",
+            runs_table(runs),
             "",
             f"Mean SNR gain (dB) over {DRAWS} mixes per station and input SNR (each a random 60 s of the evaluation "
             "noise); the oracle band-pass knows the clean record.",

@@ -218,9 +218,11 @@ def test_fine_tuning_the_shipped_model_on_a_real_recording_at_its_own_rate(tmp_p
     arguments = ["train", "--init", "seismic", "-o", str(tuned), "--noise", str(recording), "--epochs", "1"]
     arguments += ["--steps-per-epoch", "3", "--batch", "16", "--validation-windows", "16", "--trace-samples", "512"]
     assert main([*arguments, "--no-progress"]) == 0
-    assert "resampling BW.UH1..SHZ from 50 Hz to 100 Hz" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "resampling BW.UH1..SHZ from 50 Hz to 100 Hz" in out and "before fine-tuning (the --init model)" in out
     shipped, model = pydenoise.load("seismic"), pydenoise.load(str(tuned))
-    assert model.config["training"]["fine_tuned_from"]["model"] == "seismic"
+    start = model.config["training"]["fine_tuned_from"]
+    assert start["model"] == "seismic" and start["validation_loss"] > 0
     assert recording.name in model.config["training"]["data"]
     assert model.config["long_period"] == shipped.config["long_period"]
     assert model.config["postfilter"] == shipped.config["postfilter"]

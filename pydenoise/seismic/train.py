@@ -244,7 +244,7 @@ def _plot_losses(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _metadata(config, module, base_config, sources, best_loss, best_epoch, epochs_run) -> dict:
+def _metadata(config, module, base_config, sources, state) -> dict:
     signals, noises = sources["train"]
     # an --init model's settings carry over (its post-filter too), not its notes on its own measurements
     meta = {
@@ -266,8 +266,8 @@ def _metadata(config, module, base_config, sources, best_loss, best_epoch, epoch
         "command": config.command,
         "mode": config.mode,
         "seed": config.seed,
-        "epochs": epochs_run,
-        "best_epoch": best_epoch,
+        "epochs": state["epoch"],
+        "best_epoch": state["best_epoch"],
         "steps_per_epoch": config.steps_per_epoch,
         "batch": config.batch,
         "lr": config.lr,
@@ -275,11 +275,15 @@ def _metadata(config, module, base_config, sources, best_loss, best_epoch, epoch
         "trace_samples": config.trace_samples,
         "event_window_share": config.event_window_share,
         "drift_share": config.drift_share,
-        "validation_loss": best_loss,
+        "validation_loss": state["best_loss"],
         "data": f"{signals.describe()}; {noises.describe()}",
     }
     if config.init is not None:
-        training["fine_tuned_from"] = {"model": config.init, "training": base_config.get("training")}
+        training["fine_tuned_from"] = {
+            "model": config.init,
+            "training": base_config.get("training"),
+            "validation_loss": state.get("init_validation_loss"),  # on this run's validation set
+        }
     meta["training"] = training
     return meta
 
@@ -307,6 +311,9 @@ def train(config: TrainConfig, announce=print) -> TrainResult:
     if config.resume and paths["checkpoint"].exists():
         state = _restore(paths["checkpoint"], config, module, optimiser, schedule)
         announce(f"resuming {paths['checkpoint']} after epoch {state['epoch']}")
+    if config.init is not None and state["epoch"] == 0:  # what fine-tuning has to beat, on the same windows
+        state["init_validation_loss"] = _validation_loss(module, validation)
+        announce(f"validation {state['init_validation_loss']:.5f} before fine-tuning (the --init model)")
     signals, noises = sources["train"]
     from tqdm import tqdm
 
@@ -349,7 +356,7 @@ def train(config: TrainConfig, announce=print) -> TrainResult:
         state["epoch"] = epoch
         if validation_loss < state["best_loss"]:
             state.update(best_loss=validation_loss, best_epoch=epoch, bad_epochs=0)
-            meta = _metadata(config, module, base_config, sources, validation_loss, epoch, epoch)
+            meta = _metadata(config, module, base_config, sources, state)
             save_model(module, paths["model"], meta)
         else:
             state["bad_epochs"] += 1
