@@ -19,7 +19,7 @@ The station's noise, scaled, is mixed into the clip at input SNR -5, 0 and 5 dB 
 the shipped ``seismic`` model, the same model fine-tuned on that station, ``seismic_mask`` and the heldout
 evaluation's peers (oracle and fixed 1-20 Hz band-pass, wavelet, spectral Wiener) all run on the same mixes.
 
-    python benchmarks/finetune_station.py              # fine-tunes 3 models (~2.5 min each on 1 thread), evaluates
+    python benchmarks/finetune_station.py              # 4 fine-tuning runs (~1.5 min each on 1 thread), then the scores
     make demo-finetune
 """
 

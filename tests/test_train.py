@@ -216,7 +216,7 @@ def test_fine_tuning_the_shipped_model_on_a_real_recording_at_its_own_rate(tmp_p
     recording = Path(obspy.__file__).parent / "signal/tests/data/BW.UH1._.SHZ.D.2010.147.cut.slist.gz"
     tuned = tmp_path / "station.safetensors"
     arguments = ["train", "--init", "seismic", "-o", str(tuned), "--noise", str(recording), "--epochs", "1"]
-    arguments += ["--steps-per-epoch", "3", "--batch", "16", "--validation-windows", "16", "--trace-samples", "512"]
+    arguments += ["--steps-per-epoch", "3", "--batch", "64", "--validation-windows", "64", "--trace-samples", "512"]
     assert main([*arguments, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "resampling BW.UH1..SHZ from 50 Hz to 100 Hz" in out and "before fine-tuning (the --init model)" in out
@@ -230,6 +230,19 @@ def test_fine_tuning_the_shipped_model_on_a_real_recording_at_its_own_rate(tmp_p
     before, after = shipped.module.state_dict(), model.module.state_dict()
     assert before.keys() == after.keys()
     assert any(not torch.equal(before[name], after[name]) for name in before)
+
+
+def test_fine_tuning_hands_back_the_init_model_when_no_epoch_beats_it(tmp_path):
+    base = tmp_path / "base.safetensors"
+    train(TrainConfig(output=str(base), **TINY), _quiet)
+    said = []
+    ruined = TrainConfig(output=str(tmp_path / "t.safetensors"), init=str(base), lr=1e4, lr_final=1e4, **TINY)
+    result = train(ruined, said.append)  # a learning rate that wrecks every step
+    assert result.best_epoch == 0 and result.epochs_run == TINY["epochs"]
+    assert "no epoch beat the --init model on validation: the output holds its weights" in said
+    assert all(torch.equal(a, b) for a, b in zip(_weights(base), _weights(result.model_path)))
+    training = pydenoise.load(result.model_path).config["training"]
+    assert training["best_epoch"] == 0 and training["validation_loss"] == training["fine_tuned_from"]["validation_loss"]
 
 
 def test_cli_names_bad_recordings_without_a_traceback(tmp_path, capsys):

@@ -61,7 +61,8 @@ class TrainConfig:
     mode : str
         ``"dae"`` (learn the clean window) or ``"nldae"`` (learn the noise; clean = x − f(x)).
     init : str or None
-        Start from this model (a shipped name or a path): fine-tuning. Its widths, mode and rate are kept.
+        Start from this model (a shipped name or a path): fine-tuning. Its widths, mode and rate are kept, and
+        it competes as epoch 0: the output is never worse on the validation windows than the start.
     signal_files, noise_files : list of str
         Event recordings (clean windows are cut from them) and quiet recordings (noise). Without signal
         files the clean traces are synthetic; without noise files the noise recording is ObsPy's ref_STS2.
@@ -311,8 +312,9 @@ def train(config: TrainConfig, announce=print) -> TrainResult:
     if config.resume and paths["checkpoint"].exists():
         state = _restore(paths["checkpoint"], config, module, optimiser, schedule)
         announce(f"resuming {paths['checkpoint']} after epoch {state['epoch']}")
-    if config.init is not None and state["epoch"] == 0:  # what fine-tuning has to beat, on the same windows
-        state["init_validation_loss"] = _validation_loss(module, validation)
+    if config.init is not None and state["epoch"] == 0:  # the start competes as epoch 0, on the same windows
+        state["init_validation_loss"] = state["best_loss"] = _validation_loss(module, validation)
+        save_model(module, paths["model"], _metadata(config, module, base_config, sources, state))
         announce(f"validation {state['init_validation_loss']:.5f} before fine-tuning (the --init model)")
     signals, noises = sources["train"]
     from tqdm import tqdm
@@ -367,6 +369,8 @@ def train(config: TrainConfig, announce=print) -> TrainResult:
             f"epoch {epoch}: train {row['train_loss']:.5f}  validation {validation_loss:.5f}  "
             f"best {state['best_loss']:.5f} (epoch {state['best_epoch']})  {row['seconds']:.0f} s"
         )
+    if config.init is not None and state["best_epoch"] == 0:
+        announce("no epoch beat the --init model on validation: the output holds its weights")
     _record_epochs_run(paths["model"], state["epoch"])
     return TrainResult(
         str(paths["model"]),
