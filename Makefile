@@ -19,7 +19,7 @@ export MAX_JOBS ?= 2
 # Debian system Python. Installed only as root on Debian; elsewhere the tests that need them skip and say why.
 APT_PACKAGES = espeak-ng flite jackd2 libportaudio2 alsa-utils python3-venv libtbb-dev
 
-.PHONY: install system-deps demo test cpp-test cuda-emulation-test sanitize-test lint format results eval-audio-data eval-seismic
+.PHONY: install system-deps demo test cpp-test cuda-emulation-test sanitize-test lint format results eval-audio-data eval-seismic demo-finetune
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
@@ -93,6 +93,13 @@ format: install
 eval-seismic: install
 	$(PYTHON) -m pip install -q "PyWavelets>=1.4"
 	$(PYTHON) benchmarks/eval_seismic_heldout.py
+	$(PYTHON) benchmarks/make_results.py
+
+# Fine-tuning on one's own station: `pydenoise train --init seismic` on three held-out stations' own noise, the
+# gain on their own events before and after (benchmarks/finetune_station.py, ~8 min on one thread), then RESULTS.md.
+demo-finetune: install
+	$(PYTHON) -m pip install -q "PyWavelets>=1.4"
+	$(PYTHON) benchmarks/finetune_station.py
 	$(PYTHON) benchmarks/make_results.py
 
 # benchmarks/RESULTS.md and the README's results table, from the records in benchmarks/records/.

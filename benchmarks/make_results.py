@@ -26,6 +26,7 @@ BEGIN, END = "<!-- results: begin (make results) -->", "<!-- results: end -->"
 ORDER = (
     "eval_seismic_heldout",
     "eval_seismic",
+    "finetune_station",
     "eval_audio_heldout",
     "eval_audio",
     "eval_image_heldout",

@@ -1,6 +1,7 @@
 """pydenoise.seismic.train and `pydenoise train`: tiny runs (a few steps) that check the pipeline, not the quality."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import obspy
@@ -203,8 +204,45 @@ def test_short_recordings_are_named_not_silently_dropped(tmp_path):
     train(config, said.append)
     assert any("left out 1 of 2 noise segments: train part not of >= 512 samples (--trace-samples" in m for m in said)
     config.noise_files = [str(tmp_path / "short.mseed")]
-    with pytest.raises(ValueError, match="no noise recording has a train part of >= 512 samples"):
+    with pytest.raises(ValueError, match="no noise recording has a train part of >= 512 samples") as error:
         train(config, _quiet)
+    assert "the longest has 240 samples (2.4 s at 100 Hz; the train part is the first 80% of each" in str(error.value)
+
+
+def test_fine_tuning_the_shipped_model_on_a_real_recording_at_its_own_rate(tmp_path, capsys):
+    """What a user runs on their station (benchmarks/finetune_station.py, a few steps here): a bundled 50 Hz
+    ObsPy record is resampled to the model's 100 Hz, said so, and the tuned model keeps the shipped one's
+    long-period path and post-filter but not its weights."""
+    recording = Path(obspy.__file__).parent / "signal/tests/data/BW.UH1._.SHZ.D.2010.147.cut.slist.gz"
+    tuned = tmp_path / "station.safetensors"
+    arguments = ["train", "--init", "seismic", "-o", str(tuned), "--noise", str(recording), "--epochs", "1"]
+    arguments += ["--steps-per-epoch", "3", "--batch", "64", "--validation-windows", "64", "--trace-samples", "512"]
+    assert main([*arguments, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "resampling BW.UH1..SHZ from 50 Hz to 100 Hz" in out and "before fine-tuning (the --init model)" in out
+    shipped, model = pydenoise.load("seismic"), pydenoise.load(str(tuned))
+    start = model.config["training"]["fine_tuned_from"]
+    assert start["model"] == "seismic" and start["validation_loss"] > 0
+    assert recording.name in model.config["training"]["data"]
+    assert model.config["long_period"] == shipped.config["long_period"]
+    assert model.config["postfilter"] == shipped.config["postfilter"]
+    assert model.noise_floor_s == shipped.noise_floor_s and model.sample_rate == 100.0
+    before, after = shipped.module.state_dict(), model.module.state_dict()
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[name], after[name]) for name in before)
+
+
+def test_fine_tuning_hands_back_the_init_model_when_no_epoch_beats_it(tmp_path):
+    base = tmp_path / "base.safetensors"
+    train(TrainConfig(output=str(base), **TINY), _quiet)
+    said = []
+    ruined = TrainConfig(output=str(tmp_path / "t.safetensors"), init=str(base), lr=1e4, lr_final=1e4, **TINY)
+    result = train(ruined, said.append)  # a learning rate that wrecks every step
+    assert result.best_epoch == 0 and result.epochs_run == TINY["epochs"]
+    assert "no epoch beat the --init model on validation: the output holds its weights" in said
+    assert all(torch.equal(a, b) for a, b in zip(_weights(base), _weights(result.model_path)))
+    training = pydenoise.load(result.model_path).config["training"]
+    assert training["best_epoch"] == 0 and training["validation_loss"] == training["fine_tuned_from"]["validation_loss"]
 
 
 def test_cli_names_bad_recordings_without_a_traceback(tmp_path, capsys):

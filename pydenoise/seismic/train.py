@@ -61,7 +61,8 @@ class TrainConfig:
     mode : str
         ``"dae"`` (learn the clean window) or ``"nldae"`` (learn the noise; clean = x − f(x)).
     init : str or None
-        Start from this model (a shipped name or a path): fine-tuning. Its widths, mode and rate are kept.
+        Start from this model (a shipped name or a path): fine-tuning. Its widths, mode and rate are kept, and
+        it competes as epoch 0: the output is never worse on the validation windows than the start.
     signal_files, noise_files : list of str
         Event recordings (clean windows are cut from them) and quiet recordings (noise). Without signal
         files the clean traces are synthetic; without noise files the noise recording is ObsPy's ref_STS2.
@@ -161,12 +162,14 @@ def _sources(config: TrainConfig, window: int, announce):
     events = read_recordings(config.signal_files, rate, announce) if config.signal_files else None
     sources = {}
     for part in ("train", "validation"):
-        noises = NoiseMixture(split_recordings(noise_records, "noise", part, minimum, announce), noise_names, rate)
+        noises = NoiseMixture(
+            split_recordings(noise_records, "noise", part, minimum, rate, announce), noise_names, rate
+        )
         if events is None:
             signals = SyntheticSignals(rate)
         else:
             signals = RecordedSignals(
-                split_recordings(events, "signal", part, minimum, announce), list(config.signal_files)
+                split_recordings(events, "signal", part, minimum, rate, announce), list(config.signal_files)
             )
         sources[part] = (signals, noises)
     return sources
@@ -242,7 +245,7 @@ def _plot_losses(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _metadata(config, module, base_config, sources, best_loss, best_epoch, epochs_run) -> dict:
+def _metadata(config, module, base_config, sources, state) -> dict:
     signals, noises = sources["train"]
     # an --init model's settings carry over (its post-filter too), not its notes on its own measurements
     meta = {
@@ -264,8 +267,8 @@ def _metadata(config, module, base_config, sources, best_loss, best_epoch, epoch
         "command": config.command,
         "mode": config.mode,
         "seed": config.seed,
-        "epochs": epochs_run,
-        "best_epoch": best_epoch,
+        "epochs": state["epoch"],
+        "best_epoch": state["best_epoch"],
         "steps_per_epoch": config.steps_per_epoch,
         "batch": config.batch,
         "lr": config.lr,
@@ -273,11 +276,15 @@ def _metadata(config, module, base_config, sources, best_loss, best_epoch, epoch
         "trace_samples": config.trace_samples,
         "event_window_share": config.event_window_share,
         "drift_share": config.drift_share,
-        "validation_loss": best_loss,
+        "validation_loss": state["best_loss"],
         "data": f"{signals.describe()}; {noises.describe()}",
     }
     if config.init is not None:
-        training["fine_tuned_from"] = {"model": config.init, "training": base_config.get("training")}
+        training["fine_tuned_from"] = {
+            "model": config.init,
+            "training": base_config.get("training"),
+            "validation_loss": state.get("init_validation_loss"),  # on this run's validation set
+        }
     meta["training"] = training
     return meta
 
@@ -305,6 +312,10 @@ def train(config: TrainConfig, announce=print) -> TrainResult:
     if config.resume and paths["checkpoint"].exists():
         state = _restore(paths["checkpoint"], config, module, optimiser, schedule)
         announce(f"resuming {paths['checkpoint']} after epoch {state['epoch']}")
+    if config.init is not None and state["epoch"] == 0:  # the start competes as epoch 0, on the same windows
+        state["init_validation_loss"] = state["best_loss"] = _validation_loss(module, validation)
+        save_model(module, paths["model"], _metadata(config, module, base_config, sources, state))
+        announce(f"validation {state['init_validation_loss']:.5f} before fine-tuning (the --init model)")
     signals, noises = sources["train"]
     from tqdm import tqdm
 
@@ -347,7 +358,7 @@ def train(config: TrainConfig, announce=print) -> TrainResult:
         state["epoch"] = epoch
         if validation_loss < state["best_loss"]:
             state.update(best_loss=validation_loss, best_epoch=epoch, bad_epochs=0)
-            meta = _metadata(config, module, base_config, sources, validation_loss, epoch, epoch)
+            meta = _metadata(config, module, base_config, sources, state)
             save_model(module, paths["model"], meta)
         else:
             state["bad_epochs"] += 1
@@ -358,6 +369,8 @@ def train(config: TrainConfig, announce=print) -> TrainResult:
             f"epoch {epoch}: train {row['train_loss']:.5f}  validation {validation_loss:.5f}  "
             f"best {state['best_loss']:.5f} (epoch {state['best_epoch']})  {row['seconds']:.0f} s"
         )
+    if config.init is not None and state["best_epoch"] == 0:
+        announce("no epoch beat the --init model on validation: the output holds its weights")
     _record_epochs_run(paths["model"], state["epoch"])
     return TrainResult(
         str(paths["model"]),

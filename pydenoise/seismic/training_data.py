@@ -49,7 +49,9 @@ def read_recordings(paths, sample_rate: float, announce=print) -> list[np.ndarra
     return segments
 
 
-def split_recordings(recordings: list[np.ndarray], kind: str, part: str, minimum: int, announce) -> list[np.ndarray]:
+def split_recordings(
+    recordings: list[np.ndarray], kind: str, part: str, minimum: int, sample_rate: float, announce
+) -> list[np.ndarray]:
     """The training head or the validation tail of each recording (time split, so no sample is shared); parts
     shorter than ``minimum`` samples are left out, and ``announce`` says how many."""
     pieces = []
@@ -59,7 +61,12 @@ def split_recordings(recordings: list[np.ndarray], kind: str, part: str, minimum
     kept = [piece for piece in pieces if piece.size >= minimum]
     hint = f"of >= {minimum} samples (--trace-samples; by default two noise-floor histories)"
     if not kept:
-        raise ValueError(f"no {kind} recording has a {part} part {hint}")
+        longest = max(piece.size for piece in pieces)
+        share = f"first {1 - VALIDATION_SHARE:.0%}" if part == "train" else f"last {VALIDATION_SHARE:.0%}"
+        raise ValueError(
+            f"no {kind} recording has a {part} part {hint}: the longest has {longest} samples "
+            f"({longest / sample_rate:g} s at {sample_rate:g} Hz; the {part} part is the {share} of each recording)"
+        )
     if len(kept) < len(pieces):
         announce(f"left out {len(pieces) - len(kept)} of {len(pieces)} {kind} segments: {part} part not {hint}")
     return kept
