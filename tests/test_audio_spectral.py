@@ -8,10 +8,11 @@ import torch
 import pydenoise
 from pydenoise.audio import LiveProcessor, training_data
 from pydenoise.audio.spectral_training import CONFIGS, WIDTHS, SpeechMixer
-from pydenoise.core import spectral
+from pydenoise.core import spectral_features
 from pydenoise.core.denoiser import available_models
 from pydenoise.core.nn import DDAE
-from pydenoise.core.spectral import RunningQuantile, SpectralMaskDenoiser
+from pydenoise.core.spectral import SpectralMaskDenoiser
+from pydenoise.core.spectral_features import RunningQuantile
 
 SHIPPED = {16000: "speech_mask16k", 48000: "speech_mask48k"}
 
@@ -69,7 +70,7 @@ def test_fft_size_shorter_than_the_frame_is_refused_with_both_values():
 @pytest.mark.parametrize("stride", [1, 3, 4])
 @pytest.mark.parametrize("block", [1 << 23, 50])  # windows sorted at once: all, or a few per block
 def test_running_quantile_is_the_quantile_of_every_strideth_recent_value(quantile, stride, block, monkeypatch):
-    monkeypatch.setattr(spectral, "WINDOW_VALUES_PER_BLOCK", block)
+    monkeypatch.setattr(spectral_features, "WINDOW_VALUES_PER_BLOCK", block)
     history, skip = 9, 5
     values = torch.rand(2, 40, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     floor = RunningQuantile(history, quantile, skip=skip, stride=stride)

@@ -16,7 +16,8 @@ import torch
 
 from pydenoise.core.level import LocalLevel
 from pydenoise.core.nn import DDAE
-from pydenoise.core.spectral import FeatureTracker, MaskSettings, SpectralMaskDenoiser, analysis_window, frame_spectra
+from pydenoise.core.spectral import MaskSettings, SpectralMaskDenoiser, analysis_window, frame_spectra
+from pydenoise.core.spectral_features import FeatureTracker
 
 __all__ = ["trace_frames", "output_snr_loss", "fit_correction"]
 

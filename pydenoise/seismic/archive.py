@@ -33,7 +33,8 @@ import obspy
 
 from pydenoise.core.denoiser import Denoiser, resolve_model
 from pydenoise.core.postfilter import DEFAULT_SMOOTHING
-from pydenoise.core.spectral import PRIOR_SMOOTHING, SpectralMaskDenoiser
+from pydenoise.core.spectral import SpectralMaskDenoiser
+from pydenoise.core.spectral_features import PRIOR_SMOOTHING
 from pydenoise.core.version import __version__
 from pydenoise.seismic.api import denoise_array
 from pydenoise.seismic.io import write
