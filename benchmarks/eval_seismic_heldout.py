@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
+from scipy.signal import butter, resample_poly, sosfiltfilt
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -40,6 +41,7 @@ from results import markdown_table, write_record  # noqa: E402
 
 import pydenoise  # noqa: E402
 from pydenoise.core.metrics import snr  # noqa: E402
+from pydenoise.core.spectral import SpectralMaskDenoiser  # noqa: E402
 
 NAME, TITLE = "eval_seismic_heldout", "Seismic denoising on the frozen held-out test set (eval_seismic_heldout.py)"
 MODELS = ("seismic_mask", "seismic_mask_low_latency", "seismic")  # the spectral-mask models, the time-domain nlDAE
@@ -159,28 +161,47 @@ def estimates(noisy: np.ndarray, clean: np.ndarray, models: dict, only_models: b
     }
 
 
-def cropped(ref: dict) -> tuple[np.ndarray, float]:
-    """The reference from 60 s before its onset, at most ``MAX_SECONDS`` long (the noise recordings' length),
-    and its onset in that stretch (s)."""
+def band_limited(rows: np.ndarray, station_rate: float) -> np.ndarray:
+    """``(count, samples)`` rows at :data:`RATE` as a ``station_rate`` station's trace reaches the models:
+    resampled to the station's rate and back with :func:`scipy.signal.resample_poly`, as ``denoise_array``
+    upsamples (nothing above the station's Nyquist frequency)."""
+    ratio = Fraction(station_rate / RATE).limit_denominator(1000)
+    down = resample_poly(rows, ratio.numerator, ratio.denominator, axis=1)
+    return resample_poly(down, ratio.denominator, ratio.numerator, axis=1)[:, : rows.shape[1]]
+
+
+def cropped(ref: dict, lead_s: float = 60.0) -> tuple[np.ndarray, float]:
+    """The reference from ``lead_s`` before its onset, at most ``MAX_SECONDS`` long (the noise recordings'
+    length), and its onset in that stretch (s)."""
     clean, _ = protocol.read_record(ref["path"], ref["trace_id"])
-    start = max(0, int((ref["onset_s"] - 60) * RATE))
+    start = max(0, int((ref["onset_s"] - lead_s) * RATE))
     return clean[start : start + int(MAX_SECONDS * RATE)], ref["onset_s"] - start / RATE
 
 
 def evaluate(
-    references: list[dict], sources: list[np.ndarray], models: dict, seed: int = 0, only_models: bool = False
+    references: list[dict],
+    sources: list[np.ndarray],
+    models: dict,
+    seed: int = 0,
+    only_models: bool = False,
+    station_rate: float | None = None,
+    lead_s: float = 60.0,
 ) -> list[dict]:
     """One row per reference, family, input SNR and method (``models``: name -> model; only theirs if
-    ``only_models``)."""
+    ``only_models``). ``station_rate``: every mix as a station at that rate records it (nothing above its
+    Nyquist frequency); ``lead_s``: the seconds before the onset (a short clip); both for validation
+    conditions (``choose_correction_limit.py``)."""
     rng = np.random.default_rng(seed)
     rows = []
     for ref in references:
-        clean, onset = cropped(ref)
+        clean, onset = cropped(ref, lead_s)
         for family in FAMILIES:
             for snr_db in SNRS_DB:
                 if snr_db >= 10 and ref["own_snr_db"] < snr_db + 10:
                     continue  # the bin rule: the reference's own noise would dominate
                 noise = noise_of(family, clean.size, sources, rng)
+                if station_rate is not None:
+                    clean, noise = band_limited(np.stack([cropped(ref, lead_s)[0], noise]), station_rate)
                 noise *= np.sqrt(np.sum(clean**2) / np.sum(noise**2) / 10 ** (snr_db / 10))
                 noisy = clean + noise
                 for method, estimate in estimates(noisy, clean, models, only_models).items():
@@ -275,8 +296,10 @@ def kfold(models: dict, sources: list[np.ndarray]) -> list[dict]:
         held = [e for e in references if e["station"] in fold["test_stations"]]
         path = FOLD_DIR / f"fold{fold['fold']}.safetensors"
         fold_models = {name: model for name, model in models.items() if name not in TRAINED_ON_REFERENCES}
-        if path.is_file():
-            fold_models["seismic_mask"] = pydenoise.load(str(path))
+        if path.is_file():  # with the shipped model's settings made after training (its correction limit)
+            trained = pydenoise.load(str(path))
+            limit = {"max_correction": models["seismic_mask"].settings.max_correction}
+            fold_models["seismic_mask"] = SpectralMaskDenoiser(trained.module, trained.config | limit)
         rows = [r for r in evaluate(held, sources, fold_models, seed=100 + fold["fold"]) if r["snr_in"] <= 5]
         folds.append({"fold": fold["fold"], **{m: mean(rows, method=m) for m in METHODS}})  # NaN: not run
     return folds

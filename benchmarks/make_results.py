@@ -25,6 +25,7 @@ README = HERE.parent / "README.md"
 BEGIN, END = "<!-- results: begin (make results) -->", "<!-- results: end -->"
 ORDER = (
     "eval_seismic_heldout",
+    "choose_correction_limit",
     "eval_seismic",
     "finetune_station",
     "eval_audio_heldout",

@@ -52,10 +52,15 @@ def split_records(name: str):
     return references, noise
 
 
-def validation_scorer():
+def validation_sources() -> tuple[list[dict], list[np.ndarray]]:
+    """The VALIDATION references and its noise recordings, each tiled to the longest mix."""
     references, noise = split_records("validation")
     longest = int(heldout.MAX_SECONDS * heldout.RATE)
-    sources = [mirror_tiled(protocol.read_record(e["path"], e["trace_id"])[0], longest) for e in noise]
+    return references, [mirror_tiled(protocol.read_record(e["path"], e["trace_id"])[0], longest) for e in noise]
+
+
+def validation_scorer():
+    references, sources = validation_sources()
 
     def score(denoiser) -> float:
         rows = heldout.evaluate(references, sources, {"candidate": denoiser}, seed=7, only_models=True)

@@ -138,6 +138,19 @@ def test_bad_input_and_configuration_are_refused_with_the_value():
         SpectralMaskDenoiser(DDAE((256, 64, 256)), CONFIG | {"floor_quantile": 1.5})
     with pytest.raises(ValueError, match="510 samples has 256 bins, the network's window is 128"):
         SpectralMaskDenoiser(DDAE((128, 64, 128)), CONFIG)
+    with pytest.raises(ValueError, match="max_correction must be >= 0 .or None: unlimited., got -1"):
+        SpectralMaskDenoiser(DDAE((256, 64, 256)), CONFIG | {"max_correction": -1})
+
+
+def test_the_correction_limit_bounds_how_far_the_network_moves_the_prior():
+    x = np.random.default_rng(3).standard_normal(6000) * np.linspace(1, 30, 6000)
+    prior_alone = mask_model(gain_logit=0.0, config=SHIPPED).denoise(x)  # a zero correction
+    erasing = mask_model(gain_logit=-20.0, config=SHIPPED)  # what erased a 50 Hz station's events (docs/seismic.md)
+    limited = SpectralMaskDenoiser(erasing.module, SHIPPED | {"max_correction": 0.0})
+    np.testing.assert_allclose(limited.denoise(x), prior_alone, atol=1e-12)
+    assert np.std(erasing.denoise(x)) < 1e-3 * np.std(prior_alone)
+    one = SpectralMaskDenoiser(erasing.module, SHIPPED | {"max_correction": 1.0}).denoise(x)
+    assert 0.05 * np.std(prior_alone) < np.std(one) < np.std(prior_alone)
 
 
 def test_training_targets_line_up_with_what_inference_computes():

@@ -54,7 +54,9 @@ class MaskSettings:
     ``floor_quantile`` 0.25 with ``noise_scale`` 3.5, a Hann ``window`` and no ``restore_level`` gained 1.7 dB on
     the seismic validation split over those first values (median, 2.0, sqrt-Hann, restored): a median floor rises
     into long codas, a sqrt-Hann window leaks the microseism into the event's band, and the level added back
-    carries the microseism of a trace's first minutes (``docs/seismic.md``).
+    carries the microseism of a trace's first minutes (``docs/seismic.md``). ``max_correction`` limits how far
+    the network may overrule the classical gain: outside what it was trained on (a 50 Hz station's short clip in
+    its own noise, nothing above 25 Hz) its correction of about -20 erased events the prior keeps.
     """
 
     frame: int
@@ -68,6 +70,7 @@ class MaskSettings:
     restore_level: bool = True  # add the local level back to the output
     fft_size: int | None = None  # a frame zero-padded to this many samples: bins for a short, low-latency frame
     floor_stride: int = 1  # the floor's quantile over every k-th frame of its history: 1/k of the work
+    max_correction: float | None = None  # the network may move a bin's gain logit this far from the prior's
 
     @property
     def bins(self) -> int:
@@ -94,6 +97,8 @@ class MaskSettings:
             raise ValueError(f"fft_size {self.fft_size} is shorter than the frame ({self.frame} samples)")
         if not 0 < self.floor_quantile < 1:
             raise ValueError(f"floor_quantile must be in (0, 1), got {self.floor_quantile}")
+        if self.max_correction is not None and not self.max_correction >= 0:
+            raise ValueError(f"max_correction must be >= 0 (or None: unlimited), got {self.max_correction}")
 
 
 class SpectralMaskEngine:
@@ -167,7 +172,9 @@ class SpectralMaskEngine:
         channels, count, bins = features.shape
         with torch.no_grad():
             correction = self.module(features.reshape(channels * count, bins)).reshape(channels, count, bins)
-        return self._emit(self._overlap_add(spectra * torch.sigmoid(prior + correction.double())))
+        limit = self.settings.max_correction
+        correction = correction.double() if limit is None else correction.double().clamp_(-limit, limit)
+        return self._emit(self._overlap_add(spectra * torch.sigmoid(prior + correction)))
 
     def _overlap_add(self, spectra: torch.Tensor) -> torch.Tensor:
         """The ``K · hop`` samples that the ``K`` masked frames complete."""
