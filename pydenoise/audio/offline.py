@@ -148,6 +148,10 @@ def denoise(
         if announce is not None:
             announce(f"resampling {sample_rate:g} Hz -> {rate:g} Hz for the model and back (soxr VHQ)")
         signal = _resample(signal, sample_rate, rate)
+        if signal.shape[1] == 0:
+            raise ValueError(
+                f"{audio.shape[0]} frames at {sample_rate:g} Hz are less than one sample at the model's {rate:g} Hz"
+            )
     cleaned = model.denoise(signal, hop=hop, device=device)
     if rate != sample_rate:
         cleaned = _fit_length(_resample(cleaned, rate, sample_rate), audio.shape[0])
