@@ -189,14 +189,19 @@ def test_speech_model_latency_fits_16_ms():
     assert model.config["domain"] == "audio" and "command" in model.config["training"]
 
 
-def test_speech_model_improves_real_speech_it_never_saw():
-    # The spoken channel names of alsa-utils: real recordings, never used in training.
+@pytest.fixture
+def front_center():
+    """alsa-utils' spoken "Front center" at 16 kHz: a real recording, never used in training."""
     path = "/usr/share/sounds/alsa/Front_Center.wav"
     try:
         clean, rate = soundfile.read(path)
     except (RuntimeError, soundfile.LibsndfileError):
         pytest.skip(f"{path} is missing (Debian package alsa-utils)")
-    clean = audio.resample(clean, rate, 16000)
+    return audio.resample(clean, rate, 16000)
+
+
+def test_speech_model_improves_real_speech_it_never_saw(front_center):
+    clean = front_center
     noise = np.random.default_rng(1).standard_normal(clean.size)
     noisy = clean + noise * np.sqrt(np.mean(clean**2) / np.mean(noise**2))  # 0 dB
     denoised = audio.denoise(noisy, 16000, "speech")
@@ -215,14 +220,9 @@ def test_without_a_model_the_shipped_speech_model_for_the_rate_runs(rate, defaul
     np.testing.assert_array_equal(soundfile.read(tmp_path / "out.wav")[0], audio.denoise(noisy, rate, default))
 
 
-def test_the_default_speech_model_removes_brown_noise_from_real_speech():
+def test_the_default_speech_model_removes_brown_noise_from_real_speech(front_center):
     # Adding the local level back to the output carried brown noise's lowest frequencies past the mask: on this
     # clip at 0 dB, 8.6 dB SI-SDR with it against 13.1 without (docs/audio.md; the setting chosen on VALIDATION).
-    path = "/usr/share/sounds/alsa/Front_Center.wav"
-    try:
-        clean, rate = soundfile.read(path)
-    except (RuntimeError, soundfile.LibsndfileError):
-        pytest.skip(f"{path} is missing (Debian package alsa-utils)")
-    clean = audio.resample(clean, rate, 16000)
+    clean = front_center
     noisy = training_data.mix(clean, training_data.brown(1, clean.size, np.random.default_rng(1))[0], 0.0)
     assert si_sdr(clean, audio.denoise(noisy, 16000)) > si_sdr(clean, noisy) + 7.0
