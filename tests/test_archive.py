@@ -21,7 +21,7 @@ import pydenoise
 from pydenoise.cli import main
 from pydenoise.core.spectral import SPECTRAL_KIND
 from pydenoise.seismic.api import denoise_array
-from pydenoise.seismic.archive import denoise_archive, start_client
+from pydenoise.seismic.archive import STAGES, denoise_archive, start_client
 from pydenoise.seismic.sds import day_path
 from pydenoise.seismic.spectral_training import DEFAULTS
 
@@ -171,6 +171,14 @@ def test_failures_are_reported_and_the_rest_is_done(undisturbed):
     assert any("ST@" in what and "not a SEED code" in why for what, why in report.failures)
     assert len(report.failures) == 3
     assert report.count("done") == 3 * 3 - 1  # STA.HHZ, STA.HHN, STB (less its corrupt day) over three days
+
+
+def test_each_result_says_where_its_seconds_went(undisturbed):
+    done = [r for r in undisturbed[1].results if r.status == "done"]
+    for result in done:
+        assert list(result.stages) == list(STAGES) and min(result.stages.values()) >= 0, result
+        assert result.stages["read"] > 0 and result.stages["denoise"] > 0 and result.stages["write"] > 0, result
+        assert sum(result.stages.values()) <= result.seconds, result
 
 
 def test_a_split_run_in_process_gives_the_same_bytes(undisturbed, source, model_path, tmp_path):
