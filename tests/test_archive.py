@@ -229,6 +229,14 @@ def test_a_killed_worker_does_not_change_a_byte(undisturbed, source, model_path,
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it
 
 
+def test_closing_the_client_stops_its_local_workers():
+    client = start_client(workers=1)
+    (pid,) = client.run(os.getpid).values()
+    client.close()
+    with pytest.raises(ProcessLookupError):  # gone, not left running until the interpreter exits
+        os.kill(pid, 0)
+
+
 def test_cli_exit_status_dry_run_and_partial_failure(source, model_path, tmp_path, capsys):
     args = [str(source), str(tmp_path), "--start", "2024-01-02", "--end", "2024-01-05", "--model", model_path]
     assert main(["archive", *args, "--workers", "1", "--select", "XX.STA.00.HHZ", "--dry-run"]) == 0

@@ -423,8 +423,9 @@ def denoise_archive(
 
 def start_client(scheduler: str | None = None, workers: int | None = None):
     """A ``dask.distributed.Client``: connected to ``scheduler`` (an address such as ``tcp://host:8786``), or to a
-    new local cluster of ``workers`` processes (default: one per core) with one thread each."""
-    from distributed import Client, LocalCluster, WorkerPlugin
+    new local cluster of ``workers`` processes (default: one per core) with one thread each, which the client
+    owns: ``close()`` stops its workers too."""
+    from distributed import Client, WorkerPlugin
 
     class OneThreadPerTask(WorkerPlugin):
         """torch on one thread in each worker (a worker per core: threads would contend); a plugin, so that a
@@ -441,8 +442,8 @@ def start_client(scheduler: str | None = None, workers: int | None = None):
         client = Client(scheduler)
     else:
         count = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0")
-        client = Client(cluster)
+        # The cluster made by Client (not LocalCluster(...) passed in, which would outlive client.close()).
+        client = Client(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0")
     client.register_plugin(OneThreadPerTask())
     return client
 
