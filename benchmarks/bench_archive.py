@@ -309,9 +309,17 @@ def scaling(model: str, channels: int, repeats: int, source: Path, build: Path, 
     finally:
         client.close()
         stop(processes, logs)
-    estimate = measured_rate(model)  # what --dry-run multiplies by the workers
+    estimate = measured_rate(model)  # what --dry-run multiplies by the workers: a day's samples
+    hour = measured_rate(model, seconds=3600.0)
     shutil.rmtree(job.destination, ignore_errors=True)
-    return {"model": model, "select": select, "repeats": repeats, "runs": rows, "dry_run_rate_per_worker": estimate}
+    return {
+        "model": model,
+        "select": select,
+        "repeats": repeats,
+        "runs": rows,
+        "dry_run_rate_per_worker": estimate,
+        "model_rate_hour": hour,
+    }
 
 
 def input_bytes_per_sample(source: Path, samples_per_file: int) -> float:

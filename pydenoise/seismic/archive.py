@@ -448,11 +448,12 @@ def start_client(scheduler: str | None = None, workers: int | None = None):
     return client
 
 
-def measured_rate(model, seconds: float = 3600.0) -> float:
+def measured_rate(model, seconds: float = 86400.0) -> float:
     """Samples/s of one process denoising ``seconds`` of noise with ``model`` (for a plan's time estimate).
 
-    After a warm-up call, as a worker runs one channel-day after another: the first call's set-up would halve the
-    rate of a short piece. The model is most of a 100 Hz channel-day's time (benchmarks/bench_archive.py).
+    A day by default, after a warm-up call, as a worker denoises one channel-day after another: the model is
+    about 97 % of a 100 Hz channel-day's time, and per sample an hour runs faster than a day, so a shorter piece
+    would promise too much (benchmarks/bench_archive.py measures both).
     """
     import torch
 
