@@ -96,7 +96,7 @@ eval-seismic: install
 	$(PYTHON) benchmarks/make_results.py
 
 # The archive's scaling on Dask and its miniSEED I/O against pymseed (the peer: installed for this benchmark only),
-# one thread per worker, then RESULTS.md and docs/seismic.md's tables (about 15 minutes on 2 cores).
+# one thread per worker, then RESULTS.md and docs/seismic.md's tables (about 20 minutes on 2 cores).
 bench-archive: install
 	$(PYTHON) -m pip install -q "pymseed==1.0.1"
 	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/bench_archive.py
