@@ -19,7 +19,7 @@ export MAX_JOBS ?= 2
 # Debian system Python. Installed only as root on Debian; elsewhere the tests that need them skip and say why.
 APT_PACKAGES = espeak-ng flite jackd2 libportaudio2 alsa-utils python3-venv libtbb-dev
 
-.PHONY: install system-deps demo test cpp-test cuda-emulation-test sanitize-test lint format results eval-audio-data eval-seismic demo-finetune
+.PHONY: install system-deps demo test cpp-test cuda-emulation-test sanitize-test lint format results eval-audio-data eval-seismic demo-finetune bench-archive
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
@@ -102,6 +102,13 @@ demo-finetune: install
 	$(PYTHON) benchmarks/finetune_station.py
 	$(PYTHON) benchmarks/make_results.py
 
-# benchmarks/RESULTS.md and the README's results table, from the records in benchmarks/records/.
+# The archive's scaling on Dask and its miniSEED I/O against pymseed (the peer: installed for this benchmark only),
+# one thread per worker, then RESULTS.md and docs/seismic.md's tables (about 20 minutes on 2 cores).
+bench-archive: install
+	$(PYTHON) -m pip install -q "pymseed==1.0.1"
+	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/bench_archive.py
+	$(PYTHON) benchmarks/make_results.py
+
+# benchmarks/RESULTS.md, the README's results table and docs/seismic.md's archive tables, from benchmarks/records/.
 results:
 	$(PYTHON) benchmarks/make_results.py

@@ -21,7 +21,7 @@ import pydenoise
 from pydenoise.cli import main
 from pydenoise.core.spectral import SPECTRAL_KIND
 from pydenoise.seismic.api import denoise_array
-from pydenoise.seismic.archive import denoise_archive, start_client
+from pydenoise.seismic.archive import STAGES, denoise_archive, start_client
 from pydenoise.seismic.sds import day_path
 from pydenoise.seismic.spectral_training import DEFAULTS
 
@@ -173,6 +173,14 @@ def test_failures_are_reported_and_the_rest_is_done(undisturbed):
     assert report.count("done") == 3 * 3 - 1  # STA.HHZ, STA.HHN, STB (less its corrupt day) over three days
 
 
+def test_each_result_says_where_its_seconds_went(undisturbed):
+    done = [r for r in undisturbed[1].results if r.status == "done"]
+    for result in done:
+        assert list(result.stages) == list(STAGES) and min(result.stages.values()) >= 0, result
+        assert result.stages["read"] > 0 and result.stages["denoise"] > 0 and result.stages["write"] > 0, result
+        assert sum(result.stages.values()) <= result.seconds, result
+
+
 def test_a_split_run_in_process_gives_the_same_bytes(undisturbed, source, model_path, tmp_path):
     destination, _ = undisturbed
     for day in reversed([START + dt.timedelta(days=i) for i in range(3)]):  # one day per run, the last first
@@ -219,6 +227,14 @@ def test_a_killed_worker_does_not_change_a_byte(undisturbed, source, model_path,
     assert report.count("done") == 8 and len(report.failures) == 3, report.failures
     assert output_files(tmp_path) == output_files(destination)
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it
+
+
+def test_closing_the_client_stops_its_local_workers():
+    client = start_client(workers=1)
+    (pid,) = client.run(os.getpid).values()
+    client.close()
+    with pytest.raises(ProcessLookupError):  # gone, not left running until the interpreter exits
+        os.kill(pid, 0)
 
 
 def test_cli_exit_status_dry_run_and_partial_failure(source, model_path, tmp_path, capsys):

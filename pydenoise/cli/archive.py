@@ -103,7 +103,7 @@ def _print_plan(args, client) -> int:
         print(f"  {seed_id}: {len(segments)} gap-free segment(s)")
     print(
         f"estimated time: {samples / rate:.0f} s at {rate:,.0f} samples/s "
-        f"({args.model}: one process measured here, times the workers)"
+        f"({args.model}: one process denoising a day here, times the workers, as if they scaled perfectly)"
     )
     for path, reason in plan.rejected:
         print(f"UNUSABLE {path}: {reason}", file=sys.stderr)

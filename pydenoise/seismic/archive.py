@@ -25,6 +25,7 @@ import json
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,11 +49,22 @@ from pydenoise.seismic.sds import (
     stitch_segments,
 )
 
-__all__ = ["ArchivePlan", "ArchiveReport", "plan_archive", "denoise_archive", "context_seconds", "model_fingerprint"]
+__all__ = [
+    "ArchivePlan",
+    "ArchiveReport",
+    "plan_archive",
+    "denoise_archive",
+    "context_seconds",
+    "model_fingerprint",
+    "STAGES",
+]
 
 MANIFEST_DIR = ".pydenoise-manifest"
 #: Recursive states (post-filter smoothing) are taken as forgotten below this weight.
 FORGOTTEN = 1e-9
+#: The stages of a channel-day whose seconds :attr:`DayResult.stages` holds: the inputs' SHA-256 (manifest),
+#: reading the day and its neighbours, merging and trimming them to the context, the model, writing the output.
+STAGES = ("checksums", "read", "context", "denoise", "write")
 
 
 def context_seconds(model: Denoiser, with_level: bool = True) -> tuple[float, float]:
@@ -133,6 +145,7 @@ class DayResult:
     samples: int = 0
     message: str = ""
     seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per :data:`STAGES` entry
 
 
 @dataclass
@@ -227,19 +240,32 @@ def process_day(task: DayTask) -> DayResult:
     """Denoise one channel-day (a Dask task): skipped when its manifest entry matches, failed with the reason."""
     began = time.perf_counter()
     channel_day = task.channel_day
+    stages = dict.fromkeys(STAGES, 0.0)
     try:
-        key = _manifest_key(task)
+        with _timed(stages, "checksums"):
+            key = _manifest_key(task)
         out_path = channel_day.path(task.destination)
         entry = _manifest_path(task.destination, channel_day)
         if out_path.is_file() and entry.is_file() and json.loads(entry.read_text()) == key:
-            return DayResult(channel_day, "skipped", seconds=time.perf_counter() - began)
-        stream = _denoised_day(task)
+            return DayResult(channel_day, "skipped", seconds=time.perf_counter() - began, stages=stages)
+        stream = _denoised_day(task, stages)
         samples = sum(int(np.ma.count(t.data)) for t in stream)
-        _write_atomically(out_path, lambda tmp: write(stream, tmp, "MSEED"))
-        _write_atomically(entry, lambda tmp: Path(tmp).write_text(json.dumps(key, sort_keys=True)))
-        return DayResult(channel_day, "done", samples, seconds=time.perf_counter() - began)
+        with _timed(stages, "write"):
+            _write_atomically(out_path, lambda tmp: write(stream, tmp, "MSEED"))
+            _write_atomically(entry, lambda tmp: Path(tmp).write_text(json.dumps(key, sort_keys=True)))
+        return DayResult(channel_day, "done", samples, seconds=time.perf_counter() - began, stages=stages)
     except Exception as error:  # noqa: BLE001 - one channel-day's failure is reported, the run goes on
         return DayResult(channel_day, "failed", message=f"{type(error).__name__}: {error}")
+
+
+@contextmanager
+def _timed(stages: dict[str, float], stage: str):
+    """Add the seconds of the ``with`` block to ``stages[stage]``."""
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        stages[stage] += time.perf_counter() - began
 
 
 def _manifest_path(destination, channel_day: ChannelDay) -> Path:
@@ -291,17 +317,20 @@ def _read_context(task: DayTask) -> tuple[obspy.Stream, float]:
     return stream, rates[0]
 
 
-def _denoised_day(task: DayTask) -> obspy.Stream:
-    model = resolve_model(task.model)
-    stream, rate = _read_context(task)
-    left, right = context_seconds(model)
-    day_start = obspy.UTCDateTime(ns=task.channel_day.start_ns)
-    day_end = day_start + 86400
-    stream.merge(method=1)
-    stream.trim(day_start - left, day_end + right)
-    trace = stream[0]
-    data = np.ma.masked_array(trace.data.astype(np.float64), mask=np.ma.getmaskarray(trace.data))
-    out = np.ma.masked_all(data.shape, dtype=np.float64)
+def _denoised_day(task: DayTask, stages: dict[str, float]) -> obspy.Stream:
+    """The day's denoised traces; the seconds of its stages are added to ``stages``."""
+    with _timed(stages, "read"):
+        stream, rate = _read_context(task)
+    with _timed(stages, "context"):
+        model = resolve_model(task.model)
+        left, right = context_seconds(model)
+        day_start = obspy.UTCDateTime(ns=task.channel_day.start_ns)
+        day_end = day_start + 86400
+        stream.merge(method=1)
+        stream.trim(day_start - left, day_end + right)
+        trace = stream[0]
+        data = np.ma.masked_array(trace.data.astype(np.float64), mask=np.ma.getmaskarray(trace.data))
+        out = np.ma.masked_all(data.shape, dtype=np.float64)
     first_ns, period = trace.stats.starttime.ns, _input_period(model, rate)
     day_first = round((task.channel_day.start_ns - first_ns) * rate / NS_PER_S)
     day_last = round((day_start_ns(task.channel_day.day + dt.timedelta(days=1)) - first_ns) * rate / NS_PER_S)
@@ -311,7 +340,8 @@ def _denoised_day(task: DayTask) -> obspy.Stream:
         begin = piece.start + _skip_to_grid(first_ns + round(piece.start * NS_PER_S / rate), task, rate, period)
         if begin > max(piece.start, day_first):  # only context may be skipped, never a sample of the day
             raise RuntimeError(f"a segment piece at {obspy.UTCDateTime(ns=first_ns)} is too short to align")
-        denoised, _ = denoise_array(np.ma.getdata(data)[begin : piece.stop], rate, model=model)
+        with _timed(stages, "denoise"):
+            denoised, _ = denoise_array(np.ma.getdata(data)[begin : piece.stop], rate, model=model)
         out[begin : piece.stop] = denoised
     keep = slice(max(day_first, 0), min(day_last, data.size))
     result = obspy.Trace(out[keep], header=trace.stats.copy())
@@ -394,8 +424,9 @@ def denoise_archive(
 
 def start_client(scheduler: str | None = None, workers: int | None = None):
     """A ``dask.distributed.Client``: connected to ``scheduler`` (an address such as ``tcp://host:8786``), or to a
-    new local cluster of ``workers`` processes (default: one per core) with one thread each."""
-    from distributed import Client, LocalCluster, WorkerPlugin
+    new local cluster of ``workers`` processes (default: one per core) with one thread each, which the client
+    owns: ``close()`` stops its workers too."""
+    from distributed import Client, WorkerPlugin
 
     class OneThreadPerTask(WorkerPlugin):
         """torch on one thread in each worker (a worker per core: threads would contend); a plugin, so that a
@@ -412,21 +443,28 @@ def start_client(scheduler: str | None = None, workers: int | None = None):
         client = Client(scheduler)
     else:
         count = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0")
-        client = Client(cluster)
+        # The cluster made by Client (not LocalCluster(...) passed in, which would outlive client.close()).
+        client = Client(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0")
     client.register_plugin(OneThreadPerTask())
     return client
 
 
-def measured_rate(model, seconds: float = 600.0) -> float:
-    """Samples/s of one process denoising ``seconds`` of noise with ``model`` (for a plan's time estimate)."""
+def measured_rate(model, seconds: float = 86400.0) -> float:
+    """Samples/s of one process denoising ``seconds`` of noise with ``model`` (for a plan's time estimate).
+
+    A day by default, after a warm-up call, as a worker denoises one channel-day after another: the model is
+    about 97 % of a 100 Hz channel-day's time, and per sample an hour runs faster than a day, so a shorter piece
+    would promise too much (benchmarks/bench_archive.py measures both).
+    """
     import torch
 
     denoiser = resolve_model(model)
-    samples = np.random.default_rng(0).standard_normal(int(seconds * denoiser.sample_rate))
+    rng = np.random.default_rng(0)
+    samples = rng.standard_normal(int(seconds * denoiser.sample_rate))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a worker
     try:
+        denoise_array(rng.standard_normal(int(60 * denoiser.sample_rate)), denoiser.sample_rate, model=denoiser)
         began = time.perf_counter()
         denoise_array(samples, denoiser.sample_rate, model=denoiser)
         return samples.size / (time.perf_counter() - began)
