@@ -29,8 +29,10 @@ from pydenoise.core.nn import DDAE  # noqa: E402
 FLOPS_PER_WINDOW = 2 * sum(a * b for a, b in zip(pydenoise.nn.DEFAULT_WIDTHS, pydenoise.nn.DEFAULT_WIDTHS[1:]))
 NAME, TITLE = "bench_ddae", "DDAE op (benchmarks/bench_ddae.py)"
 OURS = "pydenoise fused fp32"
+BF16 = "pydenoise fused bf16 weights"
+ORT = "ONNX Runtime"
 #: The peers the README's summary compares with (the bf16-weight variant is ours too).
-PEERS = ("ONNX Runtime", "torch eager", "torch.compile")
+PEERS = (ORT, "torch eager", "torch.compile")
 
 
 def sequential_of(net: DDAE) -> torch.nn.Sequential:
@@ -72,7 +74,7 @@ def fused_methods(frames, weights, bf16_weights, biases, packed, bf16_packed, su
     """The fused op with float32 and with bf16 weights (both prepacked), named with ``suffix``."""
     return {
         f"{OURS}{suffix}": lambda: pydenoise.ops.ddae_forward(frames, weights, biases, packed_weights=packed),
-        f"pydenoise fused bf16 weights{suffix}": lambda: pydenoise.ops.ddae_forward(
+        f"{BF16}{suffix}": lambda: pydenoise.ops.ddae_forward(
             frames, bf16_weights, biases, packed_weights=bf16_packed
         ),
     }
@@ -100,7 +102,7 @@ def cpu_times(net: DDAE, batches: list[int], compile_peers: bool, min_time: floa
             methods["torch.compile"] = lambda: compiled(frames)
         if session is not None:
             array = frames.numpy()
-            methods["ONNX Runtime"] = lambda: session.run(None, {"x": array})
+            methods[ORT] = lambda: session.run(None, {"x": array})
         with torch.no_grad():
             rows += [
                 {"batch": batch, "method": name, "seconds": time_call(fn, min_time)} for name, fn in methods.items()
@@ -157,6 +159,21 @@ def summary_rows(times: list[dict]) -> list[dict]:
             "not a GPU figure",
         }
     ]
+
+
+def ort_verdict(times: list[dict]) -> str:
+    """#28's CPU targets as speed-ups over ONNX Runtime (its time over ours: fp32 >= 1.3 at B = 1 and >= 1.0 at
+    B = 1024, bf16 weights >= 1.5 at B = 1024), or why they are not measured."""
+    seconds = {(t["batch"], t["method"]): t["seconds"] for t in times}
+    if not any(method == ORT for _, method in seconds):
+        return "ONNX Runtime: not installed (`pip install -e .[bench]`), so no speed-up over it is measured."
+    checks = [(1, OURS, 1.3), (1024, OURS, 1.0), (1024, BF16, 1.5)]
+    parts = [
+        f"{method} at B={batch}: {seconds[(batch, ORT)] / seconds[(batch, method)]:.2f}× (target ≥ {target})"
+        for batch, method, target in checks
+        if (batch, method) in seconds and (batch, ORT) in seconds
+    ]
+    return "Speed-up over ONNX Runtime (its time ÷ ours): " + "; ".join(parts) + "."
 
 
 def cuda_times(net: DDAE, batches: list[int], compile_peers: bool, min_time: float) -> tuple[list[dict], float]:
@@ -235,6 +252,8 @@ def main(argv=None) -> None:
         "(> 1: the fused op is faster).",
         "",
         markdown_table(header, table_rows(cpu)),
+        "",
+        ort_verdict(cpu),
     ]
     if torch.cuda.is_available() and pydenoise.info()["cuda_kernels"]:
         cuda, tflops = cuda_times(net, [1, 16, 64, 256, 4096, 65536, 262144], not args.quick, min_time)
