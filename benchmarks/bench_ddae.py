@@ -74,9 +74,7 @@ def fused_methods(frames, weights, bf16_weights, biases, packed, bf16_packed, su
     """The fused op with float32 and with bf16 weights (both prepacked), named with ``suffix``."""
     return {
         f"{OURS}{suffix}": lambda: pydenoise.ops.ddae_forward(frames, weights, biases, packed_weights=packed),
-        f"{BF16}{suffix}": lambda: pydenoise.ops.ddae_forward(
-            frames, bf16_weights, biases, packed_weights=bf16_packed
-        ),
+        f"{BF16}{suffix}": lambda: pydenoise.ops.ddae_forward(frames, bf16_weights, biases, packed_weights=bf16_packed),
     }
 
 

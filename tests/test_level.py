@@ -37,6 +37,17 @@ def test_any_chunking_gives_the_same_bits():
         np.testing.assert_array_equal(np.concatenate([level.process(p) for p in np.split(x, cuts, axis=1)], 1), whole)
 
 
+def test_chunks_shorter_than_a_block_give_the_same_bits():
+    # most such chunks complete no block: process() then only extends the known ramp (its fast path)
+    x = drifting(20_000)
+    whole = LocalLevel(BLOCK, BLOCKS).process(x)
+    rng = np.random.default_rng(2)
+    cuts = np.cumsum(rng.integers(1, BLOCK, x.shape[1] // 8))
+    cuts = BLOCK + cuts[BLOCK + cuts < x.shape[1]]
+    level = LocalLevel(BLOCK, BLOCKS)
+    np.testing.assert_array_equal(np.concatenate([level.process(p) for p in np.split(x, cuts, axis=1)], 1), whole)
+
+
 def test_a_later_start_on_the_block_grid_shares_the_level_after_its_context():
     x = drifting(20_000)
     whole = LocalLevel(BLOCK, BLOCKS).process(x)

@@ -57,12 +57,15 @@ class LocalLevel:
         self._complete = 0  # complete blocks so far
         self._partial = None  # samples of the current, incomplete block
         self._previous = None  # L_{j-1} of the current block j
+        self._current = None  # L_j of the current block j, once a chunk has been through the full computation
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         chunk = np.asarray(chunk, dtype=np.float64)
         if self._history is None:
             self._begin(chunk)
         offset = self._partial.shape[1]  # where the chunk starts in the current block
+        if self._current is not None and offset + chunk.shape[1] < self.block:
+            return self._within_block(chunk, offset)
         joined = np.concatenate([self._partial, chunk], axis=1)
         whole = joined.shape[1] // self.block
         means = joined[:, : whole * self.block].reshape(joined.shape[0], whole, self.block).mean(axis=2)
@@ -78,7 +81,16 @@ class LocalLevel:
         self._complete += whole
         self._partial = joined[:, whole * self.block :]
         self._previous = starts[:, whole]
+        self._current = levels[:, whole]
         return level
+
+    def _within_block(self, chunk: np.ndarray, offset: int) -> np.ndarray:
+        """A chunk that completes no block (a stream's usual case): the current block's ramp, already known, with
+        the same arithmetic as :meth:`process`'s (so the levels stay bit for bit those of any other chunking)."""
+        within = np.arange(offset, offset + chunk.shape[1]) / self.block
+        self._partial = np.concatenate([self._partial, chunk], axis=1)
+        start = self._previous[:, None]
+        return start + (self._current[:, None] - start) * within
 
     def _begin(self, chunk: np.ndarray) -> None:
         if chunk.ndim != 2 or chunk.shape[1] == 0:
