@@ -453,7 +453,7 @@ def measured_rate(model, seconds: float = 86400.0) -> float:
     """Samples/s of one process denoising ``seconds`` of noise with ``model`` (for a plan's time estimate).
 
     A day by default, after a warm-up call, as a worker denoises one channel-day after another: the model is
-    about 97 % of a 100 Hz channel-day's time, and per sample an hour runs faster than a day, so a shorter piece
+    about 98 % of a 100 Hz channel-day's time, and per sample an hour runs faster than a day, so a shorter piece
     would promise too much (benchmarks/bench_archive.py measures both).
     """
     import torch
