@@ -6,6 +6,7 @@
 #include <string>
 
 #include "check.h"
+#include "kernels/cpu_dispatch.h"
 #include "kernels/filters.h"
 #include "kernels/filters_median_network.h"
 
@@ -169,11 +170,7 @@ void test_border_index() {
   CHECK(pydenoise::border_index(-5, 1, Border::kReflect101) == 0, "a single pixel reflects onto itself");
 }
 
-}  // namespace
-
-int main() {
-  std::mt19937 rng(7);
-  test_border_index();
+void check_all_cases(std::mt19937& rng) {
   const PlaneStack shapes[] = {{2, 37, 45}, {1, 5, 70}, {3, 1, 1}, {1, 4, 6}, {1, 1, 50}};
   for (PlaneStack s : shapes) {
     for (auto [kh, kw] : {std::pair{3, 3}, {5, 7}, {1, 5}, {9, 3}}) {
@@ -185,9 +182,26 @@ int main() {
       test_median<uint8_t>(s, k, rng);
     }
   }
+  // Widths 41 and 70: pairs of vectors, then an overlapping last one (8 or 16 lanes); 5 and 12: scalar code
+  // on the 16-lane path.
   for (int channels : {1, 3}) test_bilateral(channels, 23, 41, 3, rng);
+  test_bilateral(4, 9, 70, 2, rng);
+  test_bilateral(1, 7, 12, 2, rng);
   test_bilateral(2, 6, 5, 4, rng);
   test_nonfinite(rng);
-  std::printf("test_filters: ok\n");
+}
+
+}  // namespace
+
+// Every row-kernel path this CPU runs, the lower ones forced.
+int main() {
+  std::mt19937 rng(7);
+  test_border_index();
+  const int best = static_cast<int>(pydenoise::cpu_best_path());
+  for (int p = 0; p <= best; ++p) {
+    CHECK(pydenoise::set_cpu_path(static_cast<pydenoise::CpuPath>(p)), "set_cpu_path(%d) refused", p);
+    check_all_cases(rng);
+    std::printf("test_filters: all cases passed on the %s path\n", pydenoise::cpu_path_name(pydenoise::cpu_path()));
+  }
   return 0;
 }

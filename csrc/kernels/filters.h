@@ -89,9 +89,9 @@ template <typename T>
 bool bilateral_filter_cpu(const T* in, T* out, int64_t images, int channels, int height, int width, int radius,
                           float sigma_color, float sigma_space, Border border, float cval, int num_threads);
 
-// Offsets (dy, dx) of the bilateral disc and their space weights, row by row; returns the count.
-// dy, dx, weight must hold (2 radius + 1)^2 entries.
-int bilateral_disc(int radius, float sigma_space, int* dy, int* dx, float* weight);
+// Offsets (dy, dx) of the bilateral disc but its centre, row by row, and their space weights as powers of two
+// (weight = 2^exponent); returns the count. dy, dx, exponent must hold (2 radius + 1)^2 entries.
+int bilateral_disc(int radius, float sigma_space, int* dy, int* dx, float* exponent);
 
 #ifdef PYDENOISE_WITH_CUDA
 // The same filters on the GPU, on `stream` (a cudaStream_t). `nonfinite` is a device int that the kernels set

@@ -18,9 +18,11 @@
 
 #define PYDENOISE_FILTER_ISA baseline
 #define PYDENOISE_FILTER_AVX2 0
+#define PYDENOISE_FILTER_AVX512 0
 #include "kernels/filters_cpu_rows.h"
 #undef PYDENOISE_FILTER_ISA
 #undef PYDENOISE_FILTER_AVX2
+#undef PYDENOISE_FILTER_AVX512
 
 #include "kernels/cpu_dispatch.h"
 
@@ -30,15 +32,15 @@ namespace filter_rows {
 RowTable baseline_table() { return baseline::table(); }
 }  // namespace filter_rows
 
-int bilateral_disc(int radius, float sigma_space, int* dy, int* dx, float* weight) {
-  const double coeff = -0.5 / (double(sigma_space) * sigma_space);
+int bilateral_disc(int radius, float sigma_space, int* dy, int* dx, float* exponent) {
+  const double coeff = -0.5 * M_LOG2E / (double(sigma_space) * sigma_space);
   int count = 0;
   for (int i = -radius; i <= radius; ++i) {
     for (int j = -radius; j <= radius; ++j) {
       if (i * i + j * j > radius * radius || (i == 0 && j == 0)) continue;
       dy[count] = i;
       dx[count] = j;
-      weight[count] = static_cast<float>(std::exp((i * i + j * j) * coeff));
+      exponent[count] = static_cast<float>((i * i + j * j) * coeff);
       ++count;
     }
   }
@@ -54,11 +56,13 @@ using filter_rows::RowTable;
 // 32 rows of a 4096-wide float image are 512 KiB: a block's rows stay in L2 while it is filtered.
 constexpr int kBlockRows = 32;
 
-// The filters have AVX2 row kernels; AVX-512 machines use them too.
+// The row kernels of the path the kernels use now (AVX512_BF16 machines take the AVX-512 ones: the filters
+// have no bf16 arithmetic).
 const RowTable& rows_table() {
   static const RowTable baseline = filter_rows::baseline_table();
   static const RowTable avx2 = cpu_best_path() >= CpuPath::kAvx2 ? filter_rows::avx2_table() : baseline;
-  return cpu_uses(CpuPath::kAvx2) ? avx2 : baseline;
+  static const RowTable avx512 = cpu_best_path() >= CpuPath::kAvx512 ? filter_rows::avx512_table() : avx2;
+  return cpu_uses(CpuPath::kAvx512) ? avx512 : cpu_uses(CpuPath::kAvx2) ? avx2 : baseline;
 }
 
 template <typename T>
@@ -438,16 +442,16 @@ bool bilateral_filter_cpu(const T* in, T* out, int64_t images, int channels, int
   const RowTable& table = rows_table();
   const int taps = (2 * radius + 1) * (2 * radius + 1);
   std::vector<int> dy(taps), dx(taps);
-  std::vector<float> space_weight(taps);
+  std::vector<float> space_exponent(taps);
   BilateralRowArgs args;
-  args.offsets = bilateral_disc(radius, sigma_space, dy.data(), dx.data(), space_weight.data());
+  args.offsets = bilateral_disc(radius, sigma_space, dy.data(), dx.data(), space_exponent.data());
   args.dy = dy.data();
   args.dx = dx.data();
-  args.space_weight = space_weight.data();
+  args.space_exponent = space_exponent.data();
   args.channels = channels;
   args.radius = radius;
   args.width = width;
-  args.color_coeff = -0.5f / (sigma_color * sigma_color);
+  args.color_exponent = static_cast<float>(-0.5 * M_LOG2E / (double(sigma_color) * sigma_color));
   const int window = 2 * radius + 1, slots = window + 1;
   const size_t cache_size = RowCache<float>::storage_size(width, radius, slots);
   const int64_t plane_size = int64_t(height) * width;

@@ -13,9 +13,11 @@
 #pragma GCC target("avx2,fma")
 #define PYDENOISE_FILTER_ISA avx2
 #define PYDENOISE_FILTER_AVX2 1
+#define PYDENOISE_FILTER_AVX512 0
 #include "kernels/filters_cpu_rows.h"
 #undef PYDENOISE_FILTER_ISA
 #undef PYDENOISE_FILTER_AVX2
+#undef PYDENOISE_FILTER_AVX512
 
 namespace pydenoise::filter_rows {
 RowTable avx2_table() { return avx2::table(); }

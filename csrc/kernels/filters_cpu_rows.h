@@ -1,8 +1,9 @@
-// Row kernels of the CPU filters, written once with GCC vector extensions and compiled twice: for the
-// baseline x86-64 target (filters_cpu.cpp) and for AVX2/FMA (filters_cpu_avx2.cpp). Each compilation puts
-// them in its own namespace (PYDENOISE_FILTER_ISA) so the two versions never merge at link time, and the
-// including file must have included <cstring>, <cstdint>, <cmath>, <type_traits>, <utility> and
-// <immintrin.h> before any target pragma.
+// Row kernels of the CPU filters, written once with GCC vector extensions and compiled three times: for the
+// baseline x86-64 target (filters_cpu.cpp), for AVX2/FMA (filters_cpu_avx2.cpp) and for AVX-512
+// (filters_cpu_avx512.cpp: the same 8-lane code with 32 registers, and 16 lanes for the bilateral filter).
+// Each compilation puts them in its own namespace (PYDENOISE_FILTER_ISA) so the versions never merge at link
+// time, and the including file must have included <cstring>, <cstdint>, <cmath>, <type_traits>, <utility>
+// and <immintrin.h> before any target pragma.
 //
 // A row kernel computes one output row from row pointers prepared by filters_cpu.cpp (which handles borders,
 // caching and threading). Pixels are processed a vector at a time: 8 float lanes for arithmetic filters, 32
@@ -13,8 +14,8 @@
 // compare + blend, uint8 <-> float conversions become scalar code), so those use SSE2 intrinsics, or AVX
 // ones where the including file enabled AVX2 (PYDENOISE_FILTER_AVX2: GCC's target pragma does not define
 // __AVX2__).
-#if !defined(PYDENOISE_FILTER_ISA) || !defined(PYDENOISE_FILTER_AVX2)
-#error "define PYDENOISE_FILTER_ISA (a namespace name) and PYDENOISE_FILTER_AVX2 (0 or 1) before including"
+#if !defined(PYDENOISE_FILTER_ISA) || !defined(PYDENOISE_FILTER_AVX2) || !defined(PYDENOISE_FILTER_AVX512)
+#error "define PYDENOISE_FILTER_ISA (a namespace name), PYDENOISE_FILTER_AVX2 and PYDENOISE_FILTER_AVX512 (0 or 1)"
 #endif
 
 #include "kernels/filters.h"
@@ -33,6 +34,20 @@ typedef uint8_t u8x8 __attribute__((vector_size(8)));
 typedef uint8_t u8x32 __attribute__((vector_size(32)));
 typedef uint8_t u8x16 __attribute__((vector_size(16)));
 typedef uint16_t u16x16 __attribute__((vector_size(32)));
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+
+// The integer vector of a float vector's size (for bit operations on floats).
+template <typename V>
+struct IntVector;
+template <>
+struct IntVector<f32x8> {
+  using type = i32x8;
+};
+template <>
+struct IntVector<f32x16> {
+  using type = i32x16;
+};
 
 // min/max for every pixel type the kernels use, one instruction each.
 struct MinMax {
@@ -50,6 +65,9 @@ struct MinMax {
     return join(_mm_max_ps(low(a), low(b)), _mm_max_ps(high(a), high(b)));
 #endif
   }
+#if PYDENOISE_FILTER_AVX512
+  PD_NETWORK_INLINE static f32x16 max(f32x16 a, f32x16 b) { return (f32x16)_mm512_max_ps((__m512)a, (__m512)b); }
+#endif
   PD_NETWORK_INLINE static u8x32 min(u8x32 a, u8x32 b) { return a < b ? a : b; }  // these do compile to pminub / pmaxub
   PD_NETWORK_INLINE static u8x32 max(u8x32 a, u8x32 b) { return a < b ? b : a; }
   PD_NETWORK_INLINE static float min(float a, float b) { return a < b ? a : b; }
@@ -324,34 +342,45 @@ void median(const T* const* rows, int k, int width, T* out) {
   return k == 5 ? median_network_row<5>(rows, width, out) : median_network_row<7>(rows, width, out);
 }
 
-// exp(x) for x <= 0: 2^(x log2 e) = 2^n 2^f with n = round, |f| <= 1/2; 2^f by its Taylor series to f^6
-// (relative error < 2e-7), 2^n added to the exponent bits. Arguments below -100 log 2 give 2^-100 (~8e-31),
-// not 0: the weights stay far from denormals, which would cost ~100 cycles an operation.
-inline float exp_nonpositive(float x) { return std::exp(std::fmax(x, -69.3f)); }  // 2^-100, as below
-inline f32x8 exp_nonpositive(f32x8 x) {
-  f32x8 t = x * 1.44269504f;
-  t = MinMax::max(t, splat<f32x8>(-100.f));
-  const f32x8 n = round_even(t + 100.f) - 100.f;  // round_even needs a non-negative argument
-  const f32x8 f = (t - n) * 0.693147181f;
-  f32x8 p = 1.f / 720.f + f * (1.f / 5040.f);
-  p = 1.f / 120.f + f * p;
-  p = 1.f / 24.f + f * p;
-  p = 1.f / 6.f + f * p;
-  p = 0.5f + f * p;
+// 2^t for t <= 0: 2^n 2^f with n = round(t), |f| <= 1/2; 2^f by a degree-5 minimax polynomial (relative
+// error 2.3e-7 in float32 arithmetic), 2^n added to the exponent bits. Adding 1.5 * 2^23 leaves n in the low
+// mantissa bits, so one add both rounds t and gives n's bits, and shifting them by 23 drops the rest. t
+// below -100 gives 2^-100 (~8e-31), not 0: the weights stay far from denormals, which would cost ~100
+// cycles an operation.
+inline float exp2_nonpositive(float t) { return std::exp2(std::fmax(t, -100.f)); }
+template <typename V>
+inline V exp2_nonpositive(V t) {
+  using I = typename IntVector<V>::type;
+  t = MinMax::max(t, splat<V>(-100.f));
+  const V magic = splat<V>(12582912.f);
+  const V shifted = t + magic;
+  const V f = t - (shifted - magic);
+  V p = 9.675537692e-3f + f * 1.327644438e-3f;
+  p = 5.550713315e-2f + f * p;
+  p = 2.402211979e-1f + f * p;
+  p = 6.931469671e-1f + f * p;
   p = 1.f + f * p;
-  p = 1.f + f * p;
-  const i32x8 bits = (i32x8)p + (__builtin_convertvector(n, i32x8) << 23);
-  return (f32x8)bits;
+  return (V)((I)p + ((I)shifted << 23));
 }
 
 inline float abs_value(float v) { return std::fabs(v); }
-inline f32x8 abs_value(f32x8 v) { return (f32x8)((i32x8)v & 0x7fffffff); }
+template <typename V>
+inline V abs_value(V v) {
+  return (V)((typename IntVector<V>::type)v & 0x7fffffff);
+}
+
+// The bilateral filter's vectors: all its work is float arithmetic, so it takes the widest the target has.
+#if PYDENOISE_FILTER_AVX512
+using BilateralVector = f32x16;
+#else
+using BilateralVector = f32x8;
+#endif
 
 template <int C>
 void bilateral_channels(const BilateralRowArgs& a) {
   // Two vectors of pixels at a time: the per-offset scalar work (row pointer, weights) is shared and the two
   // exp chains overlap.
-  for_each_chunk<2, f32x8>(a.width, [&](int x, auto chunk) {
+  for_each_chunk<2, BilateralVector>(a.width, [&](int x, auto chunk) {
     PD_CHUNK_TYPES(chunk);
     constexpr int L = kLanes<V>;
     const int r = a.radius;
@@ -364,13 +393,16 @@ void bilateral_channels(const BilateralRowArgs& a) {
       const float* neighbour[C];
       for (int c = 0; c < C; ++c) neighbour[c] = a.rows[c][r + a.dy[o]] + x + r + a.dx[o];
       for (int u = 0; u < U; ++u) {
-        V value[C];
-        V distance = splat<V>(0.f);
-        for (int c = 0; c < C; ++c) {
-          value[c] = load_float<V>(neighbour[c] + u * L);
-          distance += abs_value(value[c] - center[u][c]);
+        V value[C], distance;
+        for (int c = 0; c < C; ++c) value[c] = load_float<V>(neighbour[c] + u * L);
+        if constexpr (C == 1) {
+          distance = value[0] - center[u][0];  // squared below: no need for its absolute value
+        } else {
+          distance = abs_value(value[0] - center[u][0]);
+          for (int c = 1; c < C; ++c) distance += abs_value(value[c] - center[u][c]);
         }
-        const V w = a.space_weight[o] * exp_nonpositive(distance * distance * a.color_coeff);
+        // space weight x colour weight as one power of two
+        const V w = exp2_nonpositive(distance * distance * a.color_exponent + a.space_exponent[o]);
         weight_sum[u] += w;
         for (int c = 0; c < C; ++c) sum[u][c] += w * value[c];
       }

@@ -31,11 +31,11 @@ struct BilateralRowArgs {
   const float* const* rows[4];  // rows[c][i]: padded row y - radius + i of channel c (radius pixels each side)
   float* out[4];                // output row of each channel (float32: uint8 images are rounded by the caller)
   int channels = 0, radius = 0, width = 0;
-  const int* dy = nullptr;  // the disc offsets but the centre, and their space weights
+  const int* dy = nullptr;  // the disc offsets but the centre, and their space weights as powers of two
   const int* dx = nullptr;
-  const float* space_weight = nullptr;
+  const float* space_exponent = nullptr;
   int offsets = 0;
-  float color_coeff = 0.f;  // -1 / (2 sigma_color^2)
+  float color_exponent = 0.f;  // the colour weight is 2^(color_exponent distance^2): -log2(e) / (2 sigma_color^2)
 };
 
 struct RowTable {
@@ -56,6 +56,7 @@ struct RowTable {
 };
 
 RowTable baseline_table();
-RowTable avx2_table();  // call only when cpu_has_avx2()
+RowTable avx2_table();    // call only when the CPU runs CpuPath::kAvx2
+RowTable avx512_table();  // call only when the CPU runs CpuPath::kAvx512
 
 }  // namespace pydenoise::filter_rows
