@@ -231,20 +231,68 @@ inline void running_sum(uint16_t* sums, const uint8_t* add, const uint8_t* sub, 
   for (; x < width; ++x) sums[x] = static_cast<uint16_t>(sums[x] + add[x] - sub[x]);
 }
 
-inline void box_horizontal(const uint16_t* padded, int k, float scale, int width, uint8_t* out) {
+// out[i] = round(scale * sums[i]), saturated, for 16 pixels.
+inline void store_scaled(uint8_t* out, u16x16 sums, float scale) {
+#if PYDENOISE_FILTER_AVX2
+  const __m256 factor = _mm256_set1_ps(scale);
+  auto scaled = [&](__m128i words) {
+    return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(words)), factor));
+  };
+  const __m256i low = scaled(_mm256_castsi256_si128((__m256i)sums));
+  const __m256i high = scaled(_mm256_extracti128_si256((__m256i)sums, 1));
+  // packus works within 128-bit lanes: the permute puts the words back in pixel order
+  const __m256i words = _mm256_permute4x64_epi64(_mm256_packus_epi32(low, high), 0xD8);
+  const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+#else
+  store_float(out, __builtin_convertvector(__builtin_shufflevector(sums, sums, 0, 1, 2, 3, 4, 5, 6, 7), f32x8) * scale);
+  store_float(out + 8,
+              __builtin_convertvector(__builtin_shufflevector(sums, sums, 8, 9, 10, 11, 12, 13, 14, 15), f32x8) * scale);
+#endif
+}
+
+// The sum of padded[x + j], j < k, for 16 pixels (K > 0: k = K known at compile time, the loop unrolled).
+template <int K>
+inline u16x16 window_sum(const uint16_t* padded, int x, int k) {
+  if constexpr (K > 0) k = K;
+  u16x16 sum = load_raw<u16x16>(padded + x);
+  for (int j = 1; j < k; ++j) sum += load_raw<u16x16>(padded + x + j);
+  return sum;
+}
+
+// Two vectors per step, the row end by one more, overlapping, vector.
+template <int K>
+void box_horizontal_vectors(const uint16_t* padded, int k, float scale, int width, uint8_t* out) {
   int x = 0;
-  for (; x + 16 <= width; x += 16) {
-    u16x16 sum = load_raw<u16x16>(padded + x);
-    for (int j = 1; j < k; ++j) sum += load_raw<u16x16>(padded + x + j);
-    const f32x8 low = __builtin_convertvector(__builtin_shufflevector(sum, sum, 0, 1, 2, 3, 4, 5, 6, 7), f32x8);
-    const f32x8 high = __builtin_convertvector(__builtin_shufflevector(sum, sum, 8, 9, 10, 11, 12, 13, 14, 15), f32x8);
-    store_float(out + x, low * scale);
-    store_float(out + x + 8, high * scale);
+  for (; x + 32 <= width; x += 32) {
+    const u16x16 first = window_sum<K>(padded, x, k), second = window_sum<K>(padded, x + 16, k);
+    store_scaled(out + x, first, scale);
+    store_scaled(out + x + 16, second, scale);
   }
-  for (; x < width; ++x) {
-    int sum = 0;
-    for (int j = 0; j < k; ++j) sum += padded[x + j];
-    store_float(out + x, float(sum) * scale);
+  for (; x < width; x += 16) {
+    const int at = x + 16 <= width ? x : width - 16;
+    store_scaled(out + at, window_sum<K>(padded, at, k), scale);
+  }
+}
+
+inline void box_horizontal(const uint16_t* padded, int k, float scale, int width, uint8_t* out) {
+  if (width < 16) {
+    for (int x = 0; x < width; ++x) {
+      int sum = 0;
+      for (int j = 0; j < k; ++j) sum += padded[x + j];
+      store_float(out + x, float(sum) * scale);
+    }
+    return;
+  }
+  switch (k) {  // the common windows unrolled
+    case 3:
+      return box_horizontal_vectors<3>(padded, k, scale, width, out);
+    case 5:
+      return box_horizontal_vectors<5>(padded, k, scale, width, out);
+    case 7:
+      return box_horizontal_vectors<7>(padded, k, scale, width, out);
+    default:
+      return box_horizontal_vectors<0>(padded, k, scale, width, out);
   }
 }
 
