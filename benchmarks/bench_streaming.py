@@ -4,7 +4,8 @@
     (float32 weights at each hop, and bfloat16 weights at the first: B = 1 is bound by the weight stream, which
     bf16 halves), and once with the default local level (a seismic stream's setting) at the first hop;
 (b) N seismic channels at 100 Hz fed as 1-s packets ``(N, 100)``: the largest N processed in real time
-    (every packet, p99 included, done in under a second) with all CPU threads.
+    (every packet, p99 included, done in under a second) with all CPU threads and float32 weights, then
+    N = 50,000 with bfloat16 weights (with how far their output lies from the float32 one's).
 
 The peer in the same run is the offline path, ``Denoiser.denoise`` on the whole signal at once: the ratio
 shows what chunking costs. Each run writes one record, ``benchmarks/records/NAME.json`` (``make results``
@@ -96,12 +97,17 @@ def offline_seconds(model, hop, signal, offset=None) -> float:
     return time.perf_counter() - start
 
 
+def bf16_twin(model: pydenoise.Denoiser) -> pydenoise.Denoiser:
+    """The same model with bfloat16 weights (the op's bf16 path: float32 accumulation)."""
+    return pydenoise.Denoiser(copy.deepcopy(model.module).bfloat16(), config=model.config)
+
+
 def audio_case(args) -> tuple[list[str], list[dict]]:
     """Case (a): the markdown rows and their figures."""
     torch.set_num_threads(1)
     rate, chunk = 48_000, 64
     fp32 = model_for(args, rate)
-    bf16 = pydenoise.Denoiser(copy.deepcopy(fp32.module).bfloat16(), config=fp32.config)
+    bf16 = bf16_twin(fp32)
     rows, figures = [], []
     audio, level = 0.0, None  # pydenoise.audio's offset; the default, the local level
     cases = [(fp32, hop, audio) for hop in args.hops] + [(bf16, args.hops[0], audio), (fp32, args.hops[0], level)]
@@ -146,33 +152,46 @@ def seismic_trial(model, hop, channels, packets) -> tuple[np.ndarray, float]:
     return timed_stream(model, hop, chunks), offline_seconds(model, hop, signal) / packets
 
 
+def seismic_row(channels, hop, weights, times, offline) -> tuple[str, dict]:
+    """One case-(b) trial as a markdown row and its figures."""
+    realtime = np.percentile(times, 99) < 1.0
+    row = (
+        f"| (b) {channels} ch · 100 Hz · 1-s packets · hop {hop} · {weights} weights | {times.mean():.3f} | "
+        f"{offline:.3f} | {times.mean() / offline:.1f}× | {1e3 * np.median(times):.0f} ms | "
+        f"{1e3 * np.percentile(times, 99):.0f} ms | {'real time' if realtime else 'too slow'} |"
+    )
+    print(row, flush=True)
+    figures = {
+        "channels": channels,
+        "hop": hop,
+        "weights": weights,
+        "mean_packet_s": float(times.mean()),
+        "offline_packet_s": offline,
+        "median_packet_s": float(np.median(times)),
+        "p99_packet_s": float(np.percentile(times, 99)),
+        "real_time": bool(realtime),
+    }
+    return row, figures
+
+
+def bf16_relative_rms(fp32, bf16, hop, channels=200) -> float:
+    """RMS of (bf16 output - float32 output) over the float32 output's RMS, on white-noise channels."""
+    signal = np.random.default_rng(1).standard_normal((channels, 3000)).astype(np.float32)
+    reference = fp32.denoise(signal, hop=hop)
+    return float(np.sqrt(np.mean((bf16.denoise(signal, hop=hop) - reference) ** 2) / np.mean(reference**2)))
+
+
 def seismic_case(args) -> tuple[list[str], list[dict], int | None]:
-    """Case (b): the markdown rows, their figures, and the largest N processed in real time."""
+    """Case (b): the markdown rows, their figures, and the largest N processed in real time (float32)."""
     torch.set_num_threads(os.cpu_count() or 1)
     model = model_for(args, 100.0)
     hop = args.hops[0]
     best, channels, rows, figures = None, args.start_channels, [], []
     while channels <= args.max_channels:
-        times, offline = seismic_trial(model, hop, channels, args.packets)
-        realtime = np.percentile(times, 99) < 1.0
-        row = (
-            f"| (b) {channels} ch · 100 Hz · 1-s packets · hop {hop} | {times.mean():.3f} | {offline:.3f} | "
-            f"{times.mean() / offline:.1f}× | {1e3 * np.median(times):.0f} ms | "
-            f"{1e3 * np.percentile(times, 99):.0f} ms | {'real time' if realtime else 'too slow'} |"
-        )
-        print(row, flush=True)
+        row, figure = seismic_row(channels, hop, "fp32", *seismic_trial(model, hop, channels, args.packets))
         rows.append(row)
-        figures.append(
-            {
-                "channels": channels,
-                "hop": hop,
-                "mean_packet_s": float(times.mean()),
-                "offline_packet_s": offline,
-                "median_packet_s": float(np.median(times)),
-                "p99_packet_s": float(np.percentile(times, 99)),
-                "real_time": bool(realtime),
-            }
-        )
+        figures.append(figure)
+        realtime = figure["real_time"]
         if realtime:
             best = max(best or 0, channels)
         bracketed = not realtime and (best or 0) < TARGET_CHANNELS < channels
@@ -180,9 +199,20 @@ def seismic_case(args) -> tuple[list[str], list[dict], int | None]:
             break
         channels = TARGET_CHANNELS if bracketed else 2 * channels
     rows.append(
-        f"| (b) largest N in real time (doubling search, then N = {TARGET_CHANNELS} if it lies between) "
-        f"| **{best}** | | | | | |"
+        f"| (b) largest N in real time, fp32 weights (doubling search, then N = {TARGET_CHANNELS} if it lies "
+        f"between) | **{best}** | | | | | |"
     )
+    bf16 = bf16_twin(model)
+    bf16_channels = min(TARGET_CHANNELS, args.max_channels)
+    row, figure = seismic_row(bf16_channels, hop, "bf16", *seismic_trial(bf16, hop, bf16_channels, args.packets))
+    figure["relative_rms_vs_fp32"] = bf16_relative_rms(model, bf16, hop)
+    rows.append(row)
+    rows.append(
+        f"| (b) bf16 output vs fp32 output (RMS of the difference / RMS) | {figure['relative_rms_vs_fp32']:.2e} "
+        "| | | | | |"
+    )
+    print(rows[-1], flush=True)
+    figures.append(figure)
     return rows, figures, best
 
 
