@@ -246,8 +246,9 @@ inline void store_scaled(uint8_t* out, u16x16 sums, float scale) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
 #else
   store_float(out, __builtin_convertvector(__builtin_shufflevector(sums, sums, 0, 1, 2, 3, 4, 5, 6, 7), f32x8) * scale);
-  store_float(out + 8,
-              __builtin_convertvector(__builtin_shufflevector(sums, sums, 8, 9, 10, 11, 12, 13, 14, 15), f32x8) * scale);
+  store_float(
+      out + 8,
+      __builtin_convertvector(__builtin_shufflevector(sums, sums, 8, 9, 10, 11, 12, 13, 14, 15), f32x8) * scale);
 #endif
 }
 
