@@ -131,14 +131,14 @@ def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
     assert 0 <= summary["frames"] - summary["model_samples_in"] < stream.hop + 1
     assert summary["model_samples_out"] == summary["model_samples_in"] - stream.latency
     assert summary["late_frames"] == 0
+    period_ms = PERIOD / RATE * 1e3
     realtime = {
-        "paced": summary["mean_interval_ms"] == pytest.approx(PERIOD / RATE * 1e3, rel=0.1),
+        "paced": summary["mean_interval_ms"] == pytest.approx(period_ms, rel=0.1),
         "about the requested time": summary["frames"] >= 0.8 * SECONDS * RATE,
         "no xruns": summary["input_overflows"] == 0 and summary["output_underflows"] == 0,
     }
-    if not all(realtime.values()) and summary["cpu_load"] < 0.5:
-        # The callback used under half of each period's CPU time on average: the host's scheduling or a rare
-        # slow period (the first network call in the audio thread: per-thread set-up, cold caches) lost
-        # real time, which this test cannot tell apart.
-        pytest.skip(f"real time lost at under half the CPU budget (host scheduling or rare slow periods): {summary}")
-    assert all(realtime.values()), summary
+    if not all(realtime.values()) and summary["max_callback_cpu_ms"] < period_ms:
+        # No callback used its period's CPU time (thread time, which preemption does not inflate): the host's
+        # scheduling lost real time, not the denoiser, and this test cannot tell why.
+        pytest.skip(f"real time lost with every callback within its {period_ms:.2f} ms period: {summary}")
+    assert all(realtime.values()), f"{realtime}: {json.dumps(summary)}"  # a string: pytest truncates a dict

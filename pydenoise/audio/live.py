@@ -182,9 +182,9 @@ class LiveProcessor:
         Counters (the last two from the host's status flags: xruns).
     late_frames : int
         Output frames the processing had not produced in time (played as silence).
-    cpu_seconds : float
-        CPU time spent in the callback (its thread's time, which preemption by other processes does not
-        inflate); ``summary()["cpu_load"]`` divides it by the audio's duration.
+    cpu_seconds, max_callback_cpu : float
+        CPU time spent in the callback, in all and in the slowest call (its thread's time, which preemption by
+        other processes does not inflate); ``summary()["cpu_load"]`` divides the first by the audio's duration.
     times : numpy.ndarray
         ``perf_counter`` time of each callback (the first ``len(times)`` callbacks).
     """
@@ -231,7 +231,7 @@ class LiveProcessor:
         self._queue = np.zeros((channels, math.ceil(block / ratio) + 2 + hop), np.float32)
         self._queued = 0
         self.callbacks = self.frames = self.input_overflows = self.output_underflows = self.late_frames = 0
-        self.cpu_seconds = 0.0
+        self.cpu_seconds = self.max_callback_cpu = 0.0
         self.times = np.zeros(record_times)
 
     def __call__(self, indata: np.ndarray, outdata: np.ndarray, frames: int, time_info, status) -> None:
@@ -252,7 +252,9 @@ class LiveProcessor:
             cleaned = self.to_device.process(cleaned)
         self.output.push(cleaned)
         self.late_frames += self.output.pop_into(outdata)
-        self.cpu_seconds += time.thread_time() - started
+        spent = time.thread_time() - started
+        self.cpu_seconds += spent
+        self.max_callback_cpu = max(self.max_callback_cpu, spent)
 
     def _whole_hops(self, block: np.ndarray) -> np.ndarray:
         """Queue model-rate samples and release whole hops only: the denoiser outputs nothing for less, and
@@ -276,7 +278,8 @@ class LiveProcessor:
 
     def summary(self) -> dict:
         """Counters and pacing: callbacks, frames, overflows, underflows, late frames, the callback's CPU load
-        (share of real time), mean/max interval between callbacks, and the denoiser's sample counts."""
+        (share of real time) and its slowest call, mean/max interval between callbacks, and the denoiser's sample
+        counts."""
         gaps = self.intervals()
         return {
             "callbacks": self.callbacks,
@@ -287,6 +290,7 @@ class LiveProcessor:
             "model_samples_in": self.stream.samples_in,
             "model_samples_out": self.stream.samples_out,
             "cpu_load": self.cpu_seconds * self.device_rate / self.frames if self.frames else None,
+            "max_callback_cpu_ms": self.max_callback_cpu * 1e3,
             "mean_interval_ms": float(gaps.mean() * 1e3) if gaps.size else None,
             "max_interval_ms": float(gaps.max() * 1e3) if gaps.size else None,
         }
