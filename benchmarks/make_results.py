@@ -45,6 +45,7 @@ ORDER = (
     "bench_streaming_seismic_plain",
     "bench_archive",
     "fuzz_entry_points",
+    "soak_seedlink",
 )
 DOMAINS = ("seismic", "audio", "image", "kernels")
 

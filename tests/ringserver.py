@@ -47,7 +47,7 @@ def free_port() -> int:
 class RingServer:
     """One ringserver on loopback with its ring in ``folder/ring`` and miniSEED scanned from ``folder/scan``."""
 
-    def __init__(self, binary: Path, folder: Path):
+    def __init__(self, binary: Path, folder: Path, ring_size: str = "8M"):
         self.binary, self.folder = binary, folder
         self.scan = folder / "scan"
         self.scan.mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ class RingServer:
         self.port = free_port()
         self.config = folder / "ring.conf"
         self.config.write_text(
-            f"RingDirectory {folder / 'ring'}\nRingSize 8M\nSeedLinkPort {self.port}\nResolveHostnames 0\n"
+            f"RingDirectory {folder / 'ring'}\nRingSize {ring_size}\nSeedLinkPort {self.port}\nResolveHostnames 0\n"
             f"MSeedScan {self.scan}/ StateFile={folder / 'scan.state'}\n"
         )
         self.process: subprocess.Popen | None = None

@@ -6,15 +6,15 @@ few seconds in a child process (PortAudio finds JACK servers only when it initia
 its PID.
 """
 
+import contextlib
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import jackd
 import pytest
 
 import pydenoise
@@ -27,72 +27,19 @@ RATE, PERIOD, SECONDS = 48000, 256, 2.0
 PACKAGE_ROOT = Path(pydenoise.__file__).resolve().parents[1]  # the child imports this same pydenoise
 
 
-def _portaudio_missing() -> str | None:
-    try:
-        import sounddevice  # noqa: F401
-    except OSError as error:
-        return f"PortAudio is missing (Debian: libportaudio2): {error}"
-    return None
-
-
-def _skip_reason() -> str | None:
-    if shutil.which("jackd") is None:
-        return "jackd is not installed (Debian: jackd2)"
-    return _portaudio_missing()
-
-
-def _start_jackd(name: str, realtime: bool, env: dict, log_path: Path):
-    """Start the dummy server; return the process once it serves clients, or None if it exited."""
-    log = open(log_path, "w")
-    mode = ["-R"] if realtime else ["--no-realtime"]
-    server = subprocess.Popen(
-        ["jackd", "-n", name, *mode, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    log.close()
-    deadline = time.monotonic() + 10
-    while server.poll() is None and "server starting" not in log_path.read_text():
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    time.sleep(0.3)  # a failing real-time start exits right after its banner
-    return server if server.poll() is None else None
-
-
-def _stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
 @pytest.fixture
 def jack_server(tmp_path):
-    """A JACK dummy server with a private name, real-time scheduled where allowed (root, or rtprio limits);
-    yields the environment that points clients at it."""
-    reason = _skip_reason()
+    """The environment that points clients at a JACK dummy server (jackd.py)."""
+    reason = jackd.skip_reason()
     if reason:
         pytest.skip(reason)
-    name = f"pydenoise-test-{os.getpid()}"
-    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
-    log_path = tmp_path / "jackd.log"
-    server = _start_jackd(name, True, env, log_path) or _start_jackd(name, False, env, log_path)
-    if server is None:
-        pytest.skip(f"jackd cannot run here: {log_path.read_text()[-400:]}")
+    server = contextlib.ExitStack()
     try:
+        env = server.enter_context(jackd.dummy_server(RATE, PERIOD, tmp_path / "jackd.log"))
+    except RuntimeError as error:  # only the start: a RuntimeError in the test itself must fail it
+        pytest.skip(str(error))
+    with server:
         yield env
-    finally:
-        _stop(server)
-
-
-def _ctrl_c_as_in_a_terminal() -> None:
-    """SIGINT at its default in the child, as for a command typed in a terminal: a harness that runs the tests
-    as a background job (no job control) passes SIGINT on ignored, and Python then never raises KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
@@ -106,7 +53,7 @@ def test_live_duplex_stream_on_a_jack_dummy_server(jack_server):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_ctrl_c_as_in_a_terminal,
+        preexec_fn=jackd.ctrl_c_as_in_a_terminal,
     )
     try:
         first = child.stdout.readline()  # printed once the stream runs

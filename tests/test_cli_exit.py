@@ -3,6 +3,7 @@ signals leave behind: never a half-written output file."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -17,6 +18,8 @@ from test_seismic_seedlink import FEED, MODEL, SeedLinkServer, check_outputs, of
 
 import pydenoise
 from pydenoise import cli
+from pydenoise.cli import interrupt
+from pydenoise.cli.denoise import atomic_path
 
 
 def seismic_file(path: Path, seconds: float = 20.0, seed: int = 0) -> Path:
@@ -122,6 +125,33 @@ def test_a_signal_during_denoise_leaves_only_whole_outputs(tmp_path, model_file,
         assert all(".part." in name for name in temporaries)  # nothing can clean up: hidden, never the output name
     else:
         assert temporaries == []
+
+
+def signal_inside_a_c_callback(signal_number: int) -> None:
+    """Deliver ``signal_number`` while Python code runs as a C callback (libc's qsort calling a ctypes
+    comparator), as when Ctrl-C lands in ObsPy's miniSEED record handler: ctypes prints the handler's
+    exception and drops it."""
+    compare = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
+
+    def in_the_callback(a, b):
+        os.kill(os.getpid(), signal_number)
+        time.sleep(0.01)  # the handler runs here, inside the callback
+        return a[0] - b[0]
+
+    values = (ctypes.c_int * 2)(2, 1)
+    ctypes.CDLL(None).qsort(values, 2, ctypes.sizeof(ctypes.c_int), compare(in_the_callback))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed exception
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_that_c_code_swallowed_still_stops_before_the_output_is_put_in_place(tmp_path, signal_number):
+    destination = tmp_path / "out.mseed"
+    expected = KeyboardInterrupt if signal_number == signal.SIGINT else SystemExit
+    with pytest.raises(expected), interrupt.stop_signals_raised():
+        with atomic_path(destination) as temporary:
+            temporary.write_bytes(b"half")
+            signal_inside_a_c_callback(signal_number)  # swallowed: the write goes on
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary file
 
 
 #: Samples per id out before the end of the feed: what the latency (192 samples) lets through, per 64-sample hop.

@@ -185,8 +185,8 @@ class LiveProcessor:
     cpu_seconds, max_callback_cpu : float
         CPU time spent in the callback, in all and in the slowest call (its thread's time, which preemption by
         other processes does not inflate); ``summary()["cpu_load"]`` divides the first by the audio's duration.
-    times : numpy.ndarray
-        ``perf_counter`` time of each callback (the first ``len(times)`` callbacks).
+    times, cpu_times : numpy.ndarray
+        ``perf_counter`` time of each callback and the CPU time it took (the first ``record_times`` callbacks).
     """
 
     def __init__(
@@ -233,12 +233,14 @@ class LiveProcessor:
         self.callbacks = self.frames = self.input_overflows = self.output_underflows = self.late_frames = 0
         self.cpu_seconds = self.max_callback_cpu = 0.0
         self.times = np.zeros(record_times)
+        self.cpu_times = np.zeros(record_times)
 
     def __call__(self, indata: np.ndarray, outdata: np.ndarray, frames: int, time_info, status) -> None:
         """The sounddevice callback (``indata``, ``outdata``: ``(frames, channels)`` float32)."""
         started = time.thread_time()
-        if self.callbacks < self.times.size:
-            self.times[self.callbacks] = time.perf_counter()
+        index = self.callbacks
+        if index < self.times.size:
+            self.times[index] = time.perf_counter()
         self.callbacks += 1
         self.frames += frames
         if status:
@@ -253,6 +255,8 @@ class LiveProcessor:
         self.output.push(cleaned)
         self.late_frames += self.output.pop_into(outdata)
         spent = time.thread_time() - started
+        if index < self.cpu_times.size:
+            self.cpu_times[index] = spent
         self.cpu_seconds += spent
         self.max_callback_cpu = max(self.max_callback_cpu, spent)
 
@@ -278,9 +282,10 @@ class LiveProcessor:
 
     def summary(self) -> dict:
         """Counters and pacing: callbacks, frames, overflows, underflows, late frames, the callback's CPU load
-        (share of real time) and its slowest call, mean/max interval between callbacks, and the denoiser's sample
-        counts."""
+        (share of real time), its CPU time per call (median, 99th percentile of the recorded calls, and the
+        slowest of all), mean/max interval between callbacks, and the denoiser's sample counts."""
         gaps = self.intervals()
+        cpu_ms = self.cpu_times[: min(self.callbacks, self.cpu_times.size)] * 1e3
         return {
             "callbacks": self.callbacks,
             "frames": self.frames,
@@ -290,6 +295,8 @@ class LiveProcessor:
             "model_samples_in": self.stream.samples_in,
             "model_samples_out": self.stream.samples_out,
             "cpu_load": self.cpu_seconds * self.device_rate / self.frames if self.frames else None,
+            "callback_cpu_ms_p50": float(np.percentile(cpu_ms, 50)) if cpu_ms.size else None,
+            "callback_cpu_ms_p99": float(np.percentile(cpu_ms, 99)) if cpu_ms.size else None,
             "max_callback_cpu_ms": self.max_callback_cpu * 1e3,
             "mean_interval_ms": float(gaps.mean() * 1e3) if gaps.size else None,
             "max_interval_ms": float(gaps.max() * 1e3) if gaps.size else None,

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
 
 from pydenoise.cli.archive import add_archive
 from pydenoise.cli.compare import add_compare
 from pydenoise.cli.denoise import add_denoise
 from pydenoise.cli.info import add_info
+from pydenoise.cli.interrupt import stop_signals_raised
 from pydenoise.cli.live import add_live
 from pydenoise.cli.seedlink import add_seedlink
 from pydenoise.cli.train import add_train
@@ -51,17 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # recorded by commands that log how they ran
-    in_main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be caught
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
     try:
-        return args.func(args)
+        with stop_signals_raised():
+            return args.func(args)
     except KeyboardInterrupt:
         print(f"pydenoise {args.command}: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _exit_on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)

@@ -9,6 +9,8 @@ import tempfile
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from pydenoise.cli.interrupt import raise_if_stopped
+
 #: File types that are not seismic, by extension; everything else goes to ObsPy (miniSEED, SAC, GSE2, ...).
 DOMAINS_BY_EXTENSION = {
     ".wav": "audio",
@@ -36,7 +38,8 @@ def file_domain(path) -> str:
 def atomic_path(destination: Path):
     """Yield a temporary path beside ``destination`` (same extension) that replaces it only on success.
 
-    On any error or Ctrl-C the temporary file is removed, so no half-written output is ever left behind.
+    On any error or Ctrl-C the temporary file is removed, so no half-written output is ever left behind
+    (also after a Ctrl-C that C code swallowed mid-write: :func:`~pydenoise.cli.interrupt.raise_if_stopped`).
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
@@ -48,6 +51,7 @@ def atomic_path(destination: Path):
     os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; the output gets the usual permissions
     try:
         yield Path(temporary)
+        raise_if_stopped()
         os.replace(temporary, destination)
     except BaseException:
         with suppress(FileNotFoundError):
