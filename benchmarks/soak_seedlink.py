@@ -56,7 +56,7 @@ def channel_ids(channels: int) -> list[tuple[str, str]]:
     return [(f"S{index // 3:03d}", COMPONENTS[index % 3]) for index in range(channels)]
 
 
-def feed_chunks(scan: str, channels: int, hours: float, chunk_minutes: float, received) -> None:
+def feed_chunks(scan: str, channels: int, hours: float, chunk_minutes: float, received, written, stop) -> None:
     """The feeder process: write chunk after chunk of every channel into ``scan``.
 
     Chunk k is written once every channel has received samples of chunk k - 1 (``received``: the seconds of
@@ -64,6 +64,7 @@ def feed_chunks(scan: str, channels: int, hours: float, chunk_minutes: float, re
     channel of chunk k - 1's file, so it reads the files in order: with two files in its folder at once it
     may read them in any order, and a channel's packets would then come out of time order, which the client
     drops as late. The files read in full are removed, so that a day of 100 channels never fills the disk.
+    ``written`` says how many seconds of feed are in the folder; no chunk is begun once ``stop`` is set.
     """
     chunk_seconds = chunk_minutes * 60.0
     chunks = math.ceil(hours * 3600.0 / chunk_seconds)
@@ -72,8 +73,10 @@ def feed_chunks(scan: str, channels: int, hours: float, chunk_minutes: float, re
     states = np.zeros((channels, 1))  # each channel's AR(1) filter state, carried from chunk to chunk
     folder = Path(scan)
     for chunk in range(chunks):
-        while chunk and received.value <= (chunk - 1) * chunk_seconds:
+        while chunk and received.value <= (chunk - 1) * chunk_seconds and not stop.value:
             time.sleep(0.02)
+        if stop.value:
+            return
         (folder / f"chunk{chunk - 2:05d}.mseed").unlink(missing_ok=True)
         first = round(chunk * chunk_seconds * RATE)
         npts = min(round((chunk + 1) * chunk_seconds * RATE), total) - first
@@ -88,6 +91,7 @@ def feed_chunks(scan: str, channels: int, hours: float, chunk_minutes: float, re
         staging = folder.parent / f"chunk{chunk:05d}.mseed"
         obspy.Stream(traces).write(str(staging), format="MSEED", encoding="STEIM2", reclen=512)
         staging.rename(folder / staging.name)  # whole files only: the scanner never sees half a chunk
+        written.value = (first + npts) / RATE
 
 
 def resident_mb() -> float:
@@ -163,9 +167,17 @@ class WarningCount(logging.Handler):
         self.count += 1
 
 
-def soak(channels: int, hours: float, chunk_minutes: float, model: str = "seismic", stall: float = 120.0) -> dict:
-    """Run the soak; return its figures (see the module docstring)."""
-    total = round(hours * 3600.0 * RATE)
+def soak(
+    channels: int,
+    hours: float,
+    chunk_minutes: float,
+    model: str = "seismic",
+    wall_limit: float = math.inf,
+    stall: float = 120.0,
+    report=lambda line: None,
+) -> dict:
+    """Run the soak; return its figures (see the module docstring). After ``wall_limit`` seconds no new chunk
+    is written and the soak ends once the client has what was written (the figures say how much that was)."""
     warnings = WarningCount()
     logging.getLogger("pydenoise").addHandler(warnings)
     with tempfile.TemporaryDirectory(prefix="soak-") as folder:
@@ -178,26 +190,36 @@ def soak(channels: int, hours: float, chunk_minutes: float, model: str = "seismi
         worker = threading.Thread(target=client.run_forever, daemon=True)
         worker.start()
         server.wait_for_clients(1)
-        received = multiprocessing.get_context("spawn").Value("d", 0.0, lock=False)
-        feeder = multiprocessing.get_context("spawn").Process(
-            target=feed_chunks, args=(str(server.scan), channels, hours, chunk_minutes, received)
+        context = multiprocessing.get_context("spawn")
+        received, written = context.Value("d", 0.0, lock=False), context.Value("d", 0.0, lock=False)
+        stop = context.Value("b", 0, lock=False)
+        feeder = context.Process(
+            target=feed_chunks, args=(str(server.scan), channels, hours, chunk_minutes, received, written, stop)
         )
         started = time.monotonic()
         feeder.start()
         memory = []  # (wall seconds, feed seconds received by every channel, resident MB)
-        last_change, last_received = time.monotonic(), -1
+        last_change, last_received = time.monotonic(), -1.0
         try:
             for poll in itertools.count():
                 time.sleep(0.1)
                 received.value = tally.seconds_received(channels)
+                now = time.monotonic()
                 if poll % 20 == 0:
-                    memory.append((time.monotonic() - started, received.value, resident_mb()))
+                    memory.append((now - started, received.value, resident_mb()))
+                if poll % 600 == 0:
+                    speed = received.value / (now - started)
+                    hours_in = received.value / 3600
+                    report(
+                        f"{now - started:6.0f} s: {hours_in:6.2f} h in, {speed:5.1f}x real time, {memory[-1][2]:.0f} MB"
+                    )
                 if received.value != last_received:
-                    last_change, last_received = time.monotonic(), received.value
-                everything = len(tally.channels) == channels and all(
-                    tally.channels[key].received >= total for key in list(tally.channels)
-                )
-                if everything or time.monotonic() - last_change > stall or not worker.is_alive():
+                    last_change, last_received = now, received.value
+                if now - started > wall_limit and not stop.value:
+                    stop.value = 1
+                    feeder.join()  # it ends before its next chunk: `written` is final
+                finished = (stop.value or not feeder.is_alive()) and received.value >= written.value > 0
+                if finished or now - last_change > stall or not worker.is_alive():
                     break
         finally:
             client.stop()
@@ -207,16 +229,21 @@ def soak(channels: int, hours: float, chunk_minutes: float, model: str = "seismi
             feeder.join()
             server.stop()
     logging.getLogger("pydenoise").removeHandler(warnings)
-    return figures(tally, memory, channels, total, wall, warnings.count, complete=everything)
+    fed = round(written.value * RATE)
+    return figures(tally, memory, channels, fed, round(hours * 3600 * RATE), wall, warnings.count, finished)
 
 
-def figures(tally: Tally, memory: list, channels: int, total: int, wall: float, warnings: int, complete: bool) -> dict:
+def figures(
+    tally: Tally, memory: list, channels: int, total: int, planned: int, wall: float, warnings: int, complete: bool
+) -> dict:
+    """The soak's figures: ``total`` samples per channel were fed (``planned`` were asked for)."""
     tallies = tally.channels.values()
     rss = np.array([row[2] for row in memory])
     warm = rss[len(rss) // 5] if rss.size else float("nan")
     return {
         "channels": channels,
         "feed_hours": total / RATE / 3600.0,
+        "feed_hours_asked": planned / RATE / 3600.0,
         "complete": complete,
         "wall_seconds": wall,
         "times_real_time": total / RATE / wall,
@@ -241,7 +268,11 @@ def figures(tally: Tally, memory: list, channels: int, total: int, wall: float, 
 def markdown(result: dict, model: str) -> str:
     r = result
     rows = [
-        ["feed", f"{r['feed_hours']:g} h x {r['channels']} channels at 100 Hz ({r['samples_fed']:,} samples)"],
+        [
+            "feed",
+            f"{r['feed_hours']:g} h (of {r['feed_hours_asked']:g} asked) x {r['channels']} channels at 100 Hz "
+            f"({r['samples_fed']:,} samples)",
+        ],
         ["replay speed", f"{r['times_real_time']:.1f}x real time ({r['wall_seconds']:.0f} s; target 100x)"],
         ["samples lost / repeated", f"{r['samples_lost']} / {r['samples_repeated']}"],
         ["gaps / overlaps in the output", f"{r['gaps']} / {r['overlaps']}"],
@@ -270,12 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=24.0, help="hours of feed (default: 24)")
     parser.add_argument("--chunk-minutes", type=float, default=10.0, help="minutes per file written (default: 10)")
     parser.add_argument("--model", default="seismic", help="model (default: seismic, as `pydenoise seedlink`)")
+    parser.add_argument(
+        "--wall-limit", type=float, default=math.inf, help="seconds after which no more feed is written (default: none)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; no record")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
-    result = soak(args.channels, args.hours, args.chunk_minutes, args.model)
+    result = soak(args.channels, args.hours, args.chunk_minutes, args.model, args.wall_limit, report=print)
     text = markdown(result, args.model)
     print(text)
     if not args.no_write:
