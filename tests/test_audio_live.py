@@ -161,6 +161,9 @@ def test_callback_counts_host_overflows_and_underflows():
     run_callbacks(processor, x[:64], [64], None)
     summary = processor.summary()
     assert (summary["input_overflows"], summary["output_underflows"], summary["callbacks"]) == (2, 1, 4)
+    slowest = processor.cpu_times[:4].max() * 1e3  # the running maximum agrees with the recorded times
+    assert 0 < summary["callback_cpu_ms_p50"] <= summary["callback_cpu_ms_p99"] <= summary["max_callback_cpu_ms"]
+    assert summary["max_callback_cpu_ms"] == slowest and processor.cpu_times[4:].max() == 0
 
 
 def test_callback_with_the_speech_model_stays_finite_and_in_range():
