@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import obspy
+import psutil  # with Dask's distributed
 import scipy.signal
 
 HERE = Path(__file__).resolve().parent
@@ -95,16 +96,13 @@ def feed_chunks(scan: str, channels: int, hours: float, chunk_minutes: float, re
 
 
 def resident_mb() -> float:
-    """This process's resident set size in MB (Linux /proc)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    """This process's resident set size in MB."""
+    return psutil.Process().memory_info().rss / 2**20
 
 
 @dataclass
 class ChannelTally:
-    """What one channel's outputs added up to, and whether each continued the last at the next sample."""
+    """One channel's samples received and out, and whether each output continued the last at the next sample."""
 
     received: int = 0
     out: int = 0
